@@ -1,0 +1,71 @@
+"""Content-defined chunking (FastCDC) with BLAKE3 digests, streaming in bounded memory."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import BinaryIO
+
+import blake3
+import pyfastcdc
+
+# FastCDC's real average is avg_size + min_size: 48 KiB + 16 KiB gives ~64 KiB chunks.
+AVG_SIZE = 48 * 1024
+MIN_SIZE = 16 * 1024
+MAX_SIZE = 256 * 1024
+BLOCK = 8 * 1024 * 1024
+DIGEST_SIZE = 32
+
+_CHUNKER = pyfastcdc.FastCDC(AVG_SIZE, min_size=MIN_SIZE, max_size=MAX_SIZE)
+
+
+def digest_bytes(data: bytes | memoryview) -> bytes:
+    return blake3.blake3(data).digest()
+
+
+class FileChunks:
+    """Iterate over blocks of ``(digest, data)`` chunk pairs of a stream; each ``data`` view is
+    valid until the next block is requested. After iteration ``size`` and ``digest`` (BLAKE3 of the whole stream) are set.
+
+    The stream is read in blocks of 8 MiB; the last, possibly incomplete, chunk of a block is
+    carried to the next block, so cut points equal those of chunking the whole stream at once.
+    """
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self._stream = stream
+        self._hasher = blake3.blake3()
+        self.size = 0
+        self.digest = ""
+
+    def __iter__(self) -> Iterator[list[tuple[bytes, memoryview]]]:
+        buf = bytearray(BLOCK + MAX_SIZE)
+        view = memoryview(buf)
+        carry = 0
+        eof = False
+        while not eof:
+            filled = carry
+            while filled < len(buf):
+                n = self._stream.readinto(view[filled:])  # type: ignore[attr-defined]
+                if not n:
+                    eof = True
+                    break
+                self._hasher.update(view[filled : filled + n])
+                filled += n
+            self.size += filled - carry
+            if filled == 0:
+                break
+            region = view[:filled]
+            cuts = [(c.offset, c.length) for c in _CHUNKER.cut_buf(region)]
+            if not eof:
+                # The last chunk was cut only because the block ended: chunk it again with
+                # the bytes that follow.
+                cuts.pop()
+            block = [
+                (blake3.blake3(region[o : o + n]).digest(), region[o : o + n]) for o, n in cuts
+            ]
+            yield block
+            end = cuts[-1][0] + cuts[-1][1] if cuts else 0
+            del block
+            carry = filled - end
+            if carry:
+                buf[:carry] = buf[end:filled]
+        self.digest = self._hasher.hexdigest()

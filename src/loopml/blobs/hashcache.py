@@ -1,0 +1,65 @@
+"""Machine-local cache of file digests keyed by (path, size, mtime_ns, inode).
+
+An unchanged file costs a ``stat`` instead of a read. Entries for files modified in the last
+two seconds are not stored: a write within the file system's timestamp granularity after
+hashing could otherwise go unnoticed (git's "racy clean" problem).
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+from pathlib import Path
+
+RACY_SECONDS = 2.0
+
+
+class HashCache:
+    def __init__(self, path: Path | None) -> None:
+        self._db: sqlite3.Connection | None = None
+        if path is None:
+            return
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(path, timeout=30, isolation_level=None)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=OFF")
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS files (path TEXT PRIMARY KEY, size INTEGER, "
+                "mtime_ns INTEGER, inode INTEGER, digest TEXT)"
+            )
+            self._db = db
+        except (OSError, sqlite3.Error):
+            # A cache that cannot be opened only costs speed, never correctness.
+            self._db = None
+
+    def get(self, path: str, st: os.stat_result) -> str | None:
+        if self._db is None:
+            return None
+        row = self._db.execute(
+            "SELECT digest FROM files WHERE path=? AND size=? AND mtime_ns=? AND inode=?",
+            (path, st.st_size, st.st_mtime_ns, st.st_ino),
+        ).fetchone()
+        return None if row is None else str(row[0])
+
+    def put_many(self, items: list[tuple[str, os.stat_result, str]]) -> None:
+        if self._db is None or not items:
+            return
+        fresh = time.time() - RACY_SECONDS
+        rows = [
+            (p, st.st_size, st.st_mtime_ns, st.st_ino, d)
+            for p, st, d in items
+            if st.st_mtime_ns / 1e9 < fresh
+        ]
+        try:
+            self._db.execute("BEGIN")
+            self._db.executemany("INSERT OR REPLACE INTO files VALUES (?,?,?,?,?)", rows)
+            self._db.execute("COMMIT")
+        except sqlite3.Error:
+            self._db.execute("ROLLBACK") if self._db.in_transaction else None
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None

@@ -1,0 +1,255 @@
+"""``loopml datasets …``: parse, call the SDK, render. No business rules here."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from loopml.cli.output import byte_progress, console, emit_json, errors_to_exit, fail, human_bytes
+from loopml.datasets.version import iso
+
+app = typer.Typer(help="Versioned datasets: push, pull, list, show, diff.", no_args_is_help=True)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+
+
+def _client() -> Any:
+    from loopml.sdk import default_client
+
+    return default_client()
+
+
+def _size_of(path: Path) -> int:
+    if path.is_file():
+        return path.stat().st_size
+    total = 0
+    for dirpath, _d, files in os.walk(path):
+        for f in files:
+            with contextlib.suppress(OSError):
+                total += os.stat(os.path.join(dirpath, f)).st_size
+    return total
+
+
+def _parse_meta(items: list[str]) -> dict[str, str]:
+    meta = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise fail(f"--meta {item!r} is not KEY=VALUE; write e.g. --meta source=crm")
+        meta[key] = value
+    return meta
+
+
+@app.command()
+def push(
+    name: Annotated[str, typer.Argument(help="Dataset name.")],
+    path: Annotated[Path, typer.Argument(help="A file or a folder.")],
+    message: Annotated[str | None, typer.Option("--message", "-m", help="What changed.")] = None,
+    meta: Annotated[list[str] | None, typer.Option("--meta", help="KEY=VALUE, repeatable.")] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Store PATH as the next version of NAME (identical content creates no new version)."""
+    user_meta = _parse_meta(meta or [])
+    with errors_to_exit():
+        total = _size_of(path) if path.exists() else 0
+        with byte_progress(total, f"push {name}", enabled=not json_out) as advance:
+            result = _client().datasets.push(name, path, message, user_meta, progress=advance)
+    if json_out:
+        emit_json(result.to_dict())
+        return
+    v = result.version
+    if result.created:
+        console().print(
+            f"[green]created[/] {v.ref}: {v.file_count} file(s), {human_bytes(v.total_bytes)}, "
+            f"{human_bytes(result.bytes_new)} new in the store ({result.seconds:.2f} s)"
+        )
+    else:
+        console().print(f"unchanged: content is identical to {v.ref}; no new version created")
+
+
+@app.command()
+def pull(
+    ref: Annotated[str, typer.Argument(help="NAME, NAME@N or NAME/N.")],
+    dest: Annotated[Path, typer.Argument(help="Destination path (new or empty folder).")],
+    json_out: JsonOpt = False,
+) -> None:
+    """Write a dataset version to DEST, every byte verified."""
+    with errors_to_exit():
+        client = _client()
+        version = client.datasets.show(ref)
+        with byte_progress(version.total_bytes, f"pull {version.ref}", not json_out) as advance:
+            out = client.datasets.pull(ref, dest, progress=advance)
+    if json_out:
+        emit_json(
+            {
+                "ref": version.ref,
+                "path": str(out),
+                "files": version.file_count,
+                "bytes": version.total_bytes,
+            }
+        )
+    else:
+        console().print(f"pulled {version.ref} to {out} ({human_bytes(version.total_bytes)})")
+
+
+@app.command("list")
+def list_(json_out: JsonOpt = False) -> None:
+    """List datasets with their latest version."""
+    with errors_to_exit():
+        items = _client().datasets.list()
+    if json_out:
+        emit_json([d.to_dict() for d in items])
+        return
+    from rich.table import Table
+
+    table = Table("name", "latest", "versions", "size", "updated")
+    for d in items:
+        table.add_row(
+            d.name,
+            str(d.latest_version),
+            str(d.version_count),
+            human_bytes(d.total_bytes),
+            iso(d.updated_at),
+        )
+    console().print(
+        table if items else "no datasets yet; push one with: loopml datasets push NAME PATH"
+    )
+
+
+@app.command()
+def show(
+    ref: Annotated[str, typer.Argument(help="NAME (latest and history), NAME@N or NAME/N.")],
+    json_out: JsonOpt = False,
+) -> None:
+    """Show a version: metadata, files, schema and column statistics."""
+    with errors_to_exit():
+        client = _client()
+        version = client.datasets.show(ref)
+        history = (
+            client.datasets.versions(version.name) if "@" not in ref and "/" not in ref else []
+        )
+    if json_out:
+        out = version.to_dict()
+        if history:
+            out["versions"] = [v.to_dict(with_files=False) for v in history]
+        emit_json(out)
+        return
+    _render_version(version, history)
+
+
+def _render_version(v: Any, history: list[Any]) -> None:
+    from rich.table import Table
+
+    c = console()
+    c.print(f"[bold]{v.ref}[/]  {v.kind}, {v.file_count} file(s), {human_bytes(v.total_bytes)}")
+    c.print(
+        f"created {iso(v.created_at)} by {v.created_by}; parent: "
+        f"{v.parent_version if v.parent_version else '-'}"
+    )
+    if v.message:
+        c.print(f"message: {v.message}")
+    for k, val in v.meta.items():
+        c.print(f"meta {k} = {val}")
+    files = Table("path", "size", "digest")
+    for f in v.files[:50]:
+        files.add_row(f.path, human_bytes(f.size), f.digest[:16])
+    c.print(files)
+    if len(v.files) > 50:
+        c.print(f"… and {len(v.files) - 50} more files (--json lists all)")
+    if "skipped" in v.stats:
+        c.print(f"no statistics: {v.stats['skipped']}")
+    for path, st in v.stats.get("tables", {}).items():
+        if "error" in st:
+            c.print(
+                f"[yellow]{path}: no statistics, the file does not parse as a table: {st['error']}[/]"
+            )
+            continue
+        t = Table(
+            "column",
+            "dtype",
+            "nulls",
+            "min",
+            "max",
+            "mean",
+            "distinct",
+            "top",
+            title=f"{path}: {st.get('rows')} rows",
+        )
+        for col in st.get("columns", []):
+            top = ", ".join(f"{val}×{n}" for val, n in (col.get("top") or [])[:3])
+            t.add_row(
+                *(
+                    str(x) if x is not None else ""
+                    for x in (
+                        col["name"],
+                        col.get("dtype"),
+                        col.get("nulls"),
+                        col.get("min"),
+                        col.get("max"),
+                        _fmt(col.get("mean")),
+                        col.get("distinct"),
+                        top,
+                    )
+                )
+            )
+        c.print(t)
+    if history:
+        h = Table("version", "created", "files", "size", "message", title="history")
+        for x in history:
+            h.add_row(
+                str(x.version),
+                iso(x.created_at),
+                str(x.file_count),
+                human_bytes(x.total_bytes),
+                x.message or "",
+            )
+        c.print(h)
+
+
+def _fmt(x: Any) -> str:
+    return f"{x:.4g}" if isinstance(x, float) else ("" if x is None else str(x))
+
+
+@app.command()
+def diff(
+    a: Annotated[str, typer.Argument(help="Older version, e.g. churn@1.")],
+    b: Annotated[str, typer.Argument(help="Newer version, e.g. churn@2.")],
+    json_out: JsonOpt = False,
+) -> None:
+    """Compare two versions: files, schema, row counts and column statistics."""
+    with errors_to_exit():
+        d = _client().datasets.diff(a, b)
+    if json_out:
+        emit_json(d)
+        return
+    render_diff(d)
+
+
+def render_diff(d: dict[str, Any]) -> None:
+    c = console()
+    c.print(f"[bold]{d['from']} → {d['to']}[/]" + ("  (identical)" if d["identical"] else ""))
+    for f in d["files_added"]:
+        c.print(f"[green]+ {f['path']}[/] ({human_bytes(f['size'])})")
+    for f in d["files_removed"]:
+        c.print(f"[red]- {f['path']}[/] ({human_bytes(f['size'])})")
+    for f in d["files_changed"]:
+        c.print(
+            f"[yellow]~ {f['path']}[/] ({human_bytes(f['old_size'])} → {human_bytes(f['new_size'])})"
+        )
+    for path, t in d["tables"].items():
+        rows = t.get("rows") or {}
+        c.print(f"table {path}: rows {rows.get('old')} → {rows.get('new')}")
+        for col in t.get("columns_added", []):
+            c.print(f"  [green]+ column {col}[/]")
+        for col in t.get("columns_removed", []):
+            c.print(f"  [red]- column {col}[/]")
+        for ch in t.get("dtype_changes", []):
+            c.print(f"  dtype {ch['column']}: {ch['old']} → {ch['new']}")
+        for ch in t.get("column_changes", []):
+            c.print(f"  {ch['column']}.{ch['stat']}: {_fmt(ch['old'])} → {_fmt(ch['new'])}")
+    for note in d.get("notes", []):
+        c.print(note)

@@ -1,0 +1,106 @@
+"""Writing a dataset version out, and loading it into memory."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from loopml.core.errors import Conflict, InvalidInput
+from loopml.core.paths import safe_relpath
+from loopml.core.refs import parse_ref
+from loopml.datasets import repository as repo
+from loopml.datasets.version import DatasetVersion
+from loopml.stores import Stores
+
+Progress = Callable[[int], None]
+
+
+def resolve(stores: Stores, ref: str, with_files: bool = True) -> DatasetVersion:
+    with stores.meta.read() as conn:
+        return repo.resolve(conn, parse_ref(ref, "dataset reference"), with_files)
+
+
+def _target(version: DatasetVersion, dest: Path) -> Path:
+    """Where the version lands: a folder version becomes ``dest``; a single file goes to
+    ``dest`` or, if ``dest`` is a folder, into it."""
+    if version.kind == "folder":
+        if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
+            raise Conflict(
+                f"destination {str(dest)!r} exists and is not an empty folder; "
+                "pull into a new or empty folder"
+            )
+        return dest
+    name = version.files[0].path
+    target = dest / name if dest.is_dir() else dest
+    if os.path.lexists(target):
+        raise Conflict(
+            f"destination {str(target)!r} already exists; remove it or pick another path"
+        )
+    return target
+
+
+def pull(
+    stores: Stores, ref: str, dest: str | os.PathLike[str], progress: Progress | None = None
+) -> Path:
+    """Write version ``ref`` to ``dest``, every byte verified; nothing is left on failure."""
+    version = resolve(stores, ref)
+    dest = Path(dest)
+    target = _target(version, dest)
+    parent = target.parent
+    if not parent.is_dir():
+        raise InvalidInput(f"folder {str(parent)!r} does not exist; create it first")
+    if version.kind != "folder":
+        stores.blobs.write_file(version.files[0].digest, target)
+        if progress:
+            progress(version.files[0].size)
+        return target
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.loopml-", dir=parent))
+    try:
+        for f in version.files:
+            out = staging / safe_relpath(f.path)
+            out.parent.mkdir(parents=True, exist_ok=True)
+            stores.blobs.write_file(f.digest, out)
+            if progress:
+                progress(f.size)
+        if target.exists():
+            target.rmdir()
+        os.replace(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return target
+
+
+def load(stores: Stores, ref: str) -> Any:
+    """A pandas DataFrame for a table version (one CSV or Parquet file, or a DataFrame push);
+    otherwise the path of a verified local copy, cached under ``$LOOPML_HOME/cache``."""
+    from loopml.datasets.stats import is_table
+
+    version = resolve(stores, ref)
+    if len(version.files) == 1 and is_table(Path(version.files[0].path)):
+        f = version.files[0]
+        data = stores.blobs.read_bytes(f.digest)
+        import pandas as pd
+
+        if f.path.endswith((".parquet", ".pq")):
+            return pd.read_parquet(io.BytesIO(data))
+        return pd.read_csv(io.BytesIO(data))
+    cache = stores.settings.cache_dir / "datasets" / version.name / str(version.version)
+    if not cache.exists():
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".pull-", dir=cache.parent))
+        try:
+            if version.kind != "folder":
+                (tmp / "v").mkdir()
+            pull(stores, ref, tmp / "v")
+            with contextlib.suppress(OSError):
+                os.replace(tmp / "v", cache)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return cache if version.kind == "folder" else cache / version.files[0].path

@@ -1,0 +1,245 @@
+"""Pushing a file, a folder or a DataFrame as a new dataset version."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import socket
+import stat
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import blake3
+
+from loopml.core.errors import InvalidInput
+from loopml.core.names import validate_name
+from loopml.core.paths import safe_relpath
+from loopml.datasets import repository as repo
+from loopml.datasets.version import FileEntry, PushResult
+from loopml.meta.events import append_event
+from loopml.stores import Stores
+
+# Tables are profiled at push time up to this many bytes in one version; bigger versions
+# skip statistics (with the reason shown) rather than make every push pay a full parse.
+STATS_BUDGET = 256 * 1024 * 1024
+
+Progress = Callable[[int], None]
+
+
+def whoami() -> str:
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = str(os.getuid())
+    return f"{user}@{socket.gethostname()}"
+
+
+def _collect(source: Path) -> list[tuple[str, Path]]:
+    """(stored path, real path) of every file to push, checked before anything is written."""
+    if not os.path.lexists(source):
+        raise InvalidInput(f"path {str(source)!r} does not exist; check the path and try again")
+    if source.is_file():
+        _check_regular(source, source.name)
+        return [(safe_relpath(source.name), source)]
+    if not source.is_dir():
+        raise InvalidInput(
+            f"{str(source)!r} is not a regular file or a folder; push a file or a folder"
+        )
+    root = source.resolve()
+    found: list[tuple[str, Path]] = []
+    for dirpath, dirnames, filenames in os.walk(source, followlinks=False):
+        dirnames.sort()
+        for d in list(dirnames):
+            full = Path(dirpath) / d
+            if full.is_symlink():
+                _check_inside(full, root, source)
+                dirnames.remove(d)  # a link to a folder inside the tree: its files are pushed once
+        for name in sorted(filenames):
+            full = Path(dirpath) / name
+            rel = full.relative_to(source).as_posix()
+            if full.is_symlink():
+                _check_inside(full, root, source)
+            _check_regular(full, rel)
+            found.append((safe_relpath(rel), full))
+    if not found:
+        raise InvalidInput(f"folder {str(source)!r} holds no files; nothing to push")
+    return found
+
+
+def _check_inside(link: Path, root: Path, source: Path) -> None:
+    target = link.resolve()
+    if not target.exists():
+        raise InvalidInput(f"{str(link)!r} is a broken symlink; fix or remove it before pushing")
+    if root != target and root not in target.parents:
+        raise InvalidInput(
+            f"{str(link)!r} is a symlink to {str(target)!r}, outside {str(source)!r}; "
+            "copy the file into the folder instead"
+        )
+
+
+def _check_regular(path: Path, shown: str) -> None:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise InvalidInput(f"{shown!r} is a broken symlink; fix or remove it") from None
+    except PermissionError:
+        raise InvalidInput(
+            f"cannot read {shown!r}: permission denied; fix its permissions"
+        ) from None
+    if not stat.S_ISREG(st.st_mode):
+        raise InvalidInput(f"{shown!r} is not a regular file (a pipe, socket or device); remove it")
+    if not os.access(path, os.R_OK):
+        raise InvalidInput(f"cannot read {shown!r}: permission denied; fix its permissions")
+
+
+def content_digest(kind: str, files: list[FileEntry]) -> str:
+    h = blake3.blake3(kind.encode() + b"\n")
+    for f in sorted(files, key=lambda f: f.path):
+        h.update(f"{f.path}\0{f.digest}\0{f.size}\n".encode())
+    return h.hexdigest()
+
+
+def _parse_meta(meta: dict[str, Any] | None) -> dict[str, str]:
+    if meta is None:
+        return {}
+    if not isinstance(meta, dict):
+        raise InvalidInput("meta must be a mapping of keys to values, e.g. {'source': 'crm'}")
+    out = {}
+    for k, v in meta.items():
+        if not isinstance(k, str) or not k or len(k) > 128:
+            raise InvalidInput(
+                f"meta key {k!r} must be a non-empty string of at most 128 characters"
+            )
+        out[k] = str(v)
+    return out
+
+
+def _profile(files: list[tuple[str, Path]], total: int) -> dict[str, Any]:
+    from loopml.datasets.stats import is_table, table_stats
+
+    tables = [(rel, p) for rel, p in files if is_table(p)]
+    if not tables:
+        return {}
+    table_bytes = sum(p.stat().st_size for _, p in tables)
+    if table_bytes > STATS_BUDGET:
+        return {
+            "skipped": f"{table_bytes} bytes of tables exceed the {STATS_BUDGET >> 20} MiB "
+            "profiling budget of a push"
+        }
+    return {"tables": {rel: table_stats(p) for rel, p in tables}}
+
+
+def push(
+    stores: Stores,
+    name: str,
+    source: Any,
+    message: str | None = None,
+    meta: dict[str, Any] | None = None,
+    progress: Progress | None = None,
+) -> PushResult:
+    """Store ``source`` (a path or a pandas DataFrame) as the next version of ``name``;
+    identical content returns the latest version with ``created=False``."""
+    validate_name(name, "dataset name")
+    user_meta = _parse_meta(meta)
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(dir=stores.blobs.backend.staging_dir()) as tmp:
+        if isinstance(source, (str, os.PathLike)):
+            path = Path(source)
+            files = _collect(path)
+            kind = "file" if path.is_file() else "folder"
+        elif type(source).__name__ == "DataFrame" and hasattr(source, "to_parquet"):
+            path = Path(tmp) / "data.parquet"
+            try:
+                source.to_parquet(path, index=False)
+            except (ValueError, TypeError, ImportError) as exc:
+                raise InvalidInput(f"cannot store this DataFrame as Parquet: {exc}") from exc
+            files, kind = [("data.parquet", path)], "dataframe"
+        else:
+            raise InvalidInput(
+                f"cannot push a {type(source).__name__}: pass a file or folder path or a "
+                "pandas DataFrame"
+            )
+        return _store(stores, name, kind, files, message, user_meta, progress, started)
+
+
+def _store(
+    stores: Stores,
+    name: str,
+    kind: str,
+    files: list[tuple[str, Path]],
+    message: str | None,
+    user_meta: dict[str, str],
+    progress: Progress | None,
+    started: float,
+) -> PushResult:
+    blobs = stores.blobs
+    ingest = blobs.ingest()
+    try:
+        # One index query answers "is this cached digest stored?" for every file at once.
+        cached = {}
+        for _rel, p in files:
+            hit = blobs.hashcache.get(str(p.absolute()), p.stat())
+            if hit is not None:
+                cached[hit] = True
+        known = blobs.known_files(cached) if cached else {}
+        entries = []
+        for rel, p in files:
+            stored = ingest.add_path(p, known=known)
+            entries.append(FileEntry(rel, stored.size, stored.digest))
+            if progress is not None:
+                progress(stored.size)
+        digest = content_digest(kind, entries)
+        ingest.finish()
+    except BaseException:
+        ingest.abort()
+        raise
+    total = sum(e.size for e in entries)
+    user = whoami()
+    with stores.meta.read() as conn:
+        ds_id = repo.dataset_id(conn, name)
+        latest = repo.latest_row(conn, ds_id) if ds_id is not None else None
+    if latest is not None and latest.content_digest == digest:
+        ingest.remember_hashes()
+        existing = repo.version_from_row(name, latest)
+        return PushResult(existing, False, ingest.bytes_read, 0, time.perf_counter() - started)
+    stats = _profile(files, total)
+    now = time.time()
+    with stores.meta.write() as conn:
+        ds_id = repo.lock_dataset(conn, name, now, user)
+        latest = repo.latest_row(conn, ds_id)
+        if latest is not None and latest.content_digest == digest:
+            # Another process pushed the same content while we were hashing.
+            existing = repo.version_from_row(name, latest)
+            return PushResult(existing, False, ingest.bytes_read, 0, time.perf_counter() - started)
+        number = 1 if latest is None else latest.version + 1
+        values = {
+            "dataset_id": ds_id,
+            "version": number,
+            "parent_version": None if latest is None else latest.version,
+            "content_digest": digest,
+            "kind": kind,
+            "message": message,
+            "meta": user_meta,
+            "stats": stats,
+            "file_count": len(entries),
+            "total_bytes": total,
+            "created_at": now,
+            "created_by": user,
+        }
+        ingest.commit(conn)
+        repo.insert_version(conn, values, entries)
+        append_event(
+            conn,
+            "dataset.version_created",
+            f"{name}@{number}",
+            {"dataset": name, "version": number, "content_digest": digest},
+        )
+        row = repo.latest_row(conn, ds_id)
+    ingest.remember_hashes()
+    version = repo.version_from_row(name, row, tuple(entries))
+    return PushResult(
+        version, True, ingest.bytes_read, ingest.bytes_new, time.perf_counter() - started
+    )

@@ -1,0 +1,150 @@
+"""SQL for the dataset aggregate: datasets, their versions and the files of each version."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from loopml.core.errors import NotFound
+from loopml.core.refs import Ref
+from loopml.datasets.version import DatasetSummary, DatasetVersion, FileEntry
+from loopml.meta.tables import dataset_files, dataset_versions, datasets
+
+_V = dataset_versions.c
+
+
+def version_from_row(name: str, row: Any, files: tuple[FileEntry, ...] = ()) -> DatasetVersion:
+    return DatasetVersion(
+        name=name,
+        version=row.version,
+        kind=row.kind,
+        content_digest=row.content_digest,
+        parent_version=row.parent_version,
+        message=row.message,
+        meta=dict(row.meta or {}),
+        stats=dict(row.stats or {}),
+        file_count=row.file_count,
+        total_bytes=row.total_bytes,
+        created_at=row.created_at,
+        created_by=row.created_by,
+        files=files,
+    )
+
+
+def dataset_id(conn: Connection, name: str) -> int | None:
+    return conn.execute(sa.select(datasets.c.id).where(datasets.c.name == name)).scalar()
+
+
+def lock_dataset(conn: Connection, name: str, now: float, user: str) -> int:
+    """Return the dataset's id, creating it if needed, holding its row lock until commit so
+    version numbers are assigned one push at a time."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+
+        conn.execute(
+            insert(datasets)
+            .values(name=name, created_at=now, created_by=user)
+            .on_conflict_do_nothing()
+        )
+        return int(
+            conn.execute(
+                sa.select(datasets.c.id).where(datasets.c.name == name).with_for_update()
+            ).scalar_one()
+        )
+    # SQLite: the write transaction (BEGIN IMMEDIATE) already holds the database lock.
+    found = dataset_id(conn, name)
+    if found is not None:
+        return found
+    res = conn.execute(datasets.insert().values(name=name, created_at=now, created_by=user))
+    return int(res.inserted_primary_key[0])  # type: ignore[index]
+
+
+def latest_row(conn: Connection, ds_id: int) -> Any:
+    return conn.execute(
+        sa.select(dataset_versions)
+        .where(_V.dataset_id == ds_id)
+        .order_by(_V.version.desc())
+        .limit(1)
+    ).first()
+
+
+def insert_version(conn: Connection, values: dict[str, Any], files: list[FileEntry]) -> int:
+    vid = int(conn.execute(dataset_versions.insert().values(**values)).inserted_primary_key[0])  # type: ignore[index]
+    if files:
+        conn.execute(
+            dataset_files.insert(),
+            [
+                {"version_id": vid, "path": f.path, "file_digest": f.digest, "size": f.size}
+                for f in files
+            ],
+        )
+    return vid
+
+
+def resolve(conn: Connection, ref: Ref, with_files: bool = True) -> DatasetVersion:
+    """The version a reference names; NotFound says what exists instead."""
+    ds_id = dataset_id(conn, ref.name)
+    if ds_id is None:
+        raise NotFound(
+            f"dataset {ref.name!r} does not exist; list datasets with: loopml datasets list"
+        )
+    if ref.alias is not None:
+        raise NotFound(
+            f"datasets have no aliases ({ref}); use a version number such as {ref.name}@1"
+        )
+    q = sa.select(dataset_versions).where(_V.dataset_id == ds_id)
+    if ref.version is not None:
+        row = conn.execute(q.where(_V.version == ref.version)).first()
+    else:
+        row = conn.execute(q.order_by(_V.version.desc()).limit(1)).first()
+    if row is None:
+        latest = latest_row(conn, ds_id)
+        hint = f"latest is {latest.version}" if latest is not None else "it has no versions"
+        raise NotFound(
+            f"dataset {ref.name!r} has no version {ref.version} ({hint}); "
+            f"list versions with: loopml datasets show {ref.name}"
+        )
+    files: tuple[FileEntry, ...] = ()
+    if with_files:
+        frows = conn.execute(
+            sa.select(dataset_files.c.path, dataset_files.c.size, dataset_files.c.file_digest)
+            .where(dataset_files.c.version_id == row.id)
+            .order_by(dataset_files.c.path)
+        )
+        files = tuple(FileEntry(p, int(s), d) for p, s, d in frows)
+    return version_from_row(ref.name, row, files)
+
+
+def list_versions(conn: Connection, name: str) -> list[DatasetVersion]:
+    ds_id = dataset_id(conn, name)
+    if ds_id is None:
+        raise NotFound(f"dataset {name!r} does not exist; list datasets with: loopml datasets list")
+    rows = conn.execute(
+        sa.select(dataset_versions).where(_V.dataset_id == ds_id).order_by(_V.version)
+    )
+    return [version_from_row(name, r) for r in rows]
+
+
+def list_datasets(conn: Connection) -> list[DatasetSummary]:
+    q = (
+        sa.select(
+            datasets.c.name,
+            sa.func.max(_V.version),
+            sa.func.count(_V.id),
+            sa.func.max(_V.created_at),
+        )
+        .join(dataset_versions, _V.dataset_id == datasets.c.id)
+        .group_by(datasets.c.name)
+        .order_by(datasets.c.name)
+    )
+    out = []
+    for name, latest, count, updated in conn.execute(q):
+        size = conn.execute(
+            sa.select(_V.total_bytes)
+            .join(datasets, _V.dataset_id == datasets.c.id)
+            .where(datasets.c.name == name, _V.version == latest)
+        ).scalar_one()
+        out.append(DatasetSummary(name, int(latest), int(count), int(size), float(updated)))
+    return out

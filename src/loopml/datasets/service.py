@@ -1,0 +1,54 @@
+"""The dataset registry's one entry point over the stores."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+import builtins
+from typing import Any
+
+from loopml.core.names import validate_name
+from loopml.datasets import pull as pull_mod
+from loopml.datasets import push as push_mod
+from loopml.datasets import repository as repo
+from loopml.datasets.diff import diff_versions
+from loopml.datasets.version import DatasetSummary, DatasetVersion, PushResult
+from loopml.stores import Stores
+
+
+class DatasetService:
+    def __init__(self, stores: Stores) -> None:
+        self.stores = stores
+
+    def push(
+        self,
+        name: str,
+        source: Any,
+        message: str | None = None,
+        meta: dict[str, Any] | None = None,
+        progress: push_mod.Progress | None = None,
+    ) -> PushResult:
+        return push_mod.push(self.stores, name, source, message, meta, progress)
+
+    def pull(
+        self, ref: str, dest: str | os.PathLike[str], progress: pull_mod.Progress | None = None
+    ) -> Path:
+        return pull_mod.pull(self.stores, ref, dest, progress)
+
+    def load(self, ref: str) -> Any:
+        return pull_mod.load(self.stores, ref)
+
+    def show(self, ref: str) -> DatasetVersion:
+        return pull_mod.resolve(self.stores, ref)
+
+    def list(self) -> builtins.list[DatasetSummary]:
+        with self.stores.meta.read() as conn:
+            return repo.list_datasets(conn)
+
+    def versions(self, name: str) -> builtins.list[DatasetVersion]:
+        validate_name(name, "dataset name")
+        with self.stores.meta.read() as conn:
+            return repo.list_versions(conn, name)
+
+    def diff(self, a: str, b: str) -> dict[str, Any]:
+        return diff_versions(self.show(a), self.show(b))

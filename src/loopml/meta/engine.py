@@ -1,0 +1,164 @@
+"""Opening the metadata database: engine set-up, SQLite pragmas, and automatic migration."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine
+
+from loopml.core.errors import InvalidInput, StoreError
+from loopml.meta.migrations import HEAD_REVISION
+
+_PG_LOCK_KEY = 0x100B_0001
+
+
+def normalize_url(url: str) -> str:
+    """Map user-facing URLs to SQLAlchemy URLs with the driver we ship."""
+    if url.startswith(("postgresql://", "postgres://")):
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
+    if url.startswith(("sqlite://", "postgresql+")):
+        return url
+    raise InvalidInput(
+        f"unsupported database URL {url!r}: use sqlite:///PATH or postgresql://user@host/db"
+    )
+
+
+class MetaStore:
+    """A migrated database. ``write()`` opens a transaction that takes the write lock up
+    front (SQLite ``BEGIN IMMEDIATE``), so read-then-write sequences such as numbering a new
+    version cannot interleave; ``read()`` opens a plain one."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.dialect = engine.dialect.name
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[Connection]:
+        try:
+            with self.engine.connect() as conn:
+                conn = conn.execution_options(loopml_immediate=True)
+                with conn.begin():
+                    yield conn
+        except sa.exc.OperationalError as exc:
+            raise StoreError(f"metadata database write failed: {exc.orig}") from exc
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[Connection]:
+        try:
+            with self.engine.connect() as conn, conn.begin():
+                yield conn
+        except sa.exc.OperationalError as exc:
+            raise StoreError(f"metadata database read failed: {exc.orig}") from exc
+
+    def lock_row_sql(self) -> str:
+        """Suffix that locks selected rows until commit where the dialect needs it."""
+        return " FOR UPDATE" if self.dialect == "postgresql" else ""
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _sqlite_engine(url: str) -> Engine:
+    path = sa.engine.make_url(url).database
+    if path and path != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    engine = sa.create_engine(url, connect_args={"timeout": 60})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Let us issue BEGIN ourselves so writers can take the lock up front.
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA busy_timeout=60000")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        immediate = conn.get_execution_options().get("loopml_immediate", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
+
+
+def open_meta(url: str) -> MetaStore:
+    """Open (and if needed create or upgrade) the metadata database at ``url``."""
+    url = normalize_url(url)
+    try:
+        if url.startswith("sqlite"):
+            engine = _sqlite_engine(url)
+        else:
+            engine = sa.create_engine(url, pool_pre_ping=True)
+        store = MetaStore(engine)
+        if _current_revision(engine) != HEAD_REVISION:
+            with _migration_lock(store, url):
+                if _current_revision(engine) != HEAD_REVISION:
+                    _upgrade(engine)
+    except ModuleNotFoundError as exc:
+        raise StoreError(
+            f"the driver for {url.split(':', 1)[0]} is not installed ({exc.name}); "
+            "install it with: pip install 'loopml[postgres]'"
+        ) from exc
+    except sa.exc.OperationalError as exc:
+        raise StoreError(f"cannot open metadata database {_redact(url)}: {exc.orig}") from exc
+    return store
+
+
+def _redact(url: str) -> str:
+    return sa.engine.make_url(url).render_as_string(hide_password=True)
+
+
+def _current_revision(engine: Engine) -> str | None:
+    with engine.connect() as conn:
+        if not sa.inspect(conn).has_table("alembic_version"):
+            return None
+        row = conn.execute(sa.text("SELECT version_num FROM alembic_version")).first()
+        conn.rollback()
+        return None if row is None else str(row[0])
+
+
+@contextlib.contextmanager
+def _migration_lock(store: MetaStore, url: str) -> Iterator[None]:
+    """Serialize migrations between processes opening the same database at once."""
+    if store.dialect == "postgresql":
+        with store.engine.connect() as conn:
+            conn.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": _PG_LOCK_KEY})
+            conn.commit()
+            try:
+                yield
+            finally:
+                conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": _PG_LOCK_KEY})
+                conn.commit()
+        return
+    path = sa.engine.make_url(url).database
+    if not path or path == ":memory:":
+        yield
+        return
+    fd = os.open(path + ".migrate-lock", os.O_CREAT | os.O_RDWR, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+def _upgrade(engine: Engine) -> None:
+    # Alembic is imported only here: an up-to-date database never pays for it.
+    from alembic import command
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", "loopml.meta:migrations")
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")

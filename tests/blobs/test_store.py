@@ -1,0 +1,139 @@
+"""The content-addressed store over every (database, backend) pair."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from loopml.blobs.backend import open_backend
+from loopml.blobs.fsck import fsck
+from loopml.blobs.gc import gc
+from loopml.blobs.packs import pack_key, parse_footer
+from loopml.blobs.store import BlobStore
+from loopml.core.errors import IntegrityError
+from loopml.meta import open_meta
+from loopml.meta.tables import chunks, file_objects, packs
+
+
+@pytest.fixture(params=["local", "s3"])
+def blob_store(request: pytest.FixtureRequest, db_url: str, tmp_path: Path) -> Iterator[BlobStore]:
+    url = (
+        str(tmp_path / "blobs")
+        if request.param == "local"
+        else request.getfixturevalue("s3_blobs_url")
+    )
+    meta = open_meta(db_url)
+    store = BlobStore(open_backend(url, staging=tmp_path / "staging"), meta, tmp_path / "hc.db")
+    yield store
+    store.hashcache.close()
+    meta.dispose()
+
+
+def _put(store: BlobStore, data: bytes) -> str:
+    ingest = store.ingest()
+    stored = ingest.add_bytes(data)
+    ingest.finish()
+    with store.meta.write() as conn:
+        ingest.commit(conn)
+    return stored.digest
+
+
+def _count(store: BlobStore, table: sa.Table) -> int:
+    with store.meta.read() as conn:
+        return int(conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one())
+
+
+@pytest.mark.parametrize("size", [0, 1, 70_000, 3_000_000])
+def test_bytes_round_trip_verified(blob_store: BlobStore, size: int) -> None:
+    data = os.urandom(size)
+    digest = _put(blob_store, data)
+    assert blob_store.read_bytes(digest) == data
+
+
+def test_storing_identical_content_twice_adds_nothing(blob_store: BlobStore) -> None:
+    data = os.urandom(1_000_000)
+    _put(blob_store, data)
+    before = (_count(blob_store, packs), _count(blob_store, chunks))
+    ingest = blob_store.ingest()
+    ingest.add_bytes(data)
+    ingest.finish()
+    assert ingest.bytes_new == 0
+    with blob_store.meta.write() as conn:
+        ingest.commit(conn)
+    assert (_count(blob_store, packs), _count(blob_store, chunks)) == before
+
+
+def test_an_append_stores_only_the_chunks_it_touched(blob_store: BlobStore) -> None:
+    base = os.urandom(4_000_000)
+    _put(blob_store, base)
+    appended = os.urandom(150_000)
+    ingest = blob_store.ingest()
+    ingest.add_bytes(base + appended)
+    ingest.finish()
+    # the new tail plus at most the one (max 256 KiB) chunk the old tail was cut into
+    assert ingest.bytes_new <= len(appended) + 256 * 1024
+
+
+def test_chunks_are_packed_not_stored_one_object_each(blob_store: BlobStore) -> None:
+    _put(blob_store, os.urandom(6_000_000))
+    assert _count(blob_store, chunks) > 40
+    objects = list(blob_store.backend.iter("packs/"))
+    assert len(objects) == 1
+    key, size = objects[0]
+    tail = b"".join(blob_store.backend.read_ranges(key, [(0, size)]))
+    assert len(parse_footer(tail)) == _count(blob_store, chunks)
+
+
+def test_a_corrupted_pack_is_an_error_that_names_the_object(blob_store: BlobStore) -> None:
+    data = os.urandom(500_000)
+    digest = _put(blob_store, data)
+    with blob_store.meta.read() as conn:
+        pack_id = conn.execute(sa.select(packs.c.id)).scalar_one()
+    key = pack_key(pack_id)
+    raw = bytearray(blob_store.backend.get(key))
+    raw[1000] ^= 0xFF
+    blob_store.backend.put_bytes(key, bytes(raw))
+    with pytest.raises(IntegrityError, match=pack_id):
+        blob_store.read_bytes(digest)
+    report = fsck(blob_store)
+    assert not report.ok
+    assert any("corrupted" in p and pack_id in p for p in report.problems)
+
+
+def test_fsck_passes_on_a_healthy_store(blob_store: BlobStore) -> None:
+    _put(blob_store, os.urandom(800_000))
+    report = fsck(blob_store)
+    assert report.ok, report.problems
+    assert report.chunks == _count(blob_store, chunks)
+
+
+def test_an_aborted_ingest_leaves_no_rows_and_gc_removes_its_packs(blob_store: BlobStore) -> None:
+    ingest = blob_store.ingest()
+    ingest.add_bytes(os.urandom(300_000))
+    ingest.finish()  # packs are durable, but nothing was committed
+    ingest.abort()
+    assert _count(blob_store, packs) == 0 and _count(blob_store, file_objects) == 0
+    assert len(list(blob_store.backend.iter("packs/"))) == 1
+    report = gc(blob_store, grace_s=0)
+    assert report.orphans_deleted == 1
+    assert list(blob_store.backend.iter("packs/")) == []
+
+
+def test_gc_keeps_young_orphans_that_may_belong_to_a_running_push(blob_store: BlobStore) -> None:
+    ingest = blob_store.ingest()
+    ingest.add_bytes(os.urandom(100_000))
+    ingest.finish()
+    assert gc(blob_store, grace_s=3600).orphans_deleted == 0
+    assert len(list(blob_store.backend.iter("packs/"))) == 1
+
+
+def test_gc_drops_files_no_version_references(blob_store: BlobStore) -> None:
+    _put(blob_store, os.urandom(200_000))
+    report = gc(blob_store, grace_s=0)
+    assert report.files_removed == 1 and report.packs_deleted == 1
+    assert _count(blob_store, chunks) == 0
+    assert list(blob_store.backend.iter("packs/")) == []

@@ -1,0 +1,76 @@
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.config import Config
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+
+from loopml.meta import open_meta
+from loopml.meta.events import append_event
+from loopml.meta.migrations import HEAD_REVISION
+from loopml.meta.tables import events, metadata
+
+
+def test_head_constant_matches_alembic_head() -> None:
+    cfg = Config()
+    cfg.set_main_option("script_location", "loopml.meta:migrations")
+    assert ScriptDirectory.from_config(cfg).get_current_head() == HEAD_REVISION
+
+
+def test_opening_creates_schema_identical_to_table_definitions(db_url: str) -> None:
+    store = open_meta(db_url)
+    try:
+        with store.engine.connect() as conn:
+            diff = compare_metadata(MigrationContext.configure(conn), metadata)
+        assert diff == []
+    finally:
+        store.dispose()
+
+
+def test_reopening_an_existing_database_keeps_its_rows(db_url: str) -> None:
+    store = open_meta(db_url)
+    with store.write() as conn:
+        append_event(conn, "test.kind", "s", {"a": 1})
+    store.dispose()
+    again = open_meta(db_url)
+    try:
+        with again.read() as conn:
+            rows = conn.execute(sa.select(events.c.kind, events.c.payload)).all()
+        assert rows == [("test.kind", {"a": 1})]
+    finally:
+        again.dispose()
+
+
+def test_old_database_is_upgraded_not_recreated(db_url: str) -> None:
+    store = open_meta(db_url)
+    with store.write() as conn:
+        append_event(conn, "keep.me", "s", {})
+        # Pretend the database predates the current head.
+        conn.execute(sa.text("UPDATE alembic_version SET version_num = '0001'"))
+    store.dispose()
+    again = open_meta(db_url)
+    try:
+        with again.read() as conn:
+            assert conn.execute(sa.select(sa.func.count()).select_from(events)).scalar() == 1
+            assert (
+                conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
+                == HEAD_REVISION
+            )
+    finally:
+        again.dispose()
+
+
+def test_a_failed_write_appends_no_event(db_url: str) -> None:
+    store = open_meta(db_url)
+    try:
+        try:
+            with store.write() as conn:
+                append_event(conn, "half.written", "s", {})
+                raise RuntimeError("boom")
+        except RuntimeError:
+            pass
+        with store.read() as conn:
+            assert conn.execute(sa.select(sa.func.count()).select_from(events)).scalar() == 0
+    finally:
+        store.dispose()
