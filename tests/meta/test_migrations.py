@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
@@ -43,20 +45,28 @@ def test_reopening_an_existing_database_keeps_its_rows(db_url: str) -> None:
 
 
 def test_old_database_is_upgraded_not_recreated(db_url: str) -> None:
-    store = open_meta(db_url)
-    with store.write() as conn:
-        append_event(conn, "keep.me", "s", {})
-        # Pretend the database predates the current head.
-        conn.execute(sa.text("UPDATE alembic_version SET version_num = '0001'"))
-    store.dispose()
+    from alembic import command
+
+    from loopml.meta.engine import normalize_url
+
+    if db_url.startswith("sqlite"):
+        Path(sa.engine.make_url(db_url).database or "").parent.mkdir(parents=True)
+    engine = sa.create_engine(normalize_url(db_url))
+    cfg = Config()
+    cfg.set_main_option("script_location", "loopml.meta:migrations")
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0001")  # a database made by the first release
+    with engine.begin() as conn:
+        conn.execute(events.insert().values(kind="keep.me", subject="s", payload={}, created_at=0.0))
+    engine.dispose()
     again = open_meta(db_url)
     try:
         with again.read() as conn:
-            assert conn.execute(sa.select(sa.func.count()).select_from(events)).scalar() == 1
-            assert (
-                conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
-                == HEAD_REVISION
-            )
+            assert conn.execute(sa.select(events.c.kind)).scalars().all() == ["keep.me"]
+            version = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
+            assert version == HEAD_REVISION
+            assert sa.inspect(conn).has_table("runs")
     finally:
         again.dispose()
 
