@@ -1,6 +1,24 @@
-"""Block 1: the dataset registry."""
+"""Block 1: the dataset registry. Names load on first use, so importing a submodule (the CLI
+needs only value objects) does not pull in SQLAlchemy."""
 
-from loopml.datasets.service import DatasetService
-from loopml.datasets.version import DatasetSummary, DatasetVersion, FileEntry, PushResult
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from loopml.datasets.service import DatasetService
+    from loopml.datasets.version import DatasetSummary, DatasetVersion, FileEntry, PushResult
 
 __all__ = ["DatasetService", "DatasetSummary", "DatasetVersion", "FileEntry", "PushResult"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "DatasetService":
+        from loopml.datasets.service import DatasetService
+
+        return DatasetService
+    if name in __all__:
+        from loopml.datasets import version
+
+        return getattr(version, name)
+    raise AttributeError(name)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import builtins
 import os
 from pathlib import Path
-import builtins
 from typing import Any
 
 from loopml.core.names import validate_name
