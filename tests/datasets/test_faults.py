@@ -52,7 +52,7 @@ def test_concurrent_pushes_get_unique_gap_free_versions(
             if p.poll() is None:
                 p.kill()
                 p.wait()
-    for p, (out, err) in zip(procs, results, strict=True):
+    for p, (_out, err) in zip(procs, results, strict=True):
         assert p.returncode == 0, err
     versions = client.datasets.versions("shared")
     assert [v.version for v in versions] == list(range(1, 101))
