@@ -8,7 +8,8 @@ Layout of a pack::
 
 The footer makes a pack self-describing (the index in the metadata store can be rebuilt from
 the packs); reads use the index and range reads, never the footer. A pack is named by the
-BLAKE3 of its whole content and published atomically by the backend.
+BLAKE3 of its footer: the footer lists every chunk's own BLAKE3 with its place, so it names
+the content without hashing the data twice. A pack is published atomically by the backend.
 """
 
 from __future__ import annotations
@@ -69,7 +70,6 @@ class PackWriter:
         self._pending: list[Future[PackInfo]] = []
         self._file: IO[bytes] | None = None
         self._path: Path | None = None
-        self._hasher = blake3.blake3()
         self._entries: list[PackEntry] = []
         self._offset = 0
 
@@ -77,7 +77,6 @@ class PackWriter:
         fd, name = tempfile.mkstemp(dir=self._backend.staging_dir(), prefix="pack-")
         self._file = os.fdopen(fd, "wb", buffering=0)
         self._path = Path(name)
-        self._hasher = blake3.blake3()
         self._entries = []
         self._offset = 0
 
@@ -86,7 +85,6 @@ class PackWriter:
             self._open()
         assert self._file is not None
         self._file.write(data)
-        self._hasher.update(data)
         self._entries.append(PackEntry(digest, self._offset, len(data)))
         self._offset += len(data)
         if self._offset >= self._target:
@@ -98,9 +96,10 @@ class PackWriter:
         footer = b"".join(ENTRY.pack(e.digest, e.offset, e.length) for e in self._entries)
         footer += TRAILER.pack(len(self._entries), MAGIC)
         self._file.write(footer)
-        self._hasher.update(footer)
         self._file.close()
-        info = PackInfo(self._hasher.hexdigest(), self._offset + len(footer), self._entries)
+        info = PackInfo(
+            blake3.blake3(footer).hexdigest(), self._offset + len(footer), self._entries
+        )
         path = self._path
         assert path is not None
         self._pending.append(self._pool.submit(self._publish, path, info))

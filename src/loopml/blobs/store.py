@@ -10,9 +10,12 @@ missing chunk.
 
 from __future__ import annotations
 
+import io
 import os
+import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -30,6 +33,10 @@ from loopml.meta.engine import MetaStore
 from loopml.meta.tables import chunks, file_objects, packs
 
 _IN_BATCH = 500
+_WORKERS = 2
+_KNOWN_CHUNKS = sa.select(chunks.c.digest).where(
+    chunks.c.digest.in_(sa.bindparam("digests", expanding=True))
+)
 
 
 @dataclass(frozen=True)
@@ -77,14 +84,6 @@ class BlobStore:
                     file_objects.c.digest.in_(batch)
                 )
                 found.update({d: s for d, s in conn.execute(q)})
-        return found
-
-    def _known_chunks(self, digests: list[bytes]) -> set[bytes]:
-        found: set[bytes] = set()
-        with self.meta.read() as conn:
-            for batch in _batches(digests):
-                q = sa.select(chunks.c.digest).where(chunks.c.digest.in_(batch))
-                found.update(bytes(r[0]) for r in conn.execute(q))
         return found
 
     # ---------- reading ----------
@@ -165,11 +164,15 @@ class BlobStore:
 
 class Ingest:
     """One write session: add files or streams, then ``commit(conn)`` on the caller's
-    transaction, or ``abort()``."""
+    transaction, or ``abort()``. Files are chunked by a small pool of threads (reading,
+    cutting, hashing and writing all release the GIL); shared state sits behind one lock."""
 
     def __init__(self, store: BlobStore) -> None:
         self.store = store
         self._writer = PackWriter(store.backend)
+        self._lock = threading.Lock()
+        self._local = threading.local()
+        self._conns: list[Connection] = []
         self._new_chunks: set[bytes] = set()
         self._new_files: dict[str, tuple[int, bytes]] = {}
         self._reused_files: set[str] = set()
@@ -179,25 +182,48 @@ class Ingest:
         self.bytes_read = 0
         self.bytes_new = 0
 
-    def add_path(self, path: Path, known: dict[str, int] | None = None) -> StoredFile:
-        """Store one file; with a hash-cache hit on a stored file it is not even read."""
-        st = path.stat()
-        key = str(path.absolute())
-        cached = self.store.hashcache.get(key, st)
-        if cached is not None:
-            if known is None:
-                known = self.store.known_files([cached])
-            if cached in known or cached in self._new_files:
-                self._reused_files.add(cached)
-                return StoredFile(cached, st.st_size)
-        with open(path, "rb") as f:
-            stored = self.add_stream(f)
-        self._cache_updates.append((key, st, stored.digest))
-        return stored
+    def add_paths(
+        self, paths: list[Path], progress: Callable[[int], None] | None = None
+    ) -> list[StoredFile]:
+        """Store files in order; a file whose (path, size, mtime, inode) is in the hash cache
+        and whose content is stored is not even read."""
+        stats = [p.stat() for p in paths]
+        keys = [str(p.absolute()) for p in paths]
+        cached = [self.store.hashcache.get(k, st) for k, st in zip(keys, stats, strict=True)]
+        known = self.store.known_files(d for d in cached if d is not None)
+        results: list[StoredFile | None] = [None] * len(paths)
+        todo: list[int] = []
+        for i, digest in enumerate(cached):
+            if digest is not None and digest in known:
+                self._reused_files.add(digest)
+                results[i] = StoredFile(digest, stats[i].st_size)
+                if progress:
+                    progress(stats[i].st_size)
+            else:
+                todo.append(i)
+
+        def work(i: int) -> StoredFile:
+            with open(paths[i], "rb") as f:
+                stored = self.add_stream(f)
+            if progress:
+                progress(stored.size)
+            return stored
+
+        workers = min(len(todo), _WORKERS)
+        if workers <= 1:
+            done = [work(i) for i in todo]
+        else:
+            with ThreadPoolExecutor(workers, thread_name_prefix="loopml-chunk") as pool:
+                done = list(pool.map(work, todo))
+        for i, stored in zip(todo, done, strict=True):
+            results[i] = stored
+            self._cache_updates.append((keys[i], stats[i], stored.digest))
+        return [r for r in results if r is not None]
+
+    def add_path(self, path: Path) -> StoredFile:
+        return self.add_paths([path])[0]
 
     def add_bytes(self, data: bytes) -> StoredFile:
-        import io
-
         return self.add_stream(io.BytesIO(data))
 
     def add_stream(self, stream: BinaryIO) -> StoredFile:
@@ -206,26 +232,48 @@ class Ingest:
         for block in fc:
             # One index query covers a whole block of chunks.
             order.extend(d for d, _ in block)
-            self._store_new([(d, v) for d, v in block if d not in self._new_chunks])
-        self.bytes_read += fc.size
-        if fc.digest not in self._new_files:
-            self._new_files[fc.digest] = (fc.size, b"".join(order))
+            self._store_new(block)
+        with self._lock:
+            self.bytes_read += fc.size
+            self._new_files.setdefault(fc.digest, (fc.size, b"".join(order)))
         return StoredFile(fc.digest, fc.size)
 
-    def _store_new(self, window: list[tuple[bytes, memoryview]]) -> None:
+    def _connection(self) -> Connection:
+        conn: Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self.store.meta.engine.connect()
+            self._local.conn = conn
+            with self._lock:
+                self._conns.append(conn)
+        return conn
+
+    def _store_new(self, block: list[tuple[bytes, memoryview]]) -> None:
+        with self._lock:
+            window = [(d, v) for d, v in block if d not in self._new_chunks]
         if not window:
             return
-        known = self.store._known_chunks([d for d, _ in window])
-        for digest, data in window:
-            if digest in known:
-                self._reused_chunks.add(digest)
-            elif digest not in self._new_chunks:
-                self._new_chunks.add(digest)
-                self._writer.add(digest, data)
-                self.bytes_new += len(data)
+        conn = self._connection()
+        known = {
+            bytes(r[0]) for r in conn.execute(_KNOWN_CHUNKS, {"digests": [d for d, _ in window]})
+        }
+        conn.rollback()
+        with self._lock:
+            for digest, data in window:
+                if digest in known:
+                    self._reused_chunks.add(digest)
+                elif digest not in self._new_chunks:
+                    self._new_chunks.add(digest)
+                    self._writer.add(digest, data)
+                    self.bytes_new += len(data)
+
+    def _close_connections(self) -> None:
+        for conn in self._conns:
+            conn.close()
+        self._conns.clear()
 
     def finish(self) -> None:
         """Make every new pack durable on the backend (phase one)."""
+        self._close_connections()
         self._packs = self._writer.finish()
 
     def commit(self, conn: Connection) -> None:
@@ -277,4 +325,5 @@ class Ingest:
         self.store.hashcache.put_many(self._cache_updates)
 
     def abort(self) -> None:
+        self._close_connections()
         self._writer.abort()

@@ -178,19 +178,10 @@ def _store(
     blobs = stores.blobs
     ingest = blobs.ingest()
     try:
-        # One index query answers "is this cached digest stored?" for every file at once.
-        cached = {}
-        for _rel, p in files:
-            hit = blobs.hashcache.get(str(p.absolute()), p.stat())
-            if hit is not None:
-                cached[hit] = True
-        known = blobs.known_files(cached) if cached else {}
-        entries = []
-        for rel, p in files:
-            stored = ingest.add_path(p, known=known)
-            entries.append(FileEntry(rel, stored.size, stored.digest))
-            if progress is not None:
-                progress(stored.size)
+        stored = ingest.add_paths([p for _rel, p in files], progress)
+        entries = [
+            FileEntry(rel, f.size, f.digest) for (rel, _p), f in zip(files, stored, strict=True)
+        ]
         digest = content_digest(kind, entries)
         ingest.finish()
     except BaseException:

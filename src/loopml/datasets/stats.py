@@ -5,7 +5,7 @@ anyway and keeps the parser's one-line reason under ``"error"``.
 
 How the work is bounded (the numbers are ``ScanLimits`` defaults):
 
-- A file whose in-memory size is at most 256 MiB (the CSV size on disk, eight times a gzip
+- A file whose in-memory size is at most 64 MiB (the CSV size on disk, eight times a gzip
   file's size, or the uncompressed size in the Parquet footer) is read whole by pyarrow and
   every statistic is exact.
 - A larger file is scanned once in batches of about 16 MiB, keeping only per-column
@@ -14,7 +14,7 @@ How the work is bounded (the numbers are ``ScanLimits`` defaults):
   HyperLogLog written here (2**14 registers, about 0.8 % standard error); ``top`` merges the
   1 000 most frequent values of each batch, so its counts are lower bounds for a column with more
   distinct values than that. A column lists such estimates in its ``"approximate"``.
-- A file over 16 GiB is not scanned; ``"error"`` says why.
+- A file over 4 GiB is not scanned; ``"error"`` says why.
 
 pyarrow is imported inside the functions so that importing this module stays cheap.
 """
@@ -30,12 +30,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:
-    from collections.abc import Iterable
-
 from loopml.core.errors import InvalidInput, NotFound
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+
     import numpy as np
     import pyarrow as pa
 
@@ -68,7 +67,7 @@ class ScanLimits:
     """Files up to this size (in memory) are read whole; larger ones are scanned in batches."""
     batch_bytes: int = 16 * 2**20
     """The size of one batch of a scan."""
-    max_bytes: int = 16 * 2**30
+    max_bytes: int = 4 * 2**30
     """Files larger than this get no statistics, only a reason."""
     exact_distinct: int = 100_000
     """Distinct values counted exactly in a scan before switching to HyperLogLog."""
@@ -392,6 +391,9 @@ class _TableAccumulator:
             for column, array in work:
                 column.update(array)
             return
+        if any(c.distinct is not None and c.distinct.will_sketch() for c in self.columns):
+            # Import pandas' hasher here: a first import racing in two threads fails.
+            _hasher()
         # Arrow kernels release the GIL, and the hash-based ones (unique, value_counts) are
         # single-threaded, so columns run in parallel.
         with ThreadPoolExecutor(max_workers=workers) as pool:
@@ -469,15 +471,13 @@ class _ColumnAccumulator:
             self.distinct.update(pc.drop_null(pc.unique(array)))
 
     def _update_min_max(self, array: Any) -> None:
-        import pyarrow as pa
         import pyarrow.compute as pc
 
         bounds = pc.min_max(array)
-        low, high = bounds["min"], bounds["max"]
         if self.kind == "temporal":
-            as_int = pa.int64() if self.value_type.bit_width == 64 else pa.int32()
-            low, high = low.cast(as_int), high.cast(as_int)
-        low, high = low.as_py(), high.as_py()
+            low, high = _temporal_bound(bounds["min"]), _temporal_bound(bounds["max"])
+        else:
+            low, high = bounds["min"].as_py(), bounds["max"].as_py()
         self.minimum = low if self.minimum is None else min(self.minimum, low)
         self.maximum = high if self.maximum is None else max(self.maximum, high)
 
@@ -490,13 +490,15 @@ class _ColumnAccumulator:
         self.count = total
 
     def _update_top(self, counts: Any) -> None:
-        import numpy as np
+        import pyarrow.compute as pc
 
         assert self.top is not None
         values, frequencies = counts.field("values"), counts.field("counts")
         if len(counts) > TOP_BATCH_CANDIDATES:
-            order = np.argsort(-frequencies.to_numpy(), kind="stable")[:TOP_BATCH_CANDIDATES]
-            keep = np.sort(order)
+            # Arrow's sort is stable, so ties keep their order of first appearance.
+            best = pc.sort_indices(frequencies, sort_keys=[("", "descending")])
+            best = best[:TOP_BATCH_CANDIDATES]
+            keep = best.take(pc.sort_indices(best))
             values, frequencies = values.take(keep), frequencies.take(keep)
             self.top_approximate = True
         top = self.top
@@ -538,18 +540,9 @@ class _ColumnAccumulator:
         }
 
     def _bound(self, value: Any) -> Any:
-        import pyarrow as pa
-
-        if value is None or self.kind != "temporal":
-            return _json_value(value)
-        data_type = self.value_type
-        as_int = pa.int64() if data_type.bit_width == 64 else pa.int32()
-        if pa.types.is_timestamp(data_type) and data_type.tz is not None:
-            # Render tz-aware instants in UTC so the string does not depend on the zone.
-            data_type = pa.timestamp(data_type.unit)
-            text = pa.array([value], as_int).cast(data_type).cast(pa.string())[0].as_py()
-            return _iso(text) + "Z"
-        return _iso(pa.array([value], as_int).cast(data_type).cast(pa.string())[0].as_py())
+        if value is not None and self.kind == "temporal":
+            return value[1]
+        return _json_value(value)
 
 
 class _DistinctCounter:
@@ -569,6 +562,10 @@ class _DistinctCounter:
         return self.registers is not None or (
             self.uniques is not None and len(self.uniques) > limit
         )
+
+    def will_sketch(self) -> bool:
+        """Whether the next update uses the HyperLogLog."""
+        return self.at_least_exceeds(self.exact_max)
 
     def update(self, uniques: Any) -> None:
         """Add the non-null distinct values of one batch."""
@@ -618,13 +615,19 @@ class _DistinctCounter:
         np.maximum.at(self.registers, bucket, rank)
 
 
+def _hasher() -> Callable[..., np.ndarray[Any, Any]]:
+    from pandas.util import hash_array
+
+    return hash_array
+
+
 def _hash64(values: Any) -> np.ndarray[Any, Any]:
     """Deterministic 64-bit hashes of an Arrow array without nulls (pandas' SipHash for text,
     a splitmix64 finalizer for numbers), mixed once more so that 0 and False do not hash to 0."""
     import numpy as np
     import pyarrow as pa
-    from pandas.util import hash_array
 
+    hash_array = _hasher()
     data_type = values.type
     if pa.types.is_temporal(data_type):
         values = values.view(pa.int64() if data_type.bit_width == 64 else pa.int32())
@@ -684,6 +687,20 @@ def _dtype_name(data_type: pa.DataType) -> str:
     if types.is_boolean(data_type):
         return "bool"
     return str(data_type)
+
+
+def _temporal_bound(scalar: Any) -> tuple[int, str]:
+    """A date/time scalar as (a number that orders it, its ISO 8601 text)."""
+    import pyarrow as pa
+
+    # Scalar casts only: building Arrow arrays from Python objects would import pandas.
+    data_type = scalar.type
+    key = scalar.cast(pa.int64() if data_type.bit_width == 64 else pa.int32()).as_py()
+    if pa.types.is_timestamp(data_type) and data_type.tz is not None:
+        # Rendered in UTC so that the text does not depend on the zone.
+        naive = scalar.cast(pa.timestamp(data_type.unit))
+        return key, _iso(naive.cast(pa.string()).as_py()) + "Z"
+    return key, _iso(scalar.cast(pa.string()).as_py())
 
 
 def _iso(text: str) -> str:
