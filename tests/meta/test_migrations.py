@@ -58,7 +58,9 @@ def test_old_database_is_upgraded_not_recreated(db_url: str) -> None:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "0001")  # a database made by the first release
     with engine.begin() as conn:
-        conn.execute(events.insert().values(kind="keep.me", subject="s", payload={}, created_at=0.0))
+        conn.execute(
+            events.insert().values(kind="keep.me", subject="s", payload={}, created_at=0.0)
+        )
     engine.dispose()
     again = open_meta(db_url)
     try:
