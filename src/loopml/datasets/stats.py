@@ -11,7 +11,7 @@ How the work is bounded (the numbers are ``ScanLimits`` defaults):
 - A larger file is scanned once in batches of about 16 MiB, keeping only per-column
   accumulators: rows, nulls, min, max, mean and std stay exact (mean and variance are merged with
   Chan's parallel formula); ``distinct`` stays exact up to 100 000 values, then switches to a
-  HyperLogLog written here (2**14 registers, about 0.8 % standard error); ``top`` merges the
+  HyperLogLog written here (2**14 registers, about 1 % error); ``top`` merges the
   1 000 most frequent values of each batch, so its counts are lower bounds for a column with more
   distinct values than that. A column lists such estimates in its ``"approximate"``.
 - A file over 4 GiB is not scanned; ``"error"`` says why.
@@ -391,8 +391,11 @@ class _TableAccumulator:
             for column, array in work:
                 column.update(array)
             return
+        # Modules the workers need are imported here first: two threads racing on a first
+        # import can see a half-initialized module.
+        import pyarrow.compute  # noqa: F401
+
         if any(c.distinct is not None and c.distinct.will_sketch() for c in self.columns):
-            # Import pandas' hasher here: a first import racing in two threads fails.
             _hasher()
         # Arrow kernels release the GIL, and the hash-based ones (unique, value_counts) are
         # single-threaded, so columns run in parallel.
