@@ -137,3 +137,60 @@ def test_gc_drops_files_no_version_references(blob_store: BlobStore) -> None:
     assert report.files_removed == 1 and report.packs_deleted == 1
     assert _count(blob_store, chunks) == 0
     assert list(blob_store.backend.iter("packs/")) == []
+
+
+def test_commit_refuses_when_gc_removed_reused_chunks_meanwhile(blob_store: BlobStore) -> None:
+    from loopml.core.errors import Conflict
+
+    data = os.urandom(400_000)
+    _put(blob_store, data)  # stored but referenced by no version: garbage
+    ingest = blob_store.ingest()
+    ingest.add_bytes(data + b"tail")  # reuses the stored chunks
+    ingest.finish()
+    assert gc(blob_store, grace_s=3600).files_removed == 1
+    with pytest.raises(Conflict, match="push again"), blob_store.meta.write() as conn:
+        ingest.commit(conn)
+    assert _count(blob_store, file_objects) == 0
+
+
+def test_gc_repacks_a_mostly_dead_pack_and_keeps_live_data_readable(
+    blob_store: BlobStore,
+) -> None:
+    from loopml.meta.tables import dataset_files, dataset_versions, datasets
+
+    live = os.urandom(100_000)
+    ingest = blob_store.ingest()
+    keep = ingest.add_bytes(live)
+    ingest.add_bytes(os.urandom(900_000))  # same pack, referenced by nothing
+    ingest.finish()
+    with blob_store.meta.write() as conn:
+        ingest.commit(conn)
+        ds = conn.execute(
+            datasets.insert().values(name="d", created_at=0.0, created_by="t")
+        ).inserted_primary_key[0]
+        vid = conn.execute(
+            dataset_versions.insert().values(
+                dataset_id=ds,
+                version=1,
+                content_digest="x",
+                kind="file",
+                meta={},
+                stats={},
+                file_count=1,
+                total_bytes=len(live),
+                created_at=0.0,
+                created_by="t",
+            )
+        ).inserted_primary_key[0]
+        conn.execute(
+            dataset_files.insert().values(
+                version_id=vid, path="f", file_digest=keep.digest, size=len(live)
+            )
+        )
+    report = gc(blob_store, grace_s=3600)
+    assert (report.files_removed, report.packs_repacked, report.packs_deleted) == (1, 1, 0)
+    assert report.bytes_freed > 800_000
+    assert blob_store.read_bytes(keep.digest) == live
+    assert fsck(blob_store).ok
+    objects = list(blob_store.backend.iter("packs/"))
+    assert len(objects) == 1 and objects[0][1] < 200_000

@@ -228,3 +228,21 @@ def test_gc_keeps_referenced_data_and_fsck_stays_clean(client: Client, tmp_path:
     assert client.datasets.pull("g", tmp_path / "o") and fsck(client.stores.blobs).ok
     with client.stores.meta.read() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(dataset_versions)).scalar() == 1
+
+
+def test_registry_works_the_same_on_s3(db_url: str, s3_blobs_url: str, tmp_path: Path) -> None:
+    from loopml.blobs.fsck import fsck
+    from loopml.core.settings import load_settings
+
+    settings = load_settings(env={}, home=str(tmp_path / "h"), db=db_url, blobs=s3_blobs_url)
+    client = Client(settings)
+    try:
+        src = _folder(tmp_path / "d", {"a.bin": os.urandom(700_000), "t.csv": b"a\n1\n2\n"})
+        assert client.datasets.push("s3ds", src).created
+        assert not client.datasets.push("s3ds", src).created
+        out = client.datasets.pull("s3ds@1", tmp_path / "out")
+        assert (out / "a.bin").read_bytes() == (src / "a.bin").read_bytes()
+        assert client.datasets.show("s3ds").stats["tables"]["t.csv"]["rows"] == 2
+        assert fsck(client.stores.blobs).ok
+    finally:
+        client.close()
