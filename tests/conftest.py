@@ -13,7 +13,7 @@ import pytest
 from loopml.core.settings import Settings, load_settings
 from loopml.sdk import Client
 
-pytest_plugins = ["tests.plugins.db", "tests.plugins.s3"]
+pytest_plugins = ["tests.plugins.db", "tests.plugins.s3", "tests.plugins.ray"]
 
 LOOPML_BIN = str(Path(sys.executable).with_name("loopml"))
 

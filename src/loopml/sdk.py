@@ -12,7 +12,10 @@ from loopml.core.settings import Settings, load_settings
 
 if TYPE_CHECKING:
     from loopml.datasets import DatasetService
+    from loopml.models import LoadedModel, ModelService, ModelSummary, ModelVersion
+    from loopml.pipelines import Pipeline, PipelineRun, PipelineService
     from loopml.stores import Stores
+    from loopml.tracking import ActiveRun, MetricPoint, Run, TrackingService
 
 
 class Client:
@@ -40,7 +43,27 @@ class Client:
 
         return DatasetService(self.stores)
 
+    @functools.cached_property
+    def models(self) -> ModelService:
+        from loopml.models import ModelService
+
+        return ModelService(self.stores, tracking=self.tracking, active_run=active_run)
+
+    @functools.cached_property
+    def tracking(self) -> TrackingService:
+        from loopml.tracking import TrackingService
+
+        return TrackingService(self.stores)
+
+    @functools.cached_property
+    def pipelines(self) -> PipelineService:
+        from loopml.pipelines import PipelineService
+
+        return PipelineService(self.stores, tracking=self.tracking)
+
     def close(self) -> None:
+        if "tracking" in self.__dict__:
+            self.tracking.close()
         if "stores" in self.__dict__:
             self.stores.close()
 
@@ -78,3 +101,180 @@ def list_datasets() -> list[Any]:
 
 def diff_datasets(a: str, b: str) -> dict[str, Any]:
     return default_client().datasets.diff(a, b)
+
+
+def register_model(
+    name: str,
+    model_or_path: Any,
+    *,
+    run: Any = None,
+    metrics: dict[str, Any] | None = None,
+    params: dict[str, Any] | None = None,
+    signature: Any = None,
+    input_example: Any = None,
+    flavor: str | None = None,
+    tags: dict[str, Any] | None = None,
+    description: str | None = None,
+) -> ModelVersion:
+    """Store a model object (or a .onnx/.skops file) as the next version of model ``name``."""
+    return default_client().models.register(
+        name,
+        model_or_path,
+        run=run,
+        metrics=metrics,
+        params=params,
+        signature=signature,
+        input_example=input_example,
+        flavor=flavor,
+        tags=tags,
+        description=description,
+    )
+
+
+def load_model(ref: str, trusted: bool | None = None) -> LoadedModel:
+    """Load a model version (``churn``, ``churn@production``, ``churn@7``) for prediction."""
+    return default_client().models.load(ref, trusted=trusted)
+
+
+def best_version(name: str, metric: str, mode: str = "max") -> ModelVersion:
+    """The version of ``name`` with the highest (``max``) or lowest (``min``) ``metric``."""
+    return default_client().models.best_version(name, metric, mode)
+
+
+def set_alias(name: str, alias: str, version: int) -> Any:
+    """Point ``name@alias`` (e.g. ``churn@production``) at ``version``."""
+    return default_client().models.set_alias(name, alias, version)
+
+
+def delete_alias(name: str, alias: str) -> Any:
+    return default_client().models.delete_alias(name, alias)
+
+
+def list_models() -> list[ModelSummary]:
+    return default_client().models.list()
+
+
+def pull_model(ref: str, dest: str | os.PathLike[str]) -> Path:
+    """Write the artifact files of model version ``ref`` into ``dest``, verified."""
+    return default_client().models.pull(ref, dest)
+
+
+# ---------- experiment tracking: the active run lives in a contextvar (loopml.tracking.active)
+def start_run(
+    experiment: str = "default",
+    name: str | None = None,
+    *,
+    params: dict[str, Any] | None = None,
+    tags: dict[str, Any] | None = None,
+    parent_run_id: str | None = None,
+) -> ActiveRun:
+    """Start a run and make it active; use it as ``with loopml.start_run(...) as run:``."""
+    return default_client().tracking.start_run(
+        experiment, name, params=params, tags=tags, parent_run_id=parent_run_id
+    )
+
+
+def active_run() -> ActiveRun | None:
+    """The innermost active run of this thread or task, or None."""
+    from loopml.tracking.active import current_run
+
+    return current_run()
+
+
+def _run() -> ActiveRun:
+    from loopml.tracking.active import require_run
+
+    return require_run()
+
+
+def end_run(status: str = "finished") -> None:
+    """End the active run as ``finished``, ``failed`` or ``killed``."""
+    _run().end(status)
+
+
+def log_param(key: str, value: Any) -> None:
+    _run().log_param(key, value)
+
+
+def log_params(params: dict[str, Any]) -> None:
+    _run().log_params(params)
+
+
+def log_metric(key: str, value: float, step: int | None = None) -> None:
+    """Buffer one metric point of the active run (committed in the background)."""
+    _run().log_metric(key, value, step)
+
+
+def log_metrics(metrics: dict[str, float], step: int | None = None) -> None:
+    _run().log_metrics(metrics, step)
+
+
+def set_tag(key: str, value: Any) -> None:
+    _run().set_tag(key, value)
+
+
+def set_tags(tags: dict[str, Any]) -> None:
+    _run().set_tags(tags)
+
+
+def log_artifact(path: str | os.PathLike[str], artifact_path: str | None = None) -> list[Any]:
+    """Store a file or a folder's files with the active run."""
+    return _run().log_artifact(path, artifact_path)
+
+
+def log_input(dataset_ref: str) -> str:
+    """Record that the active run read a dataset version; returns it as ``name@N``."""
+    return _run().log_input(dataset_ref)
+
+
+def flush() -> None:
+    """Block until every metric logged so far is committed."""
+    from loopml.tracking.active import current_run
+
+    run = current_run()
+    if run is not None:
+        run.flush()
+    client = default_client()
+    if "tracking" in client.__dict__ and (run is None or run.service is not client.tracking):
+        client.tracking.flush()
+
+
+def get_run(run_id: str) -> Run:
+    """A run with its params, tags, latest metrics, inputs and artifacts."""
+    return default_client().tracking.get_run(run_id)
+
+
+def search_runs(
+    experiment: str | list[str] | None = None,
+    filter: str | None = None,
+    order_by: list[str] | None = None,
+    limit: int = 100,
+) -> list[Run]:
+    """Runs matching ``filter``, e.g. ``"metrics.accuracy > 0.9 and params.model = 'lr'"``."""
+    return default_client().tracking.search_runs(experiment, filter, order_by, limit)
+
+
+def metric_history(run_id: str, key: str) -> list[MetricPoint]:
+    """Every point of metric ``key`` of a run, by step."""
+    return default_client().tracking.metric_history(run_id, key)
+
+
+def run_pipeline(
+    pipeline: Pipeline | str,
+    params: dict[str, Any] | None = None,
+    *,
+    executor: str = "local",
+    workers: int | None = None,
+    no_cache: bool = False,
+    ray_address: str | None = None,
+) -> PipelineRun:
+    """Run a ``@pipeline`` (or ``"FILE.py:FUNC"``) with ``params``; returns the finished run."""
+    return default_client().pipelines.run(
+        pipeline,
+        params,
+        executor=executor,
+        workers=workers,
+        no_cache=no_cache,
+        ray_address=ray_address,
+    )
+

@@ -11,7 +11,7 @@ import typer
 if TYPE_CHECKING:
     from loopml.stores import Stores
 
-from loopml.cli import datasets
+from loopml.cli import datasets, models, pipeline, runs
 from loopml.cli.output import console, emit_json, errors_to_exit, human_bytes
 
 app = typer.Typer(
@@ -22,6 +22,9 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(datasets.app, name="datasets")
+app.add_typer(models.app, name="models")
+app.add_typer(runs.app, name="runs")
+app.add_typer(pipeline.app, name="pipeline")
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 

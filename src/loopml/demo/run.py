@@ -42,4 +42,17 @@ def run_demo(
     diff = client.datasets.diff(v1.version.ref, v2.version.ref)
     if not quiet and render_diff is not None:
         render_diff(diff)
-    return {"datasets": {"v1": v1.version.ref, "v2": v2.version.ref, "diff": diff}}
+    summary: dict[str, Any] = {
+        "datasets": {"v1": v1.version.ref, "v2": v2.version.ref, "diff": diff}
+    }
+
+    c.print("\n[bold]2. experiment tracking and model registry[/] — two candidates on churn@1")
+    from loopml.demo.models import train_and_register
+
+    summary["models"] = train_and_register(client, v1.version.ref, quiet=quiet)
+
+    c.print("\n[bold]3. training pipeline[/] — prepare → train → evaluate → register → deploy_if")
+    from loopml.demo.training_pipeline import run_training_demo
+
+    summary["pipeline"] = run_training_demo(client, quiet=quiet)
+    return summary

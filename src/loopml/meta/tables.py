@@ -231,10 +231,78 @@ model_aliases = sa.Table(
     sa.Column("updated_at", sa.Float, nullable=False),
 )
 
+# --- training pipelines (block 4) ---
+# A pipeline run shares its id with the tracked run (``runs.id``) that records it.
+pipeline_runs = sa.Table(
+    "pipeline_runs",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("pipeline", sa.String(256), nullable=False),
+    sa.Column("source", sa.String(1024), nullable=False),  # FILE.py:FUNC or module:FUNC
+    sa.Column("params", sa.JSON, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),  # running|succeeded|failed
+    sa.Column("executor", sa.String(16), nullable=False),  # local|ray
+    sa.Column("options", sa.JSON, nullable=False),  # workers, no_cache, ray_address, notes
+    sa.Column("resumed_from", sa.String(32), nullable=True),
+    sa.Column("start_time", sa.Float, nullable=False),
+    sa.Column("end_time", sa.Float, nullable=True),
+    sa.Column("created_by", sa.String(200), nullable=False),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Index("ix_pipeline_runs_pipeline_start_time", "pipeline", "start_time"),
+)
+
+pipeline_steps = sa.Table(
+    "pipeline_steps",
+    metadata,
+    sa.Column("run_id", sa.String(32), sa.ForeignKey("pipeline_runs.id"), primary_key=True),
+    sa.Column("name", sa.String(256), primary_key=True),
+    sa.Column("position", sa.Integer, nullable=False),  # topological order
+    sa.Column("func", sa.String(512), nullable=False),
+    sa.Column("upstream", sa.JSON, nullable=False),  # names of the steps it depends on
+    sa.Column("inputs", sa.JSON, nullable=False),  # argument → constant or step output
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("cache_key", sa.String(64), nullable=True),
+    sa.Column("cached_from", sa.String(32), nullable=True),  # run whose outputs it reused
+    sa.Column("start_time", sa.Float, nullable=True),
+    sa.Column("end_time", sa.Float, nullable=True),
+    sa.Column("worker", sa.String(200), nullable=True),
+    sa.Column("stdout", sa.Text, nullable=True),
+    sa.Column("stderr", sa.Text, nullable=True),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("decision", sa.JSON, nullable=True),  # a condition step's verdict and reason
+    sa.Column("metrics", sa.JSON, nullable=True),  # what the step logged to the run
+    sa.Column("datasets", sa.JSON, nullable=True),  # dataset versions the step read
+    sa.Index("ix_pipeline_steps_cache_key", "cache_key"),
+)
+
+pipeline_outputs = sa.Table(
+    "pipeline_outputs",
+    metadata,
+    sa.Column("run_id", sa.String(32), sa.ForeignKey("pipeline_runs.id"), primary_key=True),
+    sa.Column("step", sa.String(256), primary_key=True),
+    sa.Column("output", sa.String(128), primary_key=True),
+    sa.Column("materializer", sa.String(128), nullable=False),
+    sa.Column("type_name", sa.String(256), nullable=False),
+    sa.Column("digest", sa.String(64), nullable=False),  # BLAKE3 of the (path, file) list
+)
+
+pipeline_output_files = sa.Table(
+    "pipeline_output_files",
+    metadata,
+    sa.Column("run_id", sa.String(32), sa.ForeignKey("pipeline_runs.id"), primary_key=True),
+    sa.Column("step", sa.String(256), primary_key=True),
+    sa.Column("output", sa.String(128), primary_key=True),
+    sa.Column("path", sa.String(1024), primary_key=True),
+    sa.Column("file_digest", sa.String(64), nullable=False),
+    sa.Column("size", sa.BigInteger, nullable=False),
+)
+
 # Every (table, column) that refers to a stored file by digest. ``gc`` keeps exactly the files
 # named here; a block that stores files adds its table to this list.
 FILE_REFERENCES: list[tuple[sa.Table, str]] = [
     (dataset_files, "file_digest"),
     (run_artifacts, "file_digest"),
     (model_files, "file_digest"),
+    (pipeline_output_files, "file_digest"),
 ]
+

@@ -1,0 +1,185 @@
+"""``loopml models …``: parse, call the SDK, render. No business rules here."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from loopml.cli.output import console, emit_json, errors_to_exit, human_bytes
+
+app = typer.Typer(
+    help="The model registry: list, show, best version, aliases, pull.", no_args_is_help=True
+)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+
+
+def _client() -> Any:
+    from loopml.sdk import default_client
+
+    return default_client()
+
+
+def _iso(ts: float) -> str:
+    from loopml.models.version import iso
+
+    return iso(ts)
+
+
+def _metrics_text(metrics: dict[str, float], limit: int = 4) -> str:
+    items = [f"{k}={v:.4g}" for k, v in sorted(metrics.items())]
+    more = f" (+{len(items) - limit})" if len(items) > limit else ""
+    return ", ".join(items[:limit]) + more
+
+
+@app.command("list")
+def list_(json_out: JsonOpt = False) -> None:
+    """List models with their latest version and aliases."""
+    with errors_to_exit():
+        items = _client().models.list()
+    if json_out:
+        emit_json([m.to_dict() for m in items])
+        return
+    if not items:
+        console().print("no models yet; register one with loopml.register_model(NAME, model)")
+        return
+    from rich.table import Table
+
+    table = Table("name", "latest", "versions", "aliases", "updated")
+    for m in items:
+        aliases = ", ".join(f"{a}→{v}" for a, v in m.aliases.items())
+        table.add_row(
+            m.name, str(m.latest_version), str(m.version_count), aliases, _iso(m.updated_at)
+        )
+    console().print(table)
+
+
+@app.command()
+def show(
+    ref: Annotated[
+        str, typer.Argument(help="NAME (latest and history), NAME@N, NAME/N, NAME@ALIAS.")
+    ],
+    json_out: JsonOpt = False,
+) -> None:
+    """Show a version: flavor, run, metrics, params, datasets, signature, files."""
+    with errors_to_exit():
+        client = _client()
+        version = client.models.show(ref)
+        history = client.models.versions(version.name) if "@" not in ref and "/" not in ref else []
+    if json_out:
+        out = version.to_dict()
+        if history:
+            out["versions"] = [v.to_dict(with_files=False) for v in history]
+        emit_json(out)
+        return
+    _render_version(version, history)
+
+
+def _render_version(v: Any, history: list[Any]) -> None:
+    from rich.table import Table
+
+    c = console()
+    aliases = f"  [cyan]{', '.join(v.aliases)}[/]" if v.aliases else ""
+    c.print(f"[bold]{v.ref}[/]  flavor {v.flavor}, {human_bytes(v.total_bytes)}{aliases}")
+    c.print(f"created {_iso(v.created_at)} by {v.created_by}; run: {v.run_id or '-'}")
+    if v.description:
+        c.print(f"description: {v.description}")
+    if v.datasets:
+        c.print(f"trained on: {', '.join(v.datasets)}")
+    for title, values in (("metric", v.metrics), ("param", v.params), ("tag", v.tags)):
+        for k, val in sorted(values.items()):
+            c.print(f"{title} {k} = {val}")
+    if v.signature:
+        c.print(f"signature: {_signature_text(v.signature)}")
+    files = Table("path", "size", "digest")
+    for f in v.files:
+        files.add_row(f.path, human_bytes(f.size), f.digest[:16])
+    c.print(files)
+    if history:
+        h = Table("version", "created", "flavor", "aliases", "metrics", title="history")
+        for x in history:
+            h.add_row(
+                str(x.version),
+                _iso(x.created_at),
+                x.flavor,
+                ", ".join(x.aliases),
+                _metrics_text(x.metrics),
+            )
+        c.print(h)
+
+
+def _signature_text(sig: dict[str, Any]) -> str:
+    def part(spec: dict[str, Any] | None) -> str:
+        if spec is None:
+            return "?"
+        if spec.get("type") == "tensor":
+            shape = ", ".join("*" if n == -1 else str(n) for n in spec.get("shape", []))
+            return f"{spec.get('dtype')}[{shape}]"
+        return "(" + ", ".join(f"{c['name']}: {c['dtype']}" for c in spec.get("columns", [])) + ")"
+
+    return f"{part(sig.get('inputs'))} → {part(sig.get('outputs'))}"
+
+
+@app.command()
+def best(
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    metric: Annotated[str, typer.Option("--metric", help="Metric to rank versions by.")],
+    mode: Annotated[str, typer.Option("--mode", help="max (higher is better) or min.")] = "max",
+    json_out: JsonOpt = False,
+) -> None:
+    """Show the version of NAME with the best value of a metric."""
+    with errors_to_exit():
+        v = _client().models.best_version(name, metric, mode)
+    if json_out:
+        emit_json(v.to_dict(with_files=False))
+        return
+    console().print(f"{v.ref}: {metric} = {v.metrics[metric]:.6g} ({mode})")
+
+
+@app.command()
+def alias(
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    version: Annotated[str, typer.Argument(help="Version number the alias should point at.")],
+    alias_name: Annotated[str, typer.Argument(metavar="ALIAS", help="e.g. production, staging.")],
+    json_out: JsonOpt = False,
+) -> None:
+    """Point NAME@ALIAS at VERSION (moving the alias if it exists)."""
+    with errors_to_exit():
+        change = _client().models.set_alias(name, alias_name, version)
+    if json_out:
+        emit_json(change.to_dict())
+        return
+    if not change.changed:
+        console().print(f"{name}@{alias_name} already points at version {change.version}")
+    elif change.previous_version is None:
+        console().print(f"{name}@{alias_name} → version {change.version}")
+    else:
+        console().print(
+            f"{name}@{alias_name} moved: version {change.previous_version} → {change.version}"
+        )
+
+
+@app.command()
+def pull(
+    ref: Annotated[str, typer.Argument(help="NAME, NAME@N, NAME/N or NAME@ALIAS.")],
+    dest: Annotated[Path, typer.Argument(help="Destination folder (new or empty).")],
+    json_out: JsonOpt = False,
+) -> None:
+    """Write the artifact files of a version into DEST, every byte verified."""
+    with errors_to_exit():
+        client = _client()
+        version = client.models.show(ref)
+        out = client.models.pull(version.ref, dest)
+    if json_out:
+        emit_json(
+            {
+                "ref": version.ref,
+                "path": str(out),
+                "files": [f.path for f in version.files],
+                "bytes": version.total_bytes,
+            }
+        )
+        return
+    console().print(f"pulled {version.ref} to {out} ({human_bytes(version.total_bytes)})")

@@ -1,0 +1,77 @@
+"""Moving and deleting aliases (``production``, ``staging``, any valid name). Every change
+appends an event in the same transaction, so triggers and deployments see each move once."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from loopml.core.errors import InvalidInput, InvalidName, NotFound
+from loopml.core.names import validate_name
+from loopml.meta.events import append_event
+from loopml.models import repository as repo
+from loopml.models.version import AliasChange
+from loopml.stores import Stores
+
+
+def validate_alias(alias: str) -> str:
+    """An alias follows the name rule and is not a number (``churn@7`` means version 7)."""
+    validate_name(alias, "alias")
+    if alias.isdigit():
+        raise InvalidName(
+            f"invalid alias {alias!r}: a number would read as a version (churn@{alias}); "
+            f"use a name with a letter, e.g. v{alias}"
+        )
+    return alias
+
+
+def _version_number(version: Any) -> int:
+    if isinstance(version, str) and version.isdigit():
+        version = int(version)
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise InvalidInput(f"version must be a positive whole number, got {version!r}")
+    return version
+
+
+def set_alias(stores: Stores, name: str, alias: str, version: Any) -> AliasChange:
+    """Point ``name@alias`` at ``version``; appends ``model.alias_changed`` if it moved."""
+    validate_name(name, "model name")
+    validate_alias(alias)
+    number = _version_number(version)
+    with stores.meta.write() as conn:
+        mid = repo.lock_existing_model(conn, name)
+        if not repo.has_version(conn, mid, number):
+            raise repo.missing_version(conn, name, mid, number)
+        previous = repo.get_alias(conn, mid, alias)
+        if previous == number:
+            return AliasChange(name, alias, number, previous, changed=False)
+        repo.put_alias(conn, mid, alias, number, time.time(), exists=previous is not None)
+        append_event(
+            conn,
+            "model.alias_changed",
+            f"{name}@{alias}",
+            {"model": name, "alias": alias, "version": number, "previous_version": previous},
+        )
+    return AliasChange(name, alias, number, previous, changed=True)
+
+
+def delete_alias(stores: Stores, name: str, alias: str) -> AliasChange:
+    """Remove ``name@alias``; appends ``model.alias_deleted``. NotFound if it is not set."""
+    validate_name(name, "model name")
+    validate_alias(alias)
+    with stores.meta.write() as conn:
+        mid = repo.lock_existing_model(conn, name)
+        previous = repo.get_alias(conn, mid, alias)
+        if previous is None:
+            raise NotFound(
+                f"model {name!r} has no alias {alias!r}; see its aliases with: "
+                f"loopml models show {name}"
+            )
+        repo.remove_alias(conn, mid, alias)
+        append_event(
+            conn,
+            "model.alias_deleted",
+            f"{name}@{alias}",
+            {"model": name, "alias": alias, "previous_version": previous},
+        )
+    return AliasChange(name, alias, None, previous, changed=True)

@@ -1,0 +1,153 @@
+"""scikit-learn models stored with skops: no pickle, and only types checked at save time
+(scikit-learn, numpy and scipy classes and numpy ufuncs) are trusted at load time."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from loopml.core.errors import InvalidInput, PermissionDenied
+from loopml.models.flavors import SavedModel, module_path, mro_modules
+from loopml.models.signature import Signature
+
+NAME = "sklearn"
+REQUIRES_TRUST = False
+MODEL_FILE = "model.skops"
+_TRUSTED_PACKAGES = ("sklearn", "numpy", "scipy")
+
+
+def matches(obj: Any) -> bool:
+    return "sklearn" in mro_modules(obj) or module_path(obj, ".skops") is not None
+
+
+def allowed(type_name: str) -> bool:
+    """Whether a type skops does not trust by default may be trusted: a class (or numpy
+    ufunc) that really exists in scikit-learn, numpy or scipy. Functions such as
+    ``numpy.load`` and anything from other packages are refused."""
+    if type_name.split(".", 1)[0] not in _TRUSTED_PACKAGES:
+        return False
+    module_name, _, attr = type_name.rpartition(".")
+    try:
+        found = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError, ValueError):
+        return False
+    import numpy as np
+
+    return isinstance(found, type | np.ufunc)
+
+
+def _untrusted(data: bytes, what: str) -> list[str]:
+    import skops.io as sio
+
+    try:
+        return sorted(sio.get_untrusted_types(data=data))
+    except Exception as exc:  # skops raises assorted errors on a file that is not a skops file
+        raise InvalidInput(f"{what} is not a valid skops file: {exc}") from exc
+
+
+def _check_allowed(types: list[str], what: str) -> None:
+    refused = [t for t in types if not allowed(t)]
+    if refused:
+        raise InvalidInput(
+            f"{what} holds type(s) outside scikit-learn/numpy/scipy that skops would have to "
+            f"trust: {', '.join(refused)}; register it with flavor='python' instead "
+            "(stored with cloudpickle; loading it then needs trusted=True)"
+        )
+
+
+def save(obj: Any) -> SavedModel:
+    path = module_path(obj, ".skops")
+    if path is not None:
+        data = path.read_bytes()
+    elif "sklearn" in mro_modules(obj):
+        import skops.io as sio
+        from sklearn.exceptions import NotFittedError
+        from sklearn.utils.validation import check_is_fitted
+
+        try:
+            check_is_fitted(obj)
+        except NotFittedError:
+            raise InvalidInput(
+                f"this {type(obj).__name__} is not fitted; fit it before registering it"
+            ) from None
+        except TypeError:
+            pass  # not an estimator (e.g. a bare scikit-learn helper object): skops decides
+
+        try:
+            data = sio.dumps(obj)
+        except Exception as exc:  # skops cannot represent some objects (e.g. lambdas)
+            raise InvalidInput(
+                f"skops cannot store this {type(obj).__name__}: {exc}; register it with "
+                "flavor='python' instead"
+            ) from exc
+    else:
+        raise InvalidInput(
+            f"flavor 'sklearn' takes a scikit-learn estimator or a .skops file, not a "
+            f"{type(obj).__name__}"
+        )
+    types = _untrusted(data, "the model")
+    _check_allowed(types, "the model")
+    return SavedModel(
+        {MODEL_FILE: data}, {"file": MODEL_FILE, "trusted_types": types, **_versions()}
+    )
+
+
+def _versions() -> dict[str, str]:
+    import sklearn
+    import skops
+
+    return {"sklearn_version": sklearn.__version__, "skops_version": skops.__version__}
+
+
+def load(files: dict[str, bytes], meta: dict[str, Any]) -> SklearnPredictor:
+    import skops.io as sio
+
+    data = files[meta.get("file", MODEL_FILE)]
+    types = _untrusted(data, "the stored model")
+    recorded = set(meta.get("trusted_types", []))
+    unexpected = [t for t in types if t not in recorded]
+    if unexpected:
+        raise PermissionDenied(
+            f"the stored model holds type(s) not recorded when it was registered: "
+            f"{', '.join(unexpected)}; refusing to load it. Re-register the model."
+        )
+    _check_allowed(types, "the stored model")
+    return SklearnPredictor(sio.loads(data, trusted=types))
+
+
+def wrap(obj: Any) -> SklearnPredictor:
+    path = module_path(obj, ".skops")
+    if path is not None:
+        saved = save(path)
+        return load({MODEL_FILE: path.read_bytes()}, saved.meta)
+    return SklearnPredictor(obj)
+
+
+def default_signature(obj: Any) -> Signature | None:
+    return None
+
+
+class SklearnPredictor:
+    """An estimator fed the input shape it was fitted on (DataFrame with the feature names it
+    saw, or an array when it saw none), which keeps scikit-learn's feature-name checks quiet."""
+
+    def __init__(self, estimator: Any) -> None:
+        self.raw = estimator
+        self.has_proba = hasattr(estimator, "predict_proba")
+        self._names = getattr(estimator, "feature_names_in_", None)
+
+    def _x(self, data: Any) -> Any:
+        import numpy as np
+        import pandas as pd
+
+        if isinstance(data, pd.DataFrame) and self._names is None:
+            return data.to_numpy()
+        if isinstance(data, np.ndarray) and self._names is not None and data.ndim == 2:
+            return pd.DataFrame(data, columns=list(self._names))
+        return data
+
+    def predict(self, data: Any) -> Any:
+        return self.raw.predict(self._x(data))
+
+    def predict_proba(self, data: Any) -> Any:
+        return self.raw.predict_proba(self._x(data))

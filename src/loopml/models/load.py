@@ -1,0 +1,113 @@
+"""Resolving a reference, loading a version into memory, and writing its files out.
+
+Loading reads each file through a machine-local cache keyed by digest
+(``$LOOPML_HOME/cache/models``), checked against the digest on every read, so a second load
+of the same bytes never touches the blob store.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import blake3
+
+from loopml.core.errors import Conflict, InvalidInput, PermissionDenied
+from loopml.core.paths import safe_relpath
+from loopml.core.refs import parse_ref
+from loopml.models import repository as repo
+from loopml.models.flavors import MANIFEST, get_flavor
+from loopml.models.loaded import LoadedModel, loaded
+from loopml.models.version import ModelFile, ModelVersion
+from loopml.stores import Stores
+
+TRUST_ENV = "LOOPML_TRUST_PICKLE"
+
+
+def resolve(stores: Stores, ref: str, with_files: bool = True) -> ModelVersion:
+    with stores.meta.read() as conn:
+        return repo.resolve(conn, parse_ref(ref, "model reference"), with_files)
+
+
+def _cache_path(stores: Stores, digest: str) -> Path:
+    return stores.settings.cache_dir / "models" / digest[:2] / digest
+
+
+def read_file(stores: Stores, f: ModelFile) -> bytes:
+    """The bytes of one version file, from the local cache when it holds them intact."""
+    path = _cache_path(stores, f.digest)
+    try:
+        data = path.read_bytes()
+    except OSError:
+        data = None
+    if data is not None and len(data) == f.size and blake3.blake3(data).hexdigest() == f.digest:
+        return data
+    data = stores.blobs.read_bytes(f.digest)  # verified against the digest while reading
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        os.replace(tmp, path)
+    except OSError:
+        pass  # a cache that cannot be written only costs speed
+    return data
+
+
+def _trusted(trusted: bool | None) -> bool:
+    if trusted is not None:
+        return trusted
+    return os.environ.get(TRUST_ENV, "").strip().lower() in ("1", "true", "yes")
+
+
+def load_model(stores: Stores, ref: str, trusted: bool | None = None) -> LoadedModel:
+    """Load version ``ref`` (``churn``, ``churn@production``, ``churn@7``, ``churn/7``)."""
+    version = resolve(stores, ref)
+    flavor = get_flavor(version.flavor)
+    if flavor.REQUIRES_TRUST and not _trusted(trusted):
+        raise PermissionDenied(
+            f"model {version.ref} has the {version.flavor!r} flavor (a cloudpickle file); "
+            "loading it runs code from the pickle. If you trust where it came from, pass "
+            f"trusted=True to load_model or set {TRUST_ENV}=1"
+        )
+    by_path = {f.path: f for f in version.files}
+    if MANIFEST not in by_path:
+        raise InvalidInput(f"model {version.ref} has no {MANIFEST}; it cannot be loaded")
+    manifest = json.loads(read_file(stores, by_path[MANIFEST]))
+    wanted = manifest.get("files", [])
+    missing = [p for p in wanted if p not in by_path]
+    if missing:
+        raise InvalidInput(f"model {version.ref} lacks file(s) {', '.join(missing)}")
+    files = {p: read_file(stores, by_path[p]) for p in wanted}
+    return loaded(version, flavor.load(files, manifest.get("flavor_meta", {})))
+
+
+def pull(stores: Stores, ref: str, dest: str | os.PathLike[str]) -> tuple[ModelVersion, Path]:
+    """Write the files of version ``ref`` into ``dest`` (a new or empty folder), every byte
+    verified; nothing is left behind on failure."""
+    version = resolve(stores, ref)
+    target = Path(dest)
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        raise Conflict(
+            f"destination {str(target)!r} exists and is not an empty folder; "
+            "pull into a new or empty folder"
+        )
+    parent = target.absolute().parent
+    if not parent.is_dir():
+        raise InvalidInput(f"folder {str(parent)!r} does not exist; create it first")
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.loopml-", dir=parent))
+    try:
+        for f in version.files:
+            out = staging / safe_relpath(f.path)
+            out.parent.mkdir(parents=True, exist_ok=True)
+            stores.blobs.write_file(f.digest, out)
+        if target.exists():
+            target.rmdir()
+        os.replace(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return version, target

@@ -1,0 +1,332 @@
+"""Registering a model object or file as the next version of a named model."""
+
+from __future__ import annotations
+
+import functools
+import getpass
+import io
+import json
+import math
+import os
+import re
+import socket
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import sqlalchemy as sa
+
+from loopml.core.errors import InvalidInput, NotFound, StoreError
+from loopml.core.names import validate_name
+from loopml.meta.events import append_event
+from loopml.models import repository as repo
+from loopml.models.flavors import INPUT_EXAMPLE, MANIFEST, SavedModel, get_flavor, infer_flavor
+from loopml.models.signature import Signature, as_data, infer_spec
+from loopml.models.version import ModelFile, ModelVersion
+from loopml.stores import Stores
+
+MANIFEST_FORMAT = 1
+# Metric and parameter keys: what tracking accepts too (letters, digits, _ - . / and space).
+_KEY_RE = re.compile(r"[A-Za-z0-9_\-./ ]{1,250}")
+_EXAMPLE_ROWS = 20
+
+
+class RunLike(Protocol):
+    """What registration reads from a tracked run."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def params(self) -> Mapping[str, str]: ...
+
+    @property
+    def metrics(self) -> Mapping[str, float]: ...
+
+    @property
+    def inputs(self) -> Sequence[str]: ...
+
+
+class Tracking(Protocol):
+    """The part of the tracking service registration uses."""
+
+    def get_run(self, run_id: str) -> RunLike: ...
+
+
+class RunHandle(Protocol):
+    """An active run: its id and the tracking service it writes through."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def service(self) -> Any: ...
+
+
+@dataclass(frozen=True)
+class Lineage:
+    run_id: str | None
+    metrics: dict[str, float] | None
+    params: dict[str, Any] | None
+    datasets: tuple[str, ...]
+
+
+def whoami() -> str:
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = str(os.getuid())
+    return f"{user}@{socket.gethostname()}"
+
+
+def check_key(key: Any, kind: str) -> str:
+    if not isinstance(key, str) or _KEY_RE.fullmatch(key) is None:
+        raise InvalidInput(
+            f"invalid {kind} name {key!r}: use 1-250 letters, digits, '_', '-', '.', '/' or spaces"
+        )
+    return key
+
+
+def check_metrics(metrics: Mapping[str, Any] | None) -> dict[str, float]:
+    """Metrics as finite floats; NaN, infinities, booleans and text are refused."""
+    if metrics is None:
+        return {}
+    if not isinstance(metrics, Mapping):
+        raise InvalidInput("metrics must be a mapping of names to numbers, e.g. {'auc': 0.91}")
+    out = {}
+    for key, value in metrics.items():
+        check_key(key, "metric")
+        number: float | None = None
+        if not isinstance(value, bool | str | bytes):
+            try:
+                number = float(value)
+            except (TypeError, ValueError):
+                number = None
+        if number is None or not math.isfinite(number):
+            raise InvalidInput(
+                f"metric {key!r} must be a finite number, got {value!r}; "
+                "record NaN or missing scores as a tag instead"
+            )
+        out[key] = number
+    return out
+
+
+def check_params(params: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Parameters as JSON scalars; other values (lists, objects, NaN) are kept as text."""
+    if params is None:
+        return {}
+    if not isinstance(params, Mapping):
+        raise InvalidInput("params must be a mapping of names to values, e.g. {'C': 1.0}")
+    out: dict[str, Any] = {}
+    for key, value in params.items():
+        check_key(key, "parameter")
+        if hasattr(value, "item") and not hasattr(value, "__len__"):
+            value = value.item()  # numpy scalar
+        if (
+            value is None
+            or isinstance(value, bool | int | str)
+            or (isinstance(value, float) and math.isfinite(value))
+        ):
+            out[key] = value
+        else:
+            out[key] = str(value)
+    return out
+
+
+def check_tags(tags: Mapping[str, Any] | None) -> dict[str, str]:
+    if tags is None:
+        return {}
+    if not isinstance(tags, Mapping):
+        raise InvalidInput("tags must be a mapping of names to text, e.g. {'team': 'risk'}")
+    return {check_key(k, "tag"): str(v) for k, v in tags.items()}
+
+
+def run_lineage(
+    tracking: Tracking | None, run: Any, active: Callable[[], RunHandle | None] | None = None
+) -> Lineage:
+    """Run id, latest metrics, params and input dataset versions of ``run`` (an id, a unique
+    id prefix or a run object; by default the active run, when it belongs to ``tracking``),
+    read through the tracking service."""
+    if run is None and tracking is not None and active is not None:
+        current = active()
+        if current is not None and getattr(current, "service", None) is tracking:
+            run = current.id
+    if run is None:
+        return Lineage(None, None, None, ())
+    run_id = run if isinstance(run, str) else getattr(run, "id", None)
+    if not isinstance(run_id, str) or not run_id:
+        raise InvalidInput(f"run must be a run id or a run object, not a {type(run).__name__}")
+    if tracking is None:
+        raise InvalidInput(
+            "run= needs experiment tracking; register through loopml.register_model or "
+            "Client.models, which are connected to it"
+        )
+    facts = tracking.get_run(run_id)
+    return Lineage(
+        facts.id,
+        check_metrics(facts.metrics),
+        check_params(facts.params),
+        tuple(facts.inputs),
+    )
+
+
+def _signature(
+    flavor_name: str, model: Any, signature: Any, input_example: Any
+) -> tuple[Signature | None, Any]:
+    """The signature to store and the example frame/array (or None)."""
+    flavor = get_flavor(flavor_name)
+    example = None if input_example is None else as_data(input_example, "input_example")
+    if signature is not None:
+        sig = signature if isinstance(signature, Signature) else Signature.from_dict(signature)
+        if example is not None:
+            sig.validate(example)
+        return sig, example
+    if example is None:
+        return flavor.default_signature(model), None
+    predictor = flavor.wrap(model)
+    try:
+        output = predictor.predict(example)
+    except Exception as exc:  # any failure of user or library code on the example
+        raise InvalidInput(
+            f"the model cannot predict on input_example ({type(exc).__name__}: {exc}); pass "
+            "an example shaped like the training data"
+        ) from exc
+    return Signature(infer_spec(example), infer_spec(as_data(output, "model output"))), example
+
+
+def _example_bytes(example: Any) -> bytes:
+    import pandas as pd
+
+    if isinstance(example, pd.DataFrame):
+        text = example.head(_EXAMPLE_ROWS).to_json(orient="split", index=False, date_format="iso")
+        return text.encode()
+    return json.dumps({"data": example[:_EXAMPLE_ROWS].tolist()}).encode()
+
+
+@functools.cache
+def _loopml_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("loopml")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def _manifest(flavor: str, saved: SavedModel, sig: Signature | None, example: bool) -> bytes:
+    doc = {
+        "format": MANIFEST_FORMAT,
+        "flavor": flavor,
+        "files": sorted(saved.files),
+        "signature": None if sig is None else sig.to_dict(),
+        "input_example": INPUT_EXAMPLE if example else None,
+        "flavor_meta": saved.meta,
+        "loopml_version": _loopml_version(),
+    }
+    return json.dumps(doc, indent=2, sort_keys=True).encode()
+
+
+def register(
+    stores: Stores,
+    tracking: Tracking | None,
+    name: str,
+    model: Any,
+    *,
+    run: Any = None,
+    metrics: Mapping[str, Any] | None = None,
+    params: Mapping[str, Any] | None = None,
+    signature: Signature | dict[str, Any] | None = None,
+    input_example: Any = None,
+    flavor: str | None = None,
+    tags: Mapping[str, Any] | None = None,
+    description: str | None = None,
+    active: Callable[[], RunHandle | None] | None = None,
+) -> ModelVersion:
+    """Store ``model`` as the next version of ``name``: all checks first, then the files,
+    then one transaction for the version row, its files and its event."""
+    validate_name(name, "model name")
+    flavor_name = infer_flavor(model) if flavor is None else get_flavor(flavor).NAME
+    given_metrics = None if metrics is None else check_metrics(metrics)
+    given_params = None if params is None else check_params(params)
+    user_tags = check_tags(tags)
+    if description is not None and not isinstance(description, str):
+        raise InvalidInput("description must be text")
+    lineage = run_lineage(tracking, run, active)
+    saved = get_flavor(flavor_name).save(model)
+    sig, example = _signature(flavor_name, model, signature, input_example)
+    contents: dict[str, bytes | Path] = dict(saved.files)
+    if example is not None:
+        contents[INPUT_EXAMPLE] = _example_bytes(example)
+    contents[MANIFEST] = _manifest(flavor_name, saved, sig, example is not None)
+
+    ingest = stores.blobs.ingest()
+    try:
+        files = []
+        for path, content in sorted(contents.items()):
+            if isinstance(content, Path):
+                stored = ingest.add_path(content)
+            else:
+                stored = ingest.add_stream(io.BytesIO(content))
+            files.append(ModelFile(path, stored.size, stored.digest))
+        ingest.finish()
+    except BaseException:
+        ingest.abort()
+        raise
+
+    now = time.time()
+    user = whoami()
+    values: dict[str, Any] = {
+        "run_id": lineage.run_id,
+        "flavor": flavor_name,
+        "signature": None if sig is None else sig.to_dict(),
+        "metrics": given_metrics if given_metrics is not None else (lineage.metrics or {}),
+        "params": given_params if given_params is not None else (lineage.params or {}),
+        "datasets": list(lineage.datasets),
+        "tags": user_tags,
+        "description": description,
+        "created_at": now,
+        "created_by": user,
+    }
+    try:
+        with stores.meta.write() as conn:
+            mid = repo.lock_model(conn, name, now, user)
+            number = (repo.latest_number(conn, mid) or 0) + 1
+            ingest.commit(conn)
+            repo.insert_version(conn, {"model_id": mid, "version": number, **values}, files)
+            append_event(
+                conn,
+                "model.version_created",
+                f"{name}@{number}",
+                {
+                    "model": name,
+                    "version": number,
+                    "flavor": flavor_name,
+                    "run_id": lineage.run_id,
+                    "metrics": values["metrics"],
+                },
+            )
+    except sa.exc.IntegrityError as exc:
+        # The only foreign key a caller controls is the run; numbering is under the lock.
+        if lineage.run_id is None:
+            raise StoreError(f"registering {name!r} failed: {exc.orig}") from exc
+        raise NotFound(
+            f"run {lineage.run_id!r} does not exist; list runs with: loopml runs list"
+        ) from exc
+    ingest.remember_hashes()  # a .onnx file registered again is not re-read
+    return ModelVersion(
+        name=name,
+        version=number,
+        flavor=flavor_name,
+        run_id=lineage.run_id,
+        signature=values["signature"],
+        metrics=values["metrics"],
+        params=values["params"],
+        datasets=lineage.datasets,
+        tags=user_tags,
+        description=description,
+        created_at=now,
+        created_by=user,
+        files=tuple(files),
+    )

@@ -1,0 +1,83 @@
+"""What a running step can reach: ``current_step()`` gives its run, a way to log metrics and
+dataset inputs to the pipeline's tracked run, and the services over the worker's stores.
+A step returns a :class:`Decision` to act as a condition on the steps after it."""
+
+from __future__ import annotations
+
+import functools
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from loopml.core.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from loopml.datasets import DatasetService
+    from loopml.models import ModelService
+    from loopml.stores import Stores
+
+
+@dataclass(frozen=True)
+class Decision:
+    """A condition's verdict. ``go=False`` skips every step that depends on this one;
+    ``go=True`` passes ``value`` on as the step's output."""
+
+    go: bool
+    reason: str
+    value: Any = None
+
+
+class StepContext:
+    def __init__(self, run_id: str, step: str, stores: Stores) -> None:
+        self.run_id = run_id
+        self.step = step
+        self.stores = stores
+        self.metrics: dict[str, float] = {}
+        self.datasets: list[str] = []
+
+    def log_metric(self, key: str, value: float) -> None:
+        """Record a metric on the pipeline's tracked run (and on this step)."""
+        try:
+            self.metrics[str(key)] = float(value)
+        except (TypeError, ValueError):
+            raise InvalidInput(f"metric {key!r} must be a number, got {value!r}") from None
+
+    def log_metrics(self, metrics: dict[str, float]) -> None:
+        for k, v in metrics.items():
+            self.log_metric(k, v)
+
+    def log_input(self, dataset_ref: str) -> None:
+        """Record that the step read a dataset version (``name@N``)."""
+        self.datasets.append(dataset_ref)
+
+    @functools.cached_property
+    def datasets_service(self) -> DatasetService:
+        from loopml.datasets import DatasetService
+
+        return DatasetService(self.stores)
+
+    @functools.cached_property
+    def models(self) -> ModelService:
+        from loopml.models import ModelService
+        from loopml.tracking import TrackingService
+
+        return ModelService(self.stores, tracking=TrackingService(self.stores))
+
+
+_CURRENT: ContextVar[StepContext | None] = ContextVar("loopml_step_context", default=None)
+
+
+def current_step() -> StepContext:
+    """The context of the step running in this worker; InvalidInput outside a step."""
+    ctx = _CURRENT.get()
+    if ctx is None:
+        raise InvalidInput("current_step() is only available while a pipeline step runs")
+    return ctx
+
+
+def activate(ctx: StepContext | None) -> Any:
+    return _CURRENT.set(ctx)
+
+
+def deactivate(token: Any) -> None:
+    _CURRENT.reset(token)

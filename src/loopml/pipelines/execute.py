@@ -1,0 +1,351 @@
+"""The coordinator of one run: walks the graph in topological order, takes what it can from
+the cache, hands the rest to an executor as their inputs become ready, skips what depends on
+a failure (or on a condition that said no), and reports steps to the tracked run."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from loopml.blobs.packs import pack_key
+from loopml.core.errors import LoopError
+from loopml.pipelines import cache
+from loopml.pipelines import materializers as mats
+from loopml.pipelines import repository as repo
+from loopml.pipelines.pipeline import Node, Plan, Spec
+from loopml.pipelines.run import Output, StepRun, StepStatus
+from loopml.pipelines.worker import StepResult, StepTask, load_output
+from loopml.stores import Stores
+
+log = logging.getLogger("loopml.pipelines")
+Progress = Callable[[str, StepStatus, str], None]
+
+
+class Died(Protocol):
+    step: str
+    reason: str
+
+
+class Executor(Protocol):
+    name: str
+
+    def free_slots(self) -> int: ...
+
+    def submit(self, task: StepTask) -> None: ...
+
+    def wait(self, timeout: float | None = None) -> list[Any]: ...
+
+    def close(self, kill: bool = False) -> None: ...
+
+
+class Tracker(Protocol):
+    """What the coordinator reports to experiment tracking."""
+
+    def log_metrics(self, run_id: str, metrics: dict[str, float]) -> None: ...
+
+    def log_input(self, run_id: str, dataset_ref: str) -> str: ...
+
+    def flush(self) -> None: ...
+
+
+@dataclass
+class Pending:
+    """An input artifact as ``cache_extra`` sees it: its digest, and its value on demand."""
+
+    output: Output
+    stores: Stores
+
+    @property
+    def digest(self) -> str:
+        return self.output.digest
+
+    def load(self) -> Any:
+        import tempfile
+        from pathlib import Path
+
+        return load_output(self.stores, self.output, lambda: Path(tempfile.mkdtemp()))
+
+
+@dataclass
+class Outcome:
+    failed: dict[str, str] = field(default_factory=dict)  # step → first line of its error
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+
+class Coordinator:
+    def __init__(
+        self,
+        stores: Stores,
+        tracker: Tracker | None,
+        plan: Plan,
+        run_id: str,
+        executor: Executor,
+        use_cache: bool = True,
+        reuse: dict[str, StepRun] | None = None,
+        progress: Progress | None = None,
+    ) -> None:
+        self.stores = stores
+        self.tracker = tracker
+        self.plan = plan
+        self.run_id = run_id
+        self.executor = executor
+        self.use_cache = use_cache
+        self.reuse = reuse or {}
+        self.progress = progress or (lambda _s, _st, _m: None)
+        self.status: dict[str, StepStatus] = {n: StepStatus.PENDING for n in plan.nodes}
+        self.blocked: dict[str, str] = {}  # step → why the steps after it cannot run
+        self.outputs: dict[tuple[str, str], Output] = {}
+        self.keys: dict[str, str] = {}
+        self._fingerprints: dict[int, str] = {}  # per step object: its code does not change
+        self.outcome = Outcome()
+
+    # ---------- the loop ----------
+    def run(self) -> Outcome:
+        pending = list(self.plan.nodes)
+        in_flight: set[str] = set()
+        must_run: set[str] = set()
+        while pending or in_flight:
+            progressed = True
+            while progressed:
+                progressed = False
+                for name in list(pending):
+                    node = self.plan.nodes[name]
+                    why = next((self.blocked[d] for d in node.upstream if d in self.blocked), None)
+                    if why is not None:
+                        self._skip(name, why)
+                    elif all(self.status[d].has_outputs for d in node.upstream):
+                        if name not in must_run:
+                            if self._try_without_running(node):
+                                pending.remove(name)
+                                progressed = True
+                                continue
+                            must_run.add(name)
+                        if self.executor.free_slots() <= 0:
+                            continue
+                        if self._submit(node):
+                            in_flight.add(name)
+                    else:
+                        continue
+                    pending.remove(name)
+                    progressed = True
+            if in_flight:
+                for result in self.executor.wait(None):
+                    in_flight.discard(result.step)
+                    self._finished(result)
+            elif pending:  # cannot happen with a checked graph; never spin
+                for name in pending:
+                    self._fail_unstarted(name, "its inputs never became ready")
+                pending.clear()
+        return self.outcome
+
+    def abort(self, reason: str) -> None:
+        """Mark every step that has not ended as failed (after Ctrl-C or a coordinator bug)."""
+        self.executor.close(kill=True)
+        with self.stores.meta.write() as conn:
+            for name in repo.running_steps(conn, self.run_id):
+                repo.move_step(
+                    conn, self.run_id, name, StepStatus.FAILED, error=reason, end_time=time.time()
+                )
+
+    # ---------- per step ----------
+    def _key(self, node: Node) -> str:
+        step = node.step
+        fingerprint = self._fingerprints.get(id(step))
+        if fingerprint is None:
+            fingerprint = self._fingerprints[id(step)] = cache.code_fingerprint(
+                step.func, step.outputs
+            )
+        digests = {k: o.digest for k, o in self.outputs.items()}
+        extra = None
+        if step.cache_extra is not None:
+            args = [self._pending(s) for s in node.args]
+            kwargs = {k: self._pending(s) for k, s in node.kwargs.items()}
+            extra = step.cache_extra(self.stores, *args, **kwargs)
+        return cache.cache_key(fingerprint, node.args, node.kwargs, digests, extra)
+
+    def _pending(self, spec: Spec) -> Any:
+        kind = spec[0]
+        if kind == "ref":
+            return Pending(self.outputs[(spec[1], spec[2])], self.stores)
+        if kind == "list":
+            items = [self._pending(s) for s in spec[1]]
+            return tuple(items) if spec[2] else items
+        if kind == "dict":
+            return {k: self._pending(s) for k, s in spec[1].items()}
+        return spec[1]
+
+    def _try_without_running(self, node: Node) -> bool:
+        """Take the step from a resumed run or the cache; False if it has to run."""
+        try:
+            key = self.keys[node.name] = self._key(node)
+        except Exception as exc:  # user code in cache_extra, or a store error
+            self._fail_unstarted(node.name, f"cannot compute the cache key: {exc}")
+            return True
+        candidates: list[StepRun] = []
+        old = self.reuse.get(node.name)
+        if old is not None and old.cache_key == key:
+            candidates.append(old)
+        if self.use_cache and node.step.cache:
+            with self.stores.meta.read() as conn:
+                candidates += repo.cache_candidates(conn, key)
+        for c in candidates:
+            if self._usable(node, c):
+                self._take_cached(node, key, c)
+                return True
+        return False
+
+    def _usable(self, node: Node, c: StepRun) -> bool:
+        names = {o.name for o in c.outputs}
+        went = c.decision is None or c.decision.get("go", True)
+        if went and names != set(node.step.outputs):
+            return False
+        digests = {f.digest for o in c.outputs for f in o.files}
+        with self.stores.meta.read() as conn:
+            if repo.missing_files(conn, digests):
+                return False
+            packs: set[str] = set()
+            for d in digests:
+                _, chunk_ids = self.stores.blobs.chunk_list(conn, d)
+                where = self.stores.blobs.locate(conn, chunk_ids)
+                if len(where) != len(set(chunk_ids)):
+                    return False
+                packs.update(p for p, _, _ in where.values())
+        return all(self.stores.blobs.backend.has(pack_key(p)) for p in packs)
+
+    def _take_cached(self, node: Node, key: str, c: StepRun) -> None:
+        now = time.time()
+        with self.stores.meta.write() as conn:
+            repo.insert_outputs(conn, self.run_id, node.name, c.outputs)
+            repo.move_step(
+                conn,
+                self.run_id,
+                node.name,
+                StepStatus.CACHED,
+                cache_key=key,
+                cached_from=c.cached_from,
+                start_time=now,
+                end_time=now,
+                decision=c.decision,
+                metrics=c.metrics,
+                datasets=list(c.datasets) or None,
+            )
+        self._report(node.name, c.metrics or {}, list(c.datasets))
+        self._done(node.name, StepStatus.CACHED, c.outputs, c.decision)
+        self.progress(node.name, StepStatus.CACHED, f"from run {c.cached_from}")
+
+    def _submit(self, node: Node) -> bool:
+        """Hand the step to the executor; False if it could not be sent (then it failed)."""
+        self.status[node.name] = StepStatus.RUNNING
+        task = StepTask(
+            run_id=self.run_id,
+            step=node.name,
+            func=node.step.func,
+            outputs=node.step.outputs,
+            args=[self._resolved(s) for s in node.args],
+            kwargs={k: self._resolved(s) for k, s in node.kwargs.items()},
+            cache_key=self.keys.get(node.name),
+            materializers=mats.user_registrations(),
+            resources=dict(node.step.resources),
+            source_file=node.step.func.__code__.co_filename,
+        )
+        try:
+            self.executor.submit(task)
+        except LoopError as exc:
+            self._fail_unstarted(node.name, str(exc))
+            return False
+        self.progress(node.name, StepStatus.RUNNING, "")
+        return True
+
+    def _resolved(self, spec: Spec) -> tuple[Any, ...]:
+        kind = spec[0]
+        if kind == "ref":
+            return ("artifact", self.outputs[(spec[1], spec[2])])
+        if kind == "list":
+            return ("list", [self._resolved(s) for s in spec[1]], spec[2])
+        if kind == "dict":
+            return ("dict", {k: self._resolved(s) for k, s in spec[1].items()})
+        return spec
+
+    def _finished(self, result: Any) -> None:
+        if isinstance(result, StepResult):
+            if result.status is StepStatus.SUCCEEDED:
+                self._report(result.step, result.metrics, result.datasets)
+                self._done(result.step, StepStatus.SUCCEEDED, result.outputs, result.decision)
+                took = (result.end_time or 0) - (result.start_time or 0)
+                self.progress(result.step, StepStatus.SUCCEEDED, f"{took:.2f} s")
+            else:
+                self._failed(result.step, result.error or "failed")
+            return
+        self._worker_died(result.step, result.reason)
+
+    def _worker_died(self, step: str, reason: str) -> None:
+        """Record a dead worker's step as failed, unless it committed its success first."""
+        with self.stores.meta.write() as conn:
+            status = repo.step_status(conn, self.run_id, step, lock=True)
+            if not status.is_terminal:
+                fields: dict[str, Any] = {"error": reason, "end_time": time.time()}
+                if status is StepStatus.PENDING:
+                    fields["start_time"] = fields["end_time"]
+                repo.move_step(conn, self.run_id, step, StepStatus.FAILED, **fields)
+        if status is StepStatus.SUCCEEDED:
+            with self.stores.meta.read() as conn:
+                got = repo.get_run(conn, self.run_id).step(step)
+            self._report(step, got.metrics or {}, list(got.datasets))
+            self._done(step, StepStatus.SUCCEEDED, list(got.outputs), got.decision)
+            return
+        self._failed(step, reason)
+
+    def _done(
+        self, name: str, status: StepStatus, outputs: Any, decision: dict[str, Any] | None
+    ) -> None:
+        self.status[name] = status
+        for o in outputs:
+            self.outputs[(name, o.name)] = o
+        if decision is not None and not decision.get("go", True):
+            self.blocked[name] = f"condition {name!r} decided not to go on: {decision['reason']}"
+
+    def _failed(self, name: str, error: str) -> None:
+        self.status[name] = StepStatus.FAILED
+        self.blocked[name] = f"step {name!r} failed"
+        last = error.strip().splitlines()[-1] if error.strip() else "failed"
+        self.outcome.failed[name] = last
+        self.progress(name, StepStatus.FAILED, last)
+
+    def _fail_unstarted(self, name: str, error: str) -> None:
+        now = time.time()
+        with self.stores.meta.write() as conn:
+            repo.move_step(
+                conn,
+                self.run_id,
+                name,
+                StepStatus.FAILED,
+                error=error,
+                start_time=now,
+                end_time=now,
+            )
+        self._failed(name, error)
+
+    def _skip(self, name: str, why: str) -> None:
+        self.status[name] = StepStatus.SKIPPED
+        self.blocked[name] = why
+        with self.stores.meta.write() as conn:
+            repo.move_step(conn, self.run_id, name, StepStatus.SKIPPED, error=f"skipped: {why}")
+        self.progress(name, StepStatus.SKIPPED, why)
+
+    def _report(self, name: str, metrics: dict[str, float], datasets: list[str]) -> None:
+        if self.tracker is None or not (metrics or datasets):
+            return
+        try:
+            if metrics:
+                self.tracker.log_metrics(self.run_id, metrics)
+            for ref in datasets:
+                self.tracker.log_input(self.run_id, ref)
+            self.tracker.flush()  # later steps (register_model) read them back
+        except LoopError as exc:
+            log.warning("step %s: could not record metrics/inputs on the run: %s", name, exc)

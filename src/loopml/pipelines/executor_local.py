@@ -1,0 +1,202 @@
+"""The local executor: a pool of worker processes, started on demand from a fork server that
+has loopml preloaded (a few ms each), each opening its own stores from the settings. Steps
+are sent one at a time to idle workers; a worker that dies is noticed through its process
+sentinel, its step reported failed, and the worker replaced."""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import os
+import pickle
+import signal
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from multiprocessing.connection import Connection, wait
+from typing import Any
+
+from loopml.core.errors import InvalidInput
+from loopml.core.settings import Settings
+from loopml.pipelines import repository as repo
+from loopml.pipelines.run import StepStatus
+from loopml.pipelines.worker import StepResult, StepTask, execute, worker_id
+
+_PRELOAD = ["loopml.pipelines.executor_local"]
+
+
+def _worker_main(conn: Connection, settings: Settings, env: dict[str, str]) -> None:
+    """Worker loop: receive ``(run_id, step, pickled task)``, execute it, send the result."""
+    # The fork server was started with the first run's environment; use the current one.
+    os.environ.clear()
+    os.environ.update(env)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the coordinator decides about Ctrl-C
+    from loopml.stores import open_stores
+
+    stores = None
+    try:
+        while True:
+            try:
+                message = conn.recv_bytes()
+            except EOFError:
+                return
+            if not message:
+                return
+            run_id, step, payload = pickle.loads(message)
+            if stores is None:
+                stores = open_stores(settings)
+            try:
+                task: StepTask = pickle.loads(payload)
+            except Exception as exc:  # the user's module may fail to import here
+                result = fail_unstarted(
+                    stores,
+                    run_id,
+                    step,
+                    f"cannot load step {step!r} in "
+                    f"worker {worker_id()}: {type(exc).__name__}: {exc}",
+                )
+            else:
+                result = execute(stores, task)
+            conn.send_bytes(pickle.dumps(result))
+    finally:
+        if stores is not None:
+            stores.close()
+
+
+def fail_unstarted(stores: Any, run_id: str, step: str, error: str) -> StepResult:
+    import time
+
+    with stores.meta.write() as conn:
+        status = repo.step_status(conn, run_id, step, lock=True)
+        fields: dict[str, Any] = {"error": error, "end_time": time.time()}
+        if status is StepStatus.PENDING:
+            fields["start_time"] = fields["end_time"]
+        repo.move_step(conn, run_id, step, StepStatus.FAILED, **fields)
+    return StepResult(step, StepStatus.FAILED, error=error)
+
+
+@contextlib.contextmanager
+def _main_hidden() -> Iterator[None]:
+    """Start a worker without multiprocessing re-running the caller's main script in it:
+    steps travel by value, so a worker never needs ``__main__``."""
+    main = sys.modules.get("__main__")
+    if main is None:
+        yield
+        return
+    saved: dict[str, Any] = {
+        k: main.__dict__[k] for k in ("__file__", "__spec__") if k in main.__dict__
+    }
+    main.__dict__.pop("__file__", None)
+    main.__dict__["__spec__"] = None
+    try:
+        yield
+    finally:
+        main.__dict__.pop("__spec__", None)
+        main.__dict__.update(saved)
+
+
+@dataclass
+class _Worker:
+    process: Any
+    conn: Connection
+    step: str | None = None
+
+
+@dataclass
+class Died:
+    """A worker that ended while it held ``step``."""
+
+    step: str
+    reason: str
+
+
+class LocalExecutor:
+    name = "local"
+
+    def __init__(self, settings: Settings, workers: int | None = None) -> None:
+        self.settings = settings
+        self.max_workers = max(1, workers or os.cpu_count() or 1)
+        self._ctx = multiprocessing.get_context("forkserver")
+        self._ctx.set_forkserver_preload(_PRELOAD)
+        self._workers: list[_Worker] = []
+
+    def free_slots(self) -> int:
+        busy = sum(1 for w in self._workers if w.step is not None)
+        return self.max_workers - busy
+
+    def _spawn(self) -> _Worker:
+        parent, child = self._ctx.Pipe()
+        proc = self._ctx.Process(
+            target=_worker_main,
+            args=(child, self.settings, dict(os.environ)),
+            name="loopml-step-worker",
+            daemon=True,
+        )
+        with _main_hidden():
+            proc.start()
+        child.close()
+        w = _Worker(proc, parent)
+        self._workers.append(w)
+        return w
+
+    def submit(self, task: StepTask) -> None:
+        """Send ``task`` to an idle worker, starting one if needed."""
+        import cloudpickle
+
+        try:
+            payload = cloudpickle.dumps(task)
+        except Exception as exc:  # an argument or a global of the step that cannot travel
+            raise InvalidInput(
+                f"step {task.step!r} cannot be sent to a worker process: {type(exc).__name__}: "
+                f"{exc}; pass JSON values, arrays, frames or step outputs as arguments"
+            ) from None
+        idle = next((w for w in self._workers if w.step is None), None)
+        if idle is None:
+            idle = self._spawn()
+        idle.step = task.step
+        with contextlib.suppress(OSError):  # a dead worker is reported by wait()
+            idle.conn.send_bytes(pickle.dumps((task.run_id, task.step, payload)))
+
+    def wait(self, timeout: float | None = None) -> list[StepResult | Died]:
+        """Results (or deaths) of the steps that finished, blocking up to ``timeout``."""
+        busy = [w for w in self._workers if w.step is not None]
+        if not busy:
+            return []
+        handles: list[Any] = []
+        for w in busy:
+            handles += [w.conn, w.process.sentinel]
+        ready = set(wait(handles, timeout))
+        out: list[StepResult | Died] = []
+        for w in busy:
+            if w.conn in ready:
+                try:
+                    out.append(pickle.loads(w.conn.recv_bytes()))
+                    w.step = None
+                    continue
+                except (EOFError, OSError):
+                    pass
+            if w.conn in ready or w.process.sentinel in ready:
+                w.process.join(timeout=5)
+                code = w.process.exitcode
+                reason = (
+                    f"worker died (signal {-code})"
+                    if code is not None and code < 0
+                    else f"worker exited with code {code}"
+                )
+                out.append(Died(w.step or "?", f"{reason} while running the step"))
+                w.conn.close()
+                self._workers.remove(w)
+        return out
+
+    def close(self, kill: bool = False) -> None:
+        for w in self._workers:
+            with contextlib.suppress(OSError):
+                if not kill:
+                    w.conn.send_bytes(b"")
+        for w in self._workers:
+            w.process.join(timeout=0 if kill else 5)
+            if w.process.is_alive():
+                w.process.kill()
+                w.process.join(timeout=5)
+            w.conn.close()
+        self._workers.clear()

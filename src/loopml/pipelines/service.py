@@ -1,0 +1,273 @@
+"""Training pipelines' one entry point over the stores: run, resume, list, show."""
+
+from __future__ import annotations
+
+import builtins
+import dataclasses
+import getpass
+import os
+import socket
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from loopml.core.errors import InvalidInput
+from loopml.pipelines import repository as repo
+from loopml.pipelines.execute import Coordinator, Executor, Progress
+from loopml.pipelines.params import jsonable
+from loopml.pipelines.pipeline import Pipeline, Plan
+from loopml.pipelines.run import PipelineRun, RunStatus, StepRun, StepStatus
+from loopml.pipelines.source import load_pipeline
+from loopml.pipelines.worker import load_output
+from loopml.stores import Stores
+
+if TYPE_CHECKING:
+    from loopml.tracking import TrackingService
+
+EXECUTORS = ("local", "ray")
+
+
+def whoami() -> str:
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = str(os.getuid())
+    return f"{user}@{socket.gethostname()}"
+
+
+def source_of(p: Pipeline) -> str:
+    """Where a pipeline object can be found again (for resume)."""
+    module = sys.modules.get(p.func.__module__)
+    path = getattr(module, "__file__", None)
+    loaded = p.func.__module__.startswith("loopml_pipeline_") or p.func.__module__ == "__main__"
+    if loaded and path:
+        return f"{Path(path).resolve()}:{p.func.__name__}"
+    return f"{p.func.__module__}:{p.func.__name__}"
+
+
+class PipelineService:
+    """``tracking`` records every run as a tracked run (same id); without it runs are only
+    recorded here."""
+
+    def __init__(self, stores: Stores, tracking: TrackingService | None = None) -> None:
+        self.stores = stores
+        self.tracking = tracking
+
+    # ---------- running ----------
+    def run(
+        self,
+        pipeline: Pipeline | str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        executor: str = "local",
+        workers: int | None = None,
+        no_cache: bool = False,
+        ray_address: str | None = None,
+        progress: Progress | None = None,
+    ) -> PipelineRun:
+        """Run a pipeline (an object or ``FILE.py:FUNC``); parameters are checked and the
+        graph traced before anything runs. Returns the finished run (failed or not)."""
+        if isinstance(pipeline, str):
+            pipeline, source = load_pipeline(pipeline)
+        elif isinstance(pipeline, Pipeline):
+            source = source_of(pipeline)
+        else:
+            raise InvalidInput(
+                f"run() takes a @pipeline or 'FILE.py:FUNC', not {type(pipeline).__name__}"
+            )
+        plan = pipeline.plan(params or {})
+        return self._execute(
+            plan, source, executor, workers, no_cache, ray_address, progress, None, {}
+        )
+
+    def resume(
+        self,
+        run_id: str,
+        *,
+        executor: str | None = None,
+        workers: int | None = None,
+        ray_address: str | None = None,
+        progress: Progress | None = None,
+    ) -> PipelineRun:
+        """Run a failed run again as a new run: steps that succeeded and whose code, inputs
+        and arguments are unchanged are reused; the rest runs."""
+        old = self.get_run(run_id)
+        if old.status is RunStatus.SUCCEEDED:
+            raise InvalidInput(
+                f"pipeline run {old.id} succeeded; there is nothing to resume "
+                f"(run it again with: loopml pipeline run {old.source})"
+            )
+        pipeline, source = load_pipeline(old.source)
+        plan = pipeline.plan(old.params)
+        reuse = {
+            s.name: dataclasses.replace(s, cached_from=s.cached_from or old.id)
+            for s in old.steps
+            if s.status.has_outputs
+        }
+        opts = old.options
+        return self._execute(
+            plan,
+            source,
+            executor or old.executor,
+            workers if workers is not None else opts.get("workers"),
+            bool(opts.get("no_cache", False)),
+            ray_address if ray_address is not None else opts.get("ray_address"),
+            progress,
+            old.id,
+            reuse,
+        )
+
+    def _executor(
+        self, name: str, workers: int | None, ray_address: str | None
+    ) -> tuple[Executor, list[str]]:
+        if name == "local":
+            from loopml.pipelines.executor_local import LocalExecutor
+
+            return LocalExecutor(self.stores.settings, workers), []
+        if name == "ray":
+            from loopml.pipelines.executor_ray import RayExecutor
+
+            ray_exec = RayExecutor(self.stores.settings, ray_address)
+            return ray_exec, ray_exec.notes
+        raise InvalidInput(f"unknown executor {name!r}: use one of {', '.join(EXECUTORS)}")
+
+    def _execute(
+        self,
+        plan: Plan,
+        source: str,
+        executor_name: str,
+        workers: int | None,
+        no_cache: bool,
+        ray_address: str | None,
+        progress: Progress | None,
+        resumed_from: str | None,
+        reuse: dict[str, StepRun],
+    ) -> PipelineRun:
+        if workers is not None and (not isinstance(workers, int) or workers < 1):
+            raise InvalidInput(f"workers must be a whole number of at least 1, got {workers!r}")
+        executor, notes = self._executor(executor_name, workers, ray_address)
+        try:
+            run_id = self._start(
+                plan, source, executor_name, workers, no_cache, ray_address, resumed_from, notes
+            )
+            coordinator = Coordinator(
+                self.stores, self.tracking, plan, run_id, executor, not no_cache, reuse, progress
+            )
+            try:
+                outcome = coordinator.run()
+            except BaseException as exc:
+                reason = (
+                    "interrupted"
+                    if isinstance(exc, KeyboardInterrupt)
+                    else (f"the coordinator failed: {type(exc).__name__}: {exc}")
+                )
+                coordinator.abort(reason)
+                self._end(run_id, RunStatus.FAILED, reason)
+                raise
+        finally:
+            executor.close()
+        error = None
+        if not outcome.ok:
+            error = "; ".join(f"step {s!r} failed: {why}" for s, why in outcome.failed.items())
+        self._end(run_id, RunStatus.SUCCEEDED if outcome.ok else RunStatus.FAILED, error)
+        return self.get_run(run_id)
+
+    def _start(
+        self,
+        plan: Plan,
+        source: str,
+        executor: str,
+        workers: int | None,
+        no_cache: bool,
+        ray_address: str | None,
+        resumed_from: str | None,
+        notes: list[str],
+    ) -> str:
+        params = jsonable(plan.params)
+        name = plan.pipeline.name
+        if self.tracking is not None:
+            tags = {
+                "loopml.pipeline": name,
+                "loopml.pipeline.source": source,
+                "loopml.pipeline.executor": executor,
+            }
+            if resumed_from:
+                tags["loopml.pipeline.resumed_from"] = resumed_from
+            handle = self.tracking.start_run(
+                experiment=name, name=f"pipeline {name}", params=params, tags=tags
+            )
+            # Runs are written behind; steps in other processes must find this one now.
+            handle.flush()
+            run_id = handle.id
+        else:
+            run_id = uuid.uuid4().hex
+        steps = [
+            {
+                "name": n,
+                "position": i,
+                "func": node.step.qualname[:512],
+                "upstream": list(node.upstream),
+                "inputs": node.inputs_view(),
+                "status": StepStatus.PENDING.value,
+            }
+            for i, (n, node) in enumerate(plan.nodes.items())
+        ]
+        with self.stores.meta.write() as conn:
+            repo.insert_run(
+                conn,
+                {
+                    "id": run_id,
+                    "pipeline": name,
+                    "source": source[:1024],
+                    "params": params,
+                    "status": RunStatus.RUNNING.value,
+                    "executor": executor,
+                    "options": {
+                        "workers": workers,
+                        "no_cache": no_cache,
+                        "ray_address": ray_address,
+                        "notes": notes,
+                    },
+                    "resumed_from": resumed_from,
+                    "start_time": time.time(),
+                    "end_time": None,
+                    "created_by": whoami(),
+                    "error": None,
+                },
+                steps,
+            )
+        return run_id
+
+    def _end(self, run_id: str, status: RunStatus, error: str | None) -> None:
+        with self.stores.meta.write() as conn:
+            repo.move_run(conn, run_id, status, end_time=time.time(), error=error)
+        if self.tracking is not None:
+            self.tracking.end_run(
+                run_id, "finished" if status is RunStatus.SUCCEEDED else "failed", error
+            )
+
+    # ---------- reading ----------
+    def get_run(self, run_id: str) -> PipelineRun:
+        """A run with its steps and their outputs; ``run_id`` may be a unique prefix."""
+        with self.stores.meta.read() as conn:
+            return repo.get_run(conn, repo.resolve_run_id(conn, run_id))
+
+    def list_runs(self, pipeline: str | None = None, limit: int = 50) -> builtins.list[PipelineRun]:
+        with self.stores.meta.read() as conn:
+            return repo.list_runs(conn, pipeline, limit)
+
+    def load_output(self, run_id: str, step: str, output: str = "output") -> Any:
+        """The value a step of a run produced (files and folders land in a temp folder)."""
+        run = self.get_run(run_id)
+        s = run.step(step)
+        for o in s.outputs:
+            if o.name == output:
+                return load_output(self.stores, o, lambda: Path(tempfile.mkdtemp()))
+        raise InvalidInput(
+            f"step {step!r} of run {run.id} has no stored output {output!r} "
+            f"(status {s.status.value}; outputs: {', '.join(o.name for o in s.outputs) or 'none'})"
+        )

@@ -1,0 +1,289 @@
+"""Running one step where it is executed (a local worker process or a Ray task): load the
+inputs from the blob store, call the function with its output captured, store the outputs,
+and record the result — outputs and ``succeeded`` in one transaction, so a step that did not
+finish never leaves outputs that a later run could take from the cache."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import os
+import shutil
+import socket
+import tempfile
+import time
+import traceback
+import types
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import blake3
+
+from loopml.core.errors import InvalidInput, LoopError
+from loopml.core.paths import safe_relpath
+from loopml.pipelines import materializers as mats
+from loopml.pipelines import repository as repo
+from loopml.pipelines.capture import capture_output
+from loopml.pipelines.context import Decision, StepContext, activate, deactivate
+from loopml.pipelines.run import Output, OutputFile, StepStatus
+from loopml.stores import Stores
+
+
+@dataclass
+class StepTask:
+    """Everything a worker needs to run one step; arguments are encoded specs whose step
+    references were replaced by ``("artifact", Output)``."""
+
+    run_id: str
+    step: str
+    func: Callable[..., Any]
+    outputs: tuple[str, ...]
+    args: list[tuple[Any, ...]]
+    kwargs: dict[str, tuple[Any, ...]]
+    cache_key: str | None
+    materializers: list[Any] = field(default_factory=list)
+    resources: dict[str, float] = field(default_factory=dict)
+    source_file: str | None = None  # the step's file, for tracebacks of by-value functions
+
+
+@dataclass
+class StepResult:
+    step: str
+    status: StepStatus
+    outputs: list[Output] = field(default_factory=list)
+    decision: dict[str, Any] | None = None
+    metrics: dict[str, float] = field(default_factory=dict)
+    datasets: list[str] = field(default_factory=list)
+    error: str | None = None
+    start_time: float | None = None
+    end_time: float | None = None
+
+
+def output_digest(materializer: str, files: list[OutputFile]) -> str:
+    h = blake3.blake3(f"{materializer}\n".encode())
+    for f in sorted(files, key=lambda f: f.path):
+        h.update(f"{f.path}\0{f.digest}\n".encode())
+    return h.hexdigest()
+
+
+class StoredFiles:
+    """The files of one stored output, read from the blob store on demand."""
+
+    def __init__(self, stores: Stores, output: Output, scratch: Callable[[], Path]) -> None:
+        self.stores = stores
+        self.output = output
+        self.names = [f.path for f in output.files]
+        self._by_path = {f.path: f for f in output.files}
+        self._scratch = scratch
+
+    def read_bytes(self, path: str) -> bytes:
+        f = self._by_path.get(path)
+        if f is None:
+            raise InvalidInput(f"output {self.output.name!r} has no file {path!r}")
+        return self.stores.blobs.read_bytes(f.digest)
+
+    def folder(self) -> Path:
+        root = self._scratch() / uuid.uuid4().hex[:12]
+        for f in self.output.files:
+            dest = root / safe_relpath(f.path)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            self.stores.blobs.write_file(f.digest, dest)
+        root.mkdir(parents=True, exist_ok=True)
+        return root
+
+
+def load_output(stores: Stores, output: Output, scratch: Callable[[], Path]) -> Any:
+    return mats.by_name(output.materializer).load(StoredFiles(stores, output, scratch))
+
+
+def decode(stores: Stores, spec: tuple[Any, ...], scratch: Callable[[], Path]) -> Any:
+    kind = spec[0]
+    if kind == "artifact":
+        return load_output(stores, spec[1], scratch)
+    if kind == "list":
+        items = [decode(stores, s, scratch) for s in spec[1]]
+        return tuple(items) if spec[2] else items
+    if kind == "dict":
+        return {k: decode(stores, s, scratch) for k, s in spec[1].items()}
+    return spec[1]
+
+
+def store_outputs(stores: Stores, task: StepTask, values: list[Any]) -> tuple[Any, list[Output]]:
+    """Materialize and publish ``values`` (phase one); returns the ingest to commit."""
+    ingest = stores.blobs.ingest()
+    try:
+        outputs = []
+        for name, value in zip(task.outputs, values, strict=True):
+            m = mats.for_value(
+                value, functools.partial(str, f"step {task.step!r} (output {name!r})")
+            )
+            files = []
+            for rel, content in sorted(m.save(value).items()):
+                rel = safe_relpath(rel)
+                stored = (
+                    ingest.add_path(content)
+                    if isinstance(content, Path)
+                    else ingest.add_bytes(content)
+                )
+                files.append(OutputFile(rel, stored.digest, stored.size))
+            outputs.append(
+                Output(
+                    name, m.name, mats.type_name(value), output_digest(m.name, files), tuple(files)
+                )
+            )
+        ingest.finish()
+    except BaseException:
+        ingest.abort()
+        raise
+    return ingest, outputs
+
+
+def _split(task: StepTask, value: Any) -> list[Any]:
+    if len(task.outputs) == 1:
+        return [value]
+    if not isinstance(value, tuple | list) or len(value) != len(task.outputs):
+        raise InvalidInput(
+            f"step {task.step!r} declares {len(task.outputs)} outputs {task.outputs} but "
+            f"returned {type(value).__name__}; return a tuple of {len(task.outputs)} values"
+        )
+    return list(value)
+
+
+def _format(exc: BaseException, skip_frames: int = 0) -> str:
+    tb = exc.__traceback__
+    for _ in range(skip_frames):
+        if tb is not None and tb.tb_next is not None:
+            tb = tb.tb_next
+    return "".join(traceback.format_exception(type(exc), exc, tb)).rstrip()
+
+
+def _with_filename(code: types.CodeType, path: str) -> types.CodeType:
+    consts = tuple(
+        _with_filename(c, path) if isinstance(c, types.CodeType) else c for c in code.co_consts
+    )
+    return code.replace(co_filename=path, co_consts=consts)
+
+
+def restore_filenames(task: StepTask) -> None:
+    """cloudpickle names the file of functions it ships by value ``<dynamic-code>``; put the
+    step's file back so tracebacks show its path and lines."""
+    func, path = task.func, task.source_file
+    if not path or not inspect.isfunction(func):
+        return
+    seen = [func, *func.__globals__.values()]
+    for v in seen:
+        f = getattr(v, "func", v)
+        if (
+            inspect.isfunction(f)
+            and f.__module__ == func.__module__
+            and f.__code__.co_filename == "<dynamic-code>"
+        ):
+            f.__code__ = _with_filename(f.__code__, path)
+
+
+def worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def execute(stores: Stores, task: StepTask) -> StepResult:
+    """Run one step and record its outcome; never raises for a failure of the step itself."""
+    if task.materializers:
+        mats.install_registrations(task.materializers)
+    restore_filenames(task)
+    start = time.time()
+    with stores.meta.write() as conn:
+        repo.move_step(
+            conn,
+            task.run_id,
+            task.step,
+            StepStatus.RUNNING,
+            start_time=start,
+            worker=worker_id(),
+            cache_key=task.cache_key,
+        )
+    scratch_dir: list[Path] = []
+
+    def scratch() -> Path:
+        if not scratch_dir:
+            base = stores.settings.home / "tmp"
+            base.mkdir(parents=True, exist_ok=True)
+            scratch_dir.append(Path(tempfile.mkdtemp(prefix="step-", dir=base)))
+        return scratch_dir[0]
+
+    ctx = StepContext(task.run_id, task.step, stores)
+    stdout = stderr = ""
+    error: str | None = None
+    decision: dict[str, Any] | None = None
+    outputs: list[Output] = []
+    ingest = None
+    try:
+        try:
+            args = [decode(stores, s, scratch) for s in task.args]
+            kwargs = {k: decode(stores, s, scratch) for k, s in task.kwargs.items()}
+        except LoopError as exc:
+            raise InvalidInput(f"cannot load the inputs of step {task.step!r}: {exc}") from exc
+        token = activate(ctx)
+        failure: BaseException | None = None
+        value: Any = None
+        try:
+            with capture_output() as cap:
+                try:
+                    value = task.func(*args, **kwargs)
+                except BaseException as exc:  # the user's code may raise anything
+                    failure = exc
+            stdout, stderr = cap.stdout, cap.stderr
+        finally:
+            deactivate(token)
+        if failure is not None:
+            error = _format(failure, skip_frames=1)
+        else:
+            if isinstance(value, Decision):
+                decision = {"go": bool(value.go), "reason": str(value.reason)}
+                value = value.value
+            if decision is None or decision["go"]:
+                ingest, outputs = store_outputs(stores, task, _split(task, value))
+    except Exception as exc:  # loading inputs or storing outputs failed
+        error = str(exc) if isinstance(exc, LoopError) else _format(exc)
+        outputs = []
+    finally:
+        if scratch_dir:
+            shutil.rmtree(scratch_dir[0], ignore_errors=True)
+    end = time.time()
+    common = {
+        "end_time": end,
+        "stdout": stdout or None,
+        "stderr": stderr or None,
+        "metrics": ctx.metrics or None,
+        "datasets": ctx.datasets or None,
+    }
+    if error is None:
+        try:
+            with stores.meta.write() as conn:
+                if ingest is not None:
+                    ingest.commit(conn)
+                repo.insert_outputs(conn, task.run_id, task.step, outputs)
+                repo.move_step(
+                    conn, task.run_id, task.step, StepStatus.SUCCEEDED, decision=decision, **common
+                )
+        except LoopError as exc:
+            error = f"storing the outputs of step {task.step!r} failed: {exc}"
+            outputs, ingest = [], None
+    if error is not None:
+        with stores.meta.write() as conn:
+            repo.move_step(conn, task.run_id, task.step, StepStatus.FAILED, error=error, **common)
+    if ingest is not None and error is None:
+        ingest.remember_hashes()
+    return StepResult(
+        step=task.step,
+        status=StepStatus.SUCCEEDED if error is None else StepStatus.FAILED,
+        outputs=outputs,
+        decision=decision,
+        metrics=ctx.metrics,
+        datasets=ctx.datasets,
+        error=error,
+        start_time=start,
+        end_time=end,
+    )

@@ -1,0 +1,45 @@
+"""Block 2: experiment tracking. Names load on first use, so importing a submodule (the CLI
+needs only value objects) does not pull in SQLAlchemy."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from loopml.tracking.active import ActiveRun
+    from loopml.tracking.lexer import FilterError
+    from loopml.tracking.run import (
+        Artifact,
+        Experiment,
+        MetricPoint,
+        MetricSummary,
+        Run,
+        RunStatus,
+    )
+    from loopml.tracking.service import TrackingService
+
+__all__ = [
+    "ActiveRun",
+    "Artifact",
+    "Experiment",
+    "FilterError",
+    "MetricPoint",
+    "MetricSummary",
+    "Run",
+    "RunStatus",
+    "TrackingService",
+]
+
+_HOME = {
+    "ActiveRun": "loopml.tracking.active",
+    "FilterError": "loopml.tracking.lexer",
+    "TrackingService": "loopml.tracking.service",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in __all__:
+        import importlib
+
+        return getattr(importlib.import_module(_HOME.get(name, "loopml.tracking.run")), name)
+    raise AttributeError(name)

@@ -1,0 +1,309 @@
+"""Write-behind for tracking: new runs, their params and tags, and metric points collect in
+memory and are committed together, in batches, by a background thread, by ``flush()`` or by
+the next synchronous write. Every synchronous write (ending a run, inputs, artifacts) goes
+through :meth:`Writer.transaction`, which commits what is pending first, in the same
+transaction, so writes land in the order they were made.
+
+Something logged is *acknowledged* once a flush that started after it has returned: it is
+committed and survives a crash of the process. A run exists in the database from its first
+commit: the next flush, at most ``interval_s`` after it started.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import threading
+import weakref
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from loopml.core.errors import Conflict, LoopError, StoreError
+from loopml.meta.engine import MetaStore
+from loopml.meta.events import append_event
+from loopml.tracking import repository as repo
+from loopml.tracking.repository import PointRow
+
+log = logging.getLogger("loopml.tracking")
+
+
+@dataclass
+class Pending:
+    """Writes not committed yet, in the order they must be applied."""
+
+    runs: list[dict[str, Any]] = field(default_factory=list)  # rows, "experiment" by name
+    params: list[tuple[str, dict[str, str]]] = field(default_factory=list)
+    tags: list[tuple[str, dict[str, str]]] = field(default_factory=list)
+    points: list[PointRow] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.runs or self.params or self.tags or self.points)
+
+    def prepend(self, older: Pending) -> None:
+        self.runs[:0] = older.runs
+        self.params[:0] = older.params
+        self.tags[:0] = older.tags
+        self.points[:0] = older.points
+
+
+class Writer:
+    """One per service: the pending writes, a write lock and a lazily started flusher."""
+
+    def __init__(
+        self,
+        meta: MetaStore,
+        interval_s: float = 1.0,
+        batch_points: int = 20_000,
+        max_pending: int = 200_000,
+    ) -> None:
+        self.meta = meta
+        self.interval_s = interval_s
+        self.batch_points = batch_points
+        self.max_pending = max_pending
+        self._pending = Pending()
+        self._lock = threading.Lock()  # guards _pending and _next_step
+        self._write_lock = threading.RLock()  # one writer transaction at a time
+        self._wake = threading.Event()
+        self._stop = False
+        self._thread: threading.Thread | None = None
+        self._error: LoopError | None = None
+        self._next_step: dict[tuple[str, str], int] = {}
+        self._experiment_ids: dict[str, int] = {}  # committed experiments
+        self._late: list[Conflict] = []  # param clashes found while committing
+        me = weakref.ref(self)
+        os.register_at_fork(after_in_child=lambda: _forget_in_child(me))
+
+    def _after_fork(self) -> None:
+        # The parent commits its own pending writes; a child writing them too would
+        # duplicate them. The flusher thread did not survive the fork either.
+        self._pending = Pending()
+        self._lock = threading.Lock()
+        self._write_lock = threading.RLock()
+        self._wake = threading.Event()
+        self._thread = None
+
+    # ---------- producing ----------
+    def add_run(self, row: dict[str, Any]) -> None:
+        """Buffer a new run (its ``run.started`` event is written with it)."""
+        with self._lock:
+            self._pending.runs.append(row)
+        self._ensure_thread()
+
+    def add_params(self, run_id: str, params: dict[str, str]) -> None:
+        """Buffer params already checked against what this process logged to the run."""
+        with self._lock:
+            self._pending.params.append((run_id, params))
+        self._ensure_thread()
+
+    def add_tags(self, run_id: str, tags: dict[str, str]) -> None:
+        with self._lock:
+            self._pending.tags.append((run_id, tags))
+        self._ensure_thread()
+
+    def add(self, run_id: str, key: str, value: float, step: int | None, ts: float) -> None:
+        """Buffer one validated point; ``step=None`` takes the key's next automatic step."""
+        with self._lock:
+            if step is None:
+                step = self._auto_step(run_id, key)
+            points = self._pending.points
+            points.append((run_id, key, step, ts, value))
+            n = len(points)
+        if n >= self.batch_points:
+            self._signal(n)
+        elif self._thread is None:
+            self._ensure_thread()
+
+    def add_many(self, points: list[Any]) -> None:
+        """Buffer validated ``(run_id, key, step, ts, value)`` points; ``None`` steps take the
+        key's next automatic step."""
+        with self._lock:
+            if any(p[2] is None for p in points):
+                points = [
+                    p if p[2] is not None else (p[0], p[1], self._auto_step(p[0], p[1]), *p[3:])
+                    for p in points
+                ]
+            pending = self._pending.points
+            pending.extend(points)
+            n = len(pending)
+        if n >= self.batch_points:
+            self._signal(n)
+        elif self._thread is None:
+            self._ensure_thread()
+
+    def end_pending_run(self, run_id: str, status: str, end_time: float, error: str | None) -> bool:
+        """End a run that is still waiting to be written and commit it, ended, with its start
+        and end events; False if it is not pending (it is in the database already)."""
+        with self._write_lock:
+            with self._lock:
+                row = next((r for r in self._pending.runs if r["id"] == run_id), None)
+                if row is None:
+                    return False
+                row.update(status=status, end_time=end_time, error=error)
+            self.commit_pending()
+        return True
+
+    def _auto_step(self, run_id: str, key: str) -> int:
+        """Automatic steps count a key's step-less points in this process: 0, 1, 2, …"""
+        step = self._next_step.get((run_id, key), 0)
+        self._next_step[(run_id, key)] = step + 1
+        return step
+
+    def _signal(self, n: int) -> None:
+        if n >= self.max_pending:
+            # Back-pressure: the producer outruns the database, so it writes this batch itself
+            # instead of growing memory without bound.
+            self.commit_pending()
+            return
+        self._ensure_thread()
+        self._wake.set()
+
+    def pending(self) -> int:
+        """How many metric points are waiting to be committed."""
+        return len(self._pending.points)
+
+    # ---------- committing ----------
+    def _take(self) -> Pending:
+        with self._lock:
+            taken, self._pending = self._pending, Pending()
+        return taken
+
+    def _put_back(self, taken: Pending) -> None:
+        with self._lock:
+            self._pending.prepend(taken)
+
+    def _write(self, conn: Connection, batch: Pending) -> tuple[dict[str, int], list[Conflict]]:
+        """Apply ``batch`` on ``conn``: runs (with their events), params, tags, points."""
+        new_ids: dict[str, int] = {}
+        late: list[Conflict] = []
+        rows = []
+        for row in batch.runs:
+            name = row["experiment"]
+            exp_id = self._experiment_ids.get(name) or new_ids.get(name)
+            if exp_id is None:
+                exp_id = new_ids[name] = repo.ensure_experiment(
+                    conn, name, row["start_time"], row["created_by"]
+                ).id
+            rows.append(
+                {k: v for k, v in row.items() if k != "experiment"} | {"experiment_id": exp_id}
+            )
+        repo.insert_runs(conn, rows)
+        for row in batch.runs:
+            payload = {"run_id": row["id"], "experiment": row["experiment"], "name": row["name"]}
+            append_event(conn, "run.started", row["id"], payload)
+            if row["status"] != "running":  # ended before it was first written
+                append_event(conn, f"run.{row['status']}", row["id"], payload)
+        for run_id, params in batch.params:
+            try:
+                repo.insert_params(conn, run_id, params)
+            except Conflict as exc:
+                # Another process logged this run's param first (a race between writers):
+                # its value stays, and the flush reports the clash.
+                late.append(exc)
+        for run_id, tags in batch.tags:
+            repo.upsert_tags(conn, run_id, tags)
+        try:
+            repo.write_points(conn, batch.points)
+        except sa.exc.IntegrityError as exc:
+            # Points are checked (their run exists) before they are buffered, so this batch
+            # can never succeed; retrying it would block every later write.
+            refused, batch.points = batch.points, []
+            raise StoreError(
+                f"the database refused {len(refused)} buffered metric point(s), "
+                f"which are dropped: {exc.orig}"
+            ) from exc
+        return new_ids, late
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """A write transaction that first applies everything pending; if it fails, the pending
+        writes stay buffered for the next attempt."""
+        with self._write_lock:
+            batch = self._take()
+            try:
+                with self.meta.write() as conn:
+                    new_ids, late = self._write(conn, batch) if batch else ({}, [])
+                    yield conn
+            except BaseException:
+                self._put_back(batch)
+                raise
+            self._experiment_ids.update(new_ids)
+            self._error = None
+            for exc in late:
+                log.warning("loopml: %s", exc)
+            self._late += late
+
+    def commit_pending(self) -> None:
+        """Commit what is buffered (late param clashes are kept for :meth:`flush`)."""
+        with self._write_lock:
+            if not self._pending:
+                return
+            try:
+                with self.transaction():
+                    pass
+            except LoopError:
+                raise
+            except Exception as exc:
+                raise StoreError(f"writing buffered tracking data failed: {exc}") from exc
+
+    def flush(self) -> None:
+        """Block until everything buffered before this call is committed; a param that
+        another process gave the same run first is reported here as a Conflict."""
+        with self._write_lock:
+            self.commit_pending()
+            if self._late:
+                late, self._late = self._late, []
+                raise late[0]
+
+    # ---------- the background flusher ----------
+    def _ensure_thread(self) -> None:
+        if self._thread is not None or self._stop:
+            return
+        with self._lock:
+            if self._thread is None:
+                t = threading.Thread(target=self._loop, name="loopml-tracking-flusher", daemon=True)
+                t.start()
+                self._thread = t
+
+    def _loop(self) -> None:
+        failures = 0
+        while not self._stop:
+            self._wake.wait(self.interval_s * (2 ** min(failures, 5)))
+            self._wake.clear()
+            if self._stop:
+                return
+            try:
+                self.commit_pending()
+                failures = 0
+            except Exception as exc:
+                # Kept buffered; flush() in the caller's thread retries and raises it.
+                failures += 1
+                self._error = exc if isinstance(exc, LoopError) else StoreError(str(exc))
+                log.warning("loopml: background tracking flush failed (will retry): %s", exc)
+
+    @property
+    def last_error(self) -> LoopError | None:
+        """The error of the last failed background write, cleared by the next success."""
+        return self._error
+
+    def close(self) -> None:
+        """Commit what is buffered and stop the flusher thread."""
+        try:
+            self.flush()
+        finally:
+            self._stop = True
+            self._wake.set()
+            t = self._thread
+            if t is not None and t is not threading.current_thread():
+                t.join(timeout=10)
+            self._thread = None
+
+
+def _forget_in_child(ref: weakref.ReferenceType[Writer]) -> None:
+    writer = ref()
+    if writer is not None:
+        writer._after_fork()

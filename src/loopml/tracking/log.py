@@ -1,0 +1,117 @@
+"""Checking what users log and turning it into stored values, before anything is written."""
+
+from __future__ import annotations
+
+import math
+import operator
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from loopml.core.errors import InvalidInput
+
+KEY_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-/ ]{0,249}")
+KEY_RULE = (
+    "1-250 characters: letters, digits, '_', '.', '-', '/' or space, starting with a letter, "
+    "digit or '_'"
+)
+MAX_PARAM_CHARS = 6000
+MAX_TAG_CHARS = 65_536
+MAX_RUN_NAME = 256
+_STEP_MIN, _STEP_MAX = -(2**63), 2**63 - 1
+
+
+def check_key(key: Any, kind: str) -> str:
+    """``key`` if it is a valid metric, param or tag key, else InvalidInput."""
+    if not isinstance(key, str) or KEY_RE.fullmatch(key) is None:
+        shown = repr(key) if not isinstance(key, str) or len(key) <= 40 else repr(key[:37] + "...")
+        raise InvalidInput(f"invalid {kind} key {shown}: use {KEY_RULE}")
+    return key
+
+
+def metric_value(key: str, value: Any) -> float:
+    """``value`` as a finite float; InvalidInput for NaN, infinity or anything not a number."""
+    if isinstance(value, (str, bytes)) or not hasattr(type(value), "__float__"):
+        shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
+        raise InvalidInput(
+            f"metric {key!r} must be a number, got {type(value).__name__} {shown}; "
+            "convert it with float(...) or record text with set_tag"
+        )
+    try:
+        number = float(value)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise InvalidInput(
+            f"metric {key!r}: {value!r} does not convert to a float ({exc})"
+        ) from None
+    if not math.isfinite(number):
+        raise InvalidInput(
+            f"metric {key!r} is {number!r}, not a finite number; skip the point or log a "
+            "finite stand-in (a NaN loss usually means the training diverged)"
+        )
+    return number
+
+
+def step_value(key: str, step: Any) -> int:
+    """``step`` as an int in the 64-bit range."""
+    try:
+        n = operator.index(step)
+    except TypeError:
+        raise InvalidInput(
+            f"step of metric {key!r} must be a whole number, got {type(step).__name__} {step!r}"
+        ) from None
+    if isinstance(step, bool) or not _STEP_MIN <= n <= _STEP_MAX:
+        raise InvalidInput(f"step of metric {key!r} must be a 64-bit whole number, got {step!r}")
+    return n
+
+
+def timestamp_value(key: str, timestamp: Any) -> float:
+    """``timestamp`` (epoch seconds) as a finite, non-negative float."""
+    try:
+        ts = float(timestamp)
+    except (TypeError, ValueError, OverflowError):
+        ts = math.nan
+    if isinstance(timestamp, (str, bytes)) or not math.isfinite(ts) or ts < 0:
+        raise InvalidInput(
+            f"timestamp of metric {key!r} must be epoch seconds such as time.time(), "
+            f"got {timestamp!r}"
+        )
+    return ts
+
+
+def _text(kind: str, key: str, value: Any, limit: int) -> str:
+    text = value if isinstance(value, str) else str(value)
+    if len(text) > limit:
+        raise InvalidInput(
+            f"{kind} {key!r} is {len(text)} characters long, over the {limit} limit; "
+            "store long text as an artifact"
+        )
+    if "\x00" in text:
+        raise InvalidInput(f"{kind} {key!r} contains a NUL character; remove it")
+    return text
+
+
+def param_values(params: Mapping[str, Any]) -> dict[str, str]:
+    """Checked keys and their values as text (params are stored as strings)."""
+    if not isinstance(params, Mapping):
+        raise InvalidInput(
+            f"params must be a mapping such as {{'lr': 0.1}}, got {type(params).__name__}"
+        )
+    return {check_key(k, "param"): _text("param", k, v, MAX_PARAM_CHARS) for k, v in params.items()}
+
+
+def tag_values(tags: Mapping[str, Any]) -> dict[str, str]:
+    """Checked keys and their values as text."""
+    if not isinstance(tags, Mapping):
+        raise InvalidInput(
+            f"tags must be a mapping such as {{'team': 'a'}}, got {type(tags).__name__}"
+        )
+    return {check_key(k, "tag"): _text("tag", k, v, MAX_TAG_CHARS) for k, v in tags.items()}
+
+
+def run_name(name: Any) -> str:
+    """A run name: free text of 1-256 printable characters."""
+    if not isinstance(name, str) or not name.strip() or len(name) > MAX_RUN_NAME:
+        raise InvalidInput(f"run name must be 1-{MAX_RUN_NAME} characters of text, got {name!r}")
+    if not name.isprintable():
+        raise InvalidInput(f"run name {name!r} contains control characters; remove them")
+    return name

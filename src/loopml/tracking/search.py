@@ -1,0 +1,167 @@
+"""Searching runs: a parsed filter and order-by compiled to one SQL query over ``runs``,
+with metrics read from ``latest_metrics`` (indexed by key and value), never the history."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from loopml.core.errors import InvalidInput, NotFound
+from loopml.meta.tables import experiments, latest_metrics, run_params, run_tags, runs
+from loopml.tracking.filter import (
+    BoolOp,
+    Compare,
+    Node,
+    Not,
+    OrderKey,
+    parse_filter,
+    parse_order_by,
+)
+from loopml.tracking.lexer import Field
+from loopml.tracking.load import LIST_COLUMNS, load_runs
+from loopml.tracking.run import Run
+
+MAX_LIMIT = 50_000
+_SIDE = {"metric": latest_metrics, "param": run_params, "tag": run_tags}
+
+
+def _like_to_glob(pattern: str) -> str:
+    """A LIKE pattern (``%``, ``_``, backslash escapes) as a GLOB one: SQLite's LIKE ignores
+    case, GLOB (like PostgreSQL's LIKE) does not."""
+    out = []
+    chars = iter(pattern)
+    for ch in chars:
+        if ch == "\\":
+            ch = next(chars, "\\")
+            out.append(f"[{ch}]" if ch in "*?[" else ch)
+        elif ch == "%":
+            out.append("*")
+        elif ch == "_":
+            out.append("?")
+        elif ch in "*?[":
+            out.append(f"[{ch}]")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def _apply(col: Any, op: str, value: Any, dialect: str) -> Any:
+    """``col OP value`` as SQL."""
+    if op in ("in", "not in"):
+        expr = col.in_(list(value))
+        return sa.not_(expr) if op == "not in" else expr
+    if op.endswith("ilike"):
+        expr = col.ilike(value, escape="\\")
+        return sa.not_(expr) if op.startswith("not") else expr
+    if op.endswith("like"):
+        if dialect == "sqlite":
+            expr = col.op("GLOB", is_comparison=True)(_like_to_glob(value))
+        else:
+            expr = col.like(value, escape="\\")
+        return sa.not_(expr) if op.startswith("not") else expr
+    return {
+        "=": col.__eq__,
+        "!=": col.__ne__,
+        "<": col.__lt__,
+        "<=": col.__le__,
+        ">": col.__gt__,
+        ">=": col.__ge__,
+    }[op](value)
+
+
+def _id_set(node: Node, dialect: str) -> Any:
+    """A SELECT of the ids of runs matching ``node`` that reads only the side tables (metrics
+    through their (key, value) index), or None when ``node`` needs the runs table itself.
+    Databases answer such a set first and then fetch only the runs in it."""
+    if isinstance(node, Compare):
+        f = node.field
+        if f.kind == "attribute":
+            return None
+        side = _SIDE[f.kind]
+        return sa.select(side.c.run_id).where(
+            side.c.key == f.key, _apply(side.c.value, node.op, node.value, dialect)
+        )
+    if isinstance(node, BoolOp):
+        parts = [_id_set(n, dialect) for n in node.items]
+        if any(p is None for p in parts):
+            return None
+        # A nested set becomes a plain SELECT over a subquery: SQLite cannot nest compounds.
+        flat = [p if isinstance(p, sa.Select) else sa.select(p.subquery().c.run_id) for p in parts]
+        return sa.intersect(*flat) if node.op == "and" else sa.union(*flat)
+    return None
+
+
+def compile_node(node: Node, dialect: str) -> sa.ColumnElement[bool]:
+    """A WHERE clause over ``runs`` for a filter AST."""
+    ids = _id_set(node, dialect)
+    if ids is not None:
+        return runs.c.id.in_(ids)
+    if isinstance(node, BoolOp):
+        parts = [compile_node(n, dialect) for n in node.items]
+        return sa.and_(*parts) if node.op == "and" else sa.or_(*parts)
+    if isinstance(node, Not):
+        return sa.not_(compile_node(node.item, dialect))
+    assert isinstance(node, Compare) and node.field.kind == "attribute"
+    clause: sa.ColumnElement[bool] = _apply(runs.c[node.field.key], node.op, node.value, dialect)
+    return clause
+
+
+def _order(q: sa.Select[Any], keys: Sequence[OrderKey]) -> sa.Select[Any]:
+    clauses: list[Any] = []
+    for i, k in enumerate(keys):
+        f: Field = k.field
+        if f.kind == "attribute":
+            col: Any = runs.c[f.key]
+        else:
+            side = _SIDE[f.kind].alias(f"o{i}")
+            q = q.outerjoin(side, sa.and_(side.c.run_id == runs.c.id, side.c.key == f.key))
+            col = side.c.value
+        # Runs without the value sort last in either direction.
+        clauses.append((col.desc() if k.descending else col.asc()).nulls_last())
+    clauses += [runs.c.start_time.desc(), runs.c.id]
+    return q.order_by(*clauses)
+
+
+def search_runs(
+    conn: Connection,
+    experiment: str | Sequence[str] | None = None,
+    filter: str | None = None,
+    order_by: str | Sequence[str] | None = None,
+    limit: int = 100,
+) -> list[Run]:
+    """Runs of ``experiment`` (a name, names, or all) matching ``filter``, ordered and limited."""
+    if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= MAX_LIMIT:
+        raise InvalidInput(f"limit must be a whole number from 1 to {MAX_LIMIT}, got {limit!r}")
+    node = parse_filter(filter) if filter else None
+    items = [order_by] if isinstance(order_by, str) else list(order_by or [])
+    keys = [parse_order_by(o) for o in items]
+    q = sa.select(*LIST_COLUMNS).join(experiments, runs.c.experiment_id == experiments.c.id)
+    names = [experiment] if isinstance(experiment, str) else list(experiment or [])
+    if experiment is not None:
+        # As a subquery, not a condition on the join, so the filter's id set drives the plan.
+        q = q.where(
+            runs.c.experiment_id.in_(
+                sa.select(experiments.c.id).where(experiments.c.name.in_(names))
+            )
+        )
+    if node is not None:
+        q = q.where(compile_node(node, conn.dialect.name))
+    rows = conn.execute(_order(q, keys).limit(limit)).all()
+    if not rows and names:
+        _check_experiments(conn, names)
+    return load_runs(conn, rows, detail=False)
+
+
+def _check_experiments(conn: Connection, names: list[str]) -> None:
+    found = set(
+        conn.execute(sa.select(experiments.c.name).where(experiments.c.name.in_(names))).scalars()
+    )
+    missing = [n for n in names if n not in found]
+    if missing:
+        raise NotFound(
+            f"experiment {missing[0]!r} does not exist; list runs of every experiment "
+            "with: loopml runs list"
+        )
