@@ -246,3 +246,13 @@ def test_registry_works_the_same_on_s3(db_url: str, s3_blobs_url: str, tmp_path:
         assert fsck(client.stores.blobs).ok
     finally:
         client.close()
+
+
+def test_single_file_pull_to_a_path_ending_in_slash_creates_that_folder(
+    client: Client, tmp_path: Path
+) -> None:
+    f = tmp_path / "one.csv"
+    f.write_text("a\n1\n")
+    client.datasets.push("slash", f)
+    out = client.datasets.pull("slash", f"{tmp_path / 'restore'}/")
+    assert out == tmp_path / "restore" / "one.csv" and out.read_text() == "a\n1\n"

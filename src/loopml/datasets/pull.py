@@ -50,7 +50,26 @@ def pull(
 ) -> Path:
     """Write version ``ref`` to ``dest``, every byte verified; nothing is left on failure."""
     version = resolve(stores, ref)
+    wants_folder = str(dest).endswith(("/", os.sep))
     dest = Path(dest)
+    made = False
+    if wants_folder and version.kind != "folder" and not dest.exists():
+        # "restore/" names a folder to put the file in, as cp and rsync read it
+        if not dest.parent.is_dir():
+            raise InvalidInput(f"folder {str(dest.parent)!r} does not exist; create it first")
+        dest.mkdir()
+        made = True
+    try:
+        return _pull_into(stores, version, dest, progress)
+    except BaseException:
+        if made:
+            shutil.rmtree(dest, ignore_errors=True)
+        raise
+
+
+def _pull_into(
+    stores: Stores, version: DatasetVersion, dest: Path, progress: Progress | None
+) -> Path:
     target = _target(version, dest)
     parent = target.parent
     if not parent.is_dir():
