@@ -277,4 +277,3 @@ def run_pipeline(
         no_cache=no_cache,
         ray_address=ray_address,
     )
-

@@ -305,4 +305,3 @@ FILE_REFERENCES: list[tuple[sa.Table, str]] = [
     (model_files, "file_digest"),
     (pipeline_output_files, "file_digest"),
 ]
-
