@@ -30,6 +30,7 @@ from loopml.blobs.hashcache import HashCache
 from loopml.blobs.packs import PackInfo, PackWriter, pack_key
 from loopml.core.errors import Conflict, IntegrityError, NotFound
 from loopml.meta.engine import MetaStore
+from loopml.meta.rows import insert_ignore
 from loopml.meta.tables import chunks, file_objects, packs
 
 _IN_BATCH = 500
@@ -48,20 +49,6 @@ class StoredFile:
 def _batches(items: list[bytes] | list[str], n: int = _IN_BATCH) -> Iterator[list]:  # type: ignore[type-arg]
     for i in range(0, len(items), n):
         yield items[i : i + n]
-
-
-def _insert_ignore(conn: Connection, table: sa.Table, rows: list[dict[str, object]]) -> None:
-    """INSERT that skips rows whose primary key exists (another push stored them first)."""
-    if not rows:
-        return
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        conn.execute(pg_insert(table).on_conflict_do_nothing(), rows)
-    else:
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-        conn.execute(sqlite_insert(table).on_conflict_do_nothing(), rows)
 
 
 class BlobStore:
@@ -280,7 +267,7 @@ class Ingest:
         """Record packs, chunks and files on ``conn`` (phase two, the caller's transaction).
         Refuses if a concurrent ``gc`` removed something this write relied on."""
         now = time.time()
-        _insert_ignore(
+        insert_ignore(
             conn,
             packs,
             [
@@ -288,7 +275,7 @@ class Ingest:
                 for p in self._packs
             ],
         )
-        _insert_ignore(
+        insert_ignore(
             conn,
             chunks,
             [
@@ -297,7 +284,7 @@ class Ingest:
                 for e in p.entries
             ],
         )
-        _insert_ignore(
+        insert_ignore(
             conn,
             file_objects,
             [{"digest": d, "size": s, "chunk_list": cl} for d, (s, cl) in self._new_files.items()],

@@ -10,6 +10,7 @@ from sqlalchemy.engine import Connection
 from loopml.core.errors import NotFound
 from loopml.core.refs import Ref
 from loopml.datasets.version import DatasetSummary, DatasetVersion, FileEntry
+from loopml.meta.rows import lock_named
 from loopml.meta.tables import dataset_files, dataset_versions, datasets
 
 _V = dataset_versions.c
@@ -38,27 +39,8 @@ def dataset_id(conn: Connection, name: str) -> int | None:
 
 
 def lock_dataset(conn: Connection, name: str, now: float, user: str) -> int:
-    """Return the dataset's id, creating it if needed, holding its row lock until commit so
-    version numbers are assigned one push at a time."""
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-
-        conn.execute(
-            insert(datasets)
-            .values(name=name, created_at=now, created_by=user)
-            .on_conflict_do_nothing()
-        )
-        return int(
-            conn.execute(
-                sa.select(datasets.c.id).where(datasets.c.name == name).with_for_update()
-            ).scalar_one()
-        )
-    # SQLite: the write transaction (BEGIN IMMEDIATE) already holds the database lock.
-    found = dataset_id(conn, name)
-    if found is not None:
-        return found
-    res = conn.execute(datasets.insert().values(name=name, created_at=now, created_by=user))
-    return int(res.inserted_primary_key[0])  # type: ignore[index]
+    """The dataset's id (created if needed), its row locked until commit."""
+    return lock_named(conn, datasets, name, created_at=now, created_by=user)
 
 
 def latest_row(conn: Connection, ds_id: int) -> Any:

@@ -57,10 +57,6 @@ class MetaStore:
         except sa.exc.OperationalError as exc:
             raise StoreError(f"metadata database read failed: {exc.orig}") from exc
 
-    def lock_row_sql(self) -> str:
-        """Suffix that locks selected rows until commit where the dialect needs it."""
-        return " FOR UPDATE" if self.dialect == "postgresql" else ""
-
     def dispose(self) -> None:
         self.engine.dispose()
 

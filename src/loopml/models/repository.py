@@ -9,6 +9,7 @@ from sqlalchemy.engine import Connection
 
 from loopml.core.errors import NotFound
 from loopml.core.refs import Ref
+from loopml.meta.rows import lock_named
 from loopml.meta.tables import model_aliases, model_files, model_versions, models
 from loopml.models.version import ModelFile, ModelSummary, ModelVersion
 
@@ -46,27 +47,8 @@ def _missing_model(name: str) -> NotFound:
 
 
 def lock_model(conn: Connection, name: str, now: float, user: str) -> int:
-    """Return the model's id, creating it if needed, holding its row lock until commit so
-    version numbers are assigned one registration at a time."""
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-
-        conn.execute(
-            insert(models)
-            .values(name=name, created_at=now, created_by=user)
-            .on_conflict_do_nothing()
-        )
-        return int(
-            conn.execute(
-                sa.select(models.c.id).where(models.c.name == name).with_for_update()
-            ).scalar_one()
-        )
-    # SQLite: the write transaction (BEGIN IMMEDIATE) already holds the database lock.
-    found = model_id(conn, name)
-    if found is not None:
-        return found
-    res = conn.execute(models.insert().values(name=name, created_at=now, created_by=user))
-    return int(res.inserted_primary_key[0])  # type: ignore[index]
+    """The model's id (created if needed), its row locked until commit."""
+    return lock_named(conn, models, name, created_at=now, created_by=user)
 
 
 def lock_existing_model(conn: Connection, name: str) -> int:

@@ -12,6 +12,7 @@ from sqlalchemy.engine import Connection
 
 from loopml.core.errors import Conflict, InvalidInput, NotFound
 from loopml.core.refs import Ref
+from loopml.meta.rows import insert_ignore
 from loopml.meta.tables import (
     dataset_versions,
     datasets,
@@ -65,11 +66,7 @@ def find_experiment(conn: Connection, name: str) -> Experiment | None:
 
 def ensure_experiment(conn: Connection, name: str, now: float, user: str) -> Experiment:
     """The experiment called ``name``, created if it does not exist (safe under concurrency)."""
-    conn.execute(
-        _insert(conn, experiments)
-        .values(name=name, created_at=now, created_by=user)
-        .on_conflict_do_nothing()
-    )
+    insert_ignore(conn, experiments, [{"name": name, "created_at": now, "created_by": user}])
     found = find_experiment(conn, name)
     assert found is not None
     return found
@@ -314,11 +311,7 @@ def dataset_version_id(conn: Connection, ref: Ref) -> tuple[int, str]:
 
 
 def insert_input(conn: Connection, run_id: str, version_id: int) -> None:
-    conn.execute(
-        _insert(conn, run_inputs)
-        .values(run_id=run_id, dataset_version_id=version_id)
-        .on_conflict_do_nothing()
-    )
+    insert_ignore(conn, run_inputs, [{"run_id": run_id, "dataset_version_id": version_id}])
 
 
 def upsert_artifacts(conn: Connection, run_id: str, items: Sequence[Artifact]) -> None:
