@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from loopml.cli.output import byte_progress, console, emit_json, errors_to_exit, fail, human_bytes
-from loopml.datasets.version import iso
+from loopml.core.times import iso
 
 app = typer.Typer(help="Versioned datasets: push, pull, list, show, diff.", no_args_is_help=True)
 

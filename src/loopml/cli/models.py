@@ -23,7 +23,7 @@ def _client() -> Any:
 
 
 def _iso(ts: float) -> str:
-    from loopml.models.version import iso
+    from loopml.core.times import iso
 
     return iso(ts)
 

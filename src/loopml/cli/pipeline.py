@@ -178,7 +178,7 @@ def list_(
         return
     from rich.table import Table
 
-    from loopml.pipelines.run import iso
+    from loopml.core.times import iso_ms as iso
 
     table = Table("run", "pipeline", "status", "steps", "started", "time")
     for r in runs:

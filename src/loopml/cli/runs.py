@@ -7,7 +7,8 @@ from typing import Annotated, Any
 import typer
 
 from loopml.cli.output import console, emit_json, errors_to_exit, fail, human_bytes
-from loopml.tracking.run import Run, iso
+from loopml.core.times import iso_ms as iso
+from loopml.tracking.run import Run
 
 app = typer.Typer(help="Experiment runs: list, show, compare.", no_args_is_help=True)
 

@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
 from loopml.core.errors import Conflict
-
-
-def iso(ts: float | None) -> str | None:
-    if ts is None:
-        return None
-    return dt.datetime.fromtimestamp(ts, tz=dt.UTC).isoformat(timespec="milliseconds")
+from loopml.core.times import iso_ms as iso
 
 
 class RunStatus(StrEnum):
