@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from loopml.datasets import DatasetService
     from loopml.models import LoadedModel, ModelService, ModelSummary, ModelVersion
     from loopml.pipelines import Pipeline, PipelineRun, PipelineService
+    from loopml.serving.deployments import Deployment, DeploymentService
     from loopml.stores import Stores
     from loopml.tracking import ActiveRun, MetricPoint, Run, TrackingService
 
@@ -60,6 +61,12 @@ class Client:
         from loopml.pipelines import PipelineService
 
         return PipelineService(self.stores, tracking=self.tracking)
+
+    @functools.cached_property
+    def deployments(self) -> DeploymentService:
+        from loopml.serving.deployments import DeploymentService
+
+        return DeploymentService(self.stores, self.models)
 
     def close(self) -> None:
         if "tracking" in self.__dict__:
@@ -277,3 +284,24 @@ def run_pipeline(
         no_cache=no_cache,
         ray_address=ray_address,
     )
+
+
+def deploy(
+    name: str,
+    *,
+    select: str | None = None,
+    version: int | None = None,
+    alias: str | None = None,
+    gate: str | None = None,
+    to: str = "production",
+) -> Deployment:
+    """Deploy a version of ``name`` (``select="best:auc"``, ``version=N`` or ``alias="staging"``)
+    to ``name@to`` if ``gate`` (e.g. ``"auc >= production"``) passes; check ``.status``."""
+    return default_client().deployments.deploy(
+        name, select=select, version=version, alias=alias, gate=gate, to=to
+    )
+
+
+def rollback(name: str, to: str = "production") -> Deployment:
+    """Move ``name@to`` back to the version it held before its last deployment."""
+    return default_client().deployments.rollback(name, to=to)

@@ -11,7 +11,7 @@ import typer
 if TYPE_CHECKING:
     from loopml.stores import Stores
 
-from loopml.cli import datasets, models, pipeline, runs
+from loopml.cli import datasets, deploy, models, pipeline, runs, serve
 from loopml.cli.output import console, emit_json, errors_to_exit, human_bytes
 
 app = typer.Typer(
@@ -25,6 +25,9 @@ app.add_typer(datasets.app, name="datasets")
 app.add_typer(models.app, name="models")
 app.add_typer(runs.app, name="runs")
 app.add_typer(pipeline.app, name="pipeline")
+app.add_typer(deploy.app, name="deploy")
+app.command("serve")(serve.serve)
+app.command("rollback")(deploy.rollback)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 

@@ -305,3 +305,28 @@ FILE_REFERENCES: list[tuple[sa.Table, str]] = [
     (model_files, "file_digest"),
     (pipeline_output_files, "file_digest"),
 ]
+
+
+# --- deployments: the production pipeline (block 6) ---
+# One row per deploy or rollback attempt. ``status`` follows the lifecycle in
+# ``loopml.serving.deployments.record``: pending → deployed | refused | unchanged | failed,
+# and deployed → rolled_back.
+deployments = sa.Table(
+    "deployments",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("model", sa.String(128), nullable=False),
+    sa.Column("alias", sa.String(128), nullable=False),
+    sa.Column("action", sa.String(16), nullable=False),  # deploy | rollback
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("previous_version", sa.Integer, nullable=True),
+    sa.Column("selector", sa.String(300), nullable=False),  # best:auc:max | version:3 | alias:x
+    sa.Column("gate", sa.String(1000), nullable=True),
+    sa.Column("gate_result", sa.JSON, nullable=True),  # passed, reason, per-clause values
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("reason", sa.Text, nullable=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("created_by", sa.String(200), nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+    sa.Index("ix_deployments_model_alias_id", "model", "alias", "id"),
+)

@@ -1,0 +1,444 @@
+"""The endpoint: an ASGI app. The prediction routes (``POST /predict``, ``POST /v2/models/NAME
+/infer``, ``POST /feedback``) are handled on raw ASGI messages, with orjson and no request
+objects; the other routes are a small Starlette app behind them.
+
+Every response carries an ``x-request-id`` header (the client's, when it sends a valid one), and
+the JSON bodies of the POST routes carry ``request_id``. Errors are ``{"error", "field",
+"request_id"}`` with a 4xx status for anything wrong with the request.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import logging
+import re
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from typing import Any
+
+import orjson
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from loopml.core.errors import LoopError, NotFound
+from loopml.core.refs import parse_ref
+from loopml.serving import codec
+from loopml.serving.batching import MicroBatcher
+from loopml.serving.config import ServeConfig
+from loopml.serving.errors import BodyTooLarge, RequestError, http_status
+from loopml.serving.feedback import decode_feedback
+from loopml.serving.metrics import Metrics
+from loopml.serving.model import ServedModel, quiet_feature_name_warnings
+from loopml.serving.predlog import PredictionLogger
+from loopml.serving.swap import AliasWatcher, ModelHolder, last_event_id
+from loopml.stores import Stores
+
+log = logging.getLogger("loopml.serving")
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+_REQUEST_ID_RE = re.compile(rb"[A-Za-z0-9._:-]{1,128}")
+_JSON = (b"content-type", b"application/json")
+_V2_INFER_RE = re.compile(r"/v2/models/([^/]+)(?:/versions/([^/]+))?/infer")
+
+
+class _ClientGone(Exception):
+    """The client disconnected before sending its whole body."""
+
+
+class ServingApp:
+    """One served reference (``churn@production``) with batching, logging and hot swap."""
+
+    def __init__(self, config: ServeConfig, stores: Stores) -> None:
+        from loopml.models import ModelService
+
+        self.config = config
+        self.stores = stores
+        self.ref = parse_ref(config.ref, "model reference")
+        self.models = ModelService(stores)
+        self.metrics = Metrics()
+        self.holder: ModelHolder | None = None
+        self.batcher: MicroBatcher | None = None
+        self.logger: PredictionLogger | None = None
+        self.watcher: AliasWatcher | None = None
+        self._after_id = 0
+        self._ids = itertools.count(1)
+        self._id_prefix = uuid.uuid4().hex[:12] + "-"
+        self.router = Starlette(routes=self._routes(), lifespan=self._lifespan)
+
+    # ---------- lifecycle
+    def prepare(self) -> ServedModel:
+        """Load and warm up the version the reference points at (idempotent)."""
+        if self.holder is None:
+            self._after_id = last_event_id(self.stores)
+            quiet_feature_name_warnings()
+            self.holder = ModelHolder(self.load_version(self.resolve()))
+        return self.holder.current
+
+    def resolve(self) -> int:
+        return int(self.models.show(str(self.ref)).version)
+
+    def load_version(self, version: int) -> ServedModel:
+        loaded = self.models.load(f"{self.ref.name}@{version}", trusted=self.config.trusted)
+        served = ServedModel(loaded, allow_nan=self.config.allow_nan)
+        served.warm_up()
+        return served
+
+    @contextlib.asynccontextmanager
+    async def _lifespan(self, _app: Starlette) -> AsyncIterator[None]:
+        served = self.prepare()
+        settle_memory()
+        assert self.holder is not None
+        self.batcher = MicroBatcher(
+            self.config.max_batch_size, self.config.max_latency_ms, self.metrics.batch_rows.observe
+        )
+        self.logger = PredictionLogger(
+            self.config.log_path(self.stores.settings.home),
+            served.name,
+            queue_size=self.config.log_queue_size,
+            sample_rate=self.config.log_sample_rate,
+            flush_s=self.config.log_flush_s,
+        )
+        self.watcher = AliasWatcher(
+            self.stores,
+            self.ref,
+            self.holder,
+            self.resolve,
+            self.load_version,
+            self.metrics,
+            self._after_id,
+            self.config.poll_interval_s,
+        )
+        self.batcher.start()
+        self.logger.start()
+        self.watcher.start()
+        try:
+            yield
+        finally:
+            await self.watcher.stop()
+            await self.batcher.stop()
+            self.logger.close()
+
+    # ---------- ASGI entry
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.router(scope, receive, send)
+            return
+        rid = self._request_id(scope)
+        path, method = scope["path"], scope["method"]
+        if method == "POST":
+            if path == "/predict":
+                await self._handle(scope, receive, send, rid, "/predict", self._predict)
+                return
+            if path == "/feedback":
+                await self._handle(scope, receive, send, rid, "/feedback", self._feedback)
+                return
+            if path.startswith("/v2/models/") and path.endswith("/infer"):
+                await self._handle(scope, receive, send, rid, "/v2/infer", self._infer)
+                return
+        await self._other(scope, receive, send, rid)
+
+    def _request_id(self, scope: Scope) -> str:
+        for key, value in scope["headers"]:
+            if key == b"x-request-id" and _REQUEST_ID_RE.fullmatch(value):
+                return str(value.decode())
+        return f"{self._id_prefix}{next(self._ids)}"
+
+    async def _handle(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        rid: str,
+        route: str,
+        handler: Callable[[Scope, Any, str], Awaitable[dict[str, Any]]],
+    ) -> None:
+        start = time.perf_counter()
+        status = 200
+        try:
+            body = await self._read_body(scope, receive)
+            data = codec.parse_json(body, allow_list=route == "/feedback")
+            out = await handler(scope, data, rid)
+            payload = _dumps(out)
+        except _ClientGone:
+            self.metrics.observe_request(route, 499, time.perf_counter() - start)
+            return
+        except LoopError as exc:
+            status = http_status(exc)
+            payload = _error(str(exc), getattr(exc, "field", None), rid)
+        except (ValueError, TypeError) as exc:  # the model refused rows that fit the signature
+            status = 422
+            payload = _error(f"the model could not predict on this input: {exc}", None, rid)
+        except Exception as exc:
+            log.exception("request %s failed", rid)
+            status = 500
+            payload = _error(
+                f"internal error ({type(exc).__name__}); see the server log", None, rid
+            )
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [
+                    _JSON,
+                    (b"content-length", str(len(payload)).encode()),
+                    (b"x-request-id", rid.encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": payload})
+        self.metrics.observe_request(route, status, time.perf_counter() - start)
+
+    async def _read_body(self, scope: Scope, receive: Receive) -> bytes:
+        limit = self.config.max_body_bytes
+        for key, value in scope["headers"]:
+            if key == b"content-length" and value.isdigit() and int(value) > limit:
+                raise BodyTooLarge(
+                    f"the body is {int(value)} bytes; this endpoint takes at most {limit}", "body"
+                )
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise _ClientGone
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                raise BodyTooLarge(
+                    f"the body exceeds {limit} bytes, the most this endpoint takes", "body"
+                )
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+    # ---------- prediction routes
+    async def _predict(self, _scope: Scope, data: dict[str, Any], rid: str) -> dict[str, Any]:
+        served = self._current()
+        batch = codec.decode_predict(served.schema, data)
+        out = await self._run(served, batch, rid)
+        return {
+            "request_id": rid,
+            "model": served.name,
+            "version": served.version,
+            "predictions": out,
+        }
+
+    async def _infer(self, scope: Scope, data: dict[str, Any], rid: str) -> dict[str, Any]:
+        served = self._current()
+        match = _V2_INFER_RE.fullmatch(scope["path"])
+        name, version = (match.group(1), match.group(2)) if match else ("", None)
+        self._check_v2_target(served, name, version)
+        batch = codec.decode_v2(served.schema, data)
+        out = await self._run(served, batch, rid)
+        request_id = data.get("id")
+        return {
+            "model_name": served.name,
+            "model_version": str(served.version),
+            "id": request_id if isinstance(request_id, str) else rid,
+            "request_id": rid,
+            "parameters": {"request_id": rid},
+            "outputs": [
+                {
+                    "name": "predict",
+                    "shape": list(out.shape),
+                    "datatype": codec.v2_datatype(out),
+                    "data": out.ravel(),
+                }
+            ],
+        }
+
+    async def _run(self, served: ServedModel, batch: Any, rid: str) -> Any:
+        assert self.batcher is not None and self.logger is not None
+        self.metrics.request_rows.observe(batch.n)
+        out = await self.batcher.predict(served, batch)
+        self.logger.log_prediction(rid, served.version, tuple(served.schema.names), batch, out)
+        return out
+
+    async def _feedback(self, _scope: Scope, data: Any, rid: str) -> dict[str, Any]:
+        assert self.logger is not None
+        items = decode_feedback(data)
+        queued = self.logger.log_feedback(items)
+        if queued < len(items):
+            from loopml.serving.errors import QueueFull
+
+            raise QueueFull(
+                f"the log queue is full; {queued} of {len(items)} label(s) were kept; "
+                "send the rest again shortly"
+            )
+        return {"request_id": rid, "accepted": queued}
+
+    def _current(self) -> ServedModel:
+        if self.holder is None:
+            raise NotFound("the endpoint is still loading its model; retry shortly")
+        return self.holder.current
+
+    def _check_v2_target(self, served: ServedModel, name: str, version: str | None) -> None:
+        if name != served.name:
+            raise NotFound(
+                f"model {name!r} is not served here; this endpoint serves {served.name!r}"
+            )
+        if version is not None and version != str(served.version):
+            raise NotFound(
+                f"version {version} of {served.name!r} is not served here; "
+                f"the endpoint serves version {served.version}"
+            )
+
+    # ---------- the other routes (Starlette)
+    async def _other(self, scope: Scope, receive: Receive, send: Send, rid: str) -> None:
+        header = (b"x-request-id", rid.encode())
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), header]
+            await send(message)
+
+        await self.router(scope, receive, send_with_id)
+
+    def _routes(self) -> list[Route]:
+        return [
+            Route("/health", self._health),
+            Route("/ready", self._ready),
+            Route("/metadata", self._metadata),
+            Route("/metrics", self._metrics),
+            Route("/v2", self._v2_server),
+            Route("/v2/health/live", self._health),
+            Route("/v2/health/ready", self._ready),
+            Route("/v2/models/{name}", self._v2_model),
+            Route("/v2/models/{name}/ready", self._v2_model_ready),
+            Route("/v2/models/{name}/versions/{version}", self._v2_model),
+            Route("/v2/models/{name}/versions/{version}/ready", self._v2_model_ready),
+            # POST on these is answered before the router; listing them makes other methods 405
+            Route("/predict", self._health, methods=["POST"]),
+            Route("/feedback", self._health, methods=["POST"]),
+            Route("/v2/models/{name}/infer", self._health, methods=["POST"]),
+            Route("/v2/models/{name}/versions/{version}/infer", self._health, methods=["POST"]),
+        ]
+
+    async def _health(self, _request: Request) -> Response:
+        return JSONResponse({"status": "ok", "live": True})
+
+    async def _ready(self, _request: Request) -> Response:
+        ready = self.holder is not None and self.batcher is not None
+        body: dict[str, Any] = {"ready": ready}
+        if self.holder is not None:
+            body.update(model=self.holder.current.name, version=self.holder.current.version)
+        return JSONResponse(body, status_code=200 if ready else 503)
+
+    async def _metadata(self, _request: Request) -> Response:
+        served = self._current()
+        return _json(
+            {
+                **served.metadata(),
+                "reference": str(self.ref),
+                "batching": {
+                    "max_batch_size": self.config.max_batch_size,
+                    "max_latency_ms": self.config.max_latency_ms,
+                },
+                "log_sample_rate": self.config.log_sample_rate,
+            }
+        )
+
+    async def _metrics(self, _request: Request) -> Response:
+        text = self.metrics.render(self._gauges)
+        return PlainTextResponse(text, media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    def _gauges(self) -> dict[str, Any]:
+        served = self._current()
+        lg = self.logger
+        return {
+            "model": served.name,
+            "version": served.version,
+            "loaded_at": served.loaded_at,
+            "log_dropped": lg.dropped if lg else 0,
+            "log_rows": lg.written_rows if lg else 0,
+            "log_queued": lg.queued if lg else 0,
+        }
+
+    async def _v2_server(self, _request: Request) -> Response:
+        from loopml import __version__
+
+        return JSONResponse({"name": "loopml", "version": __version__, "extensions": []})
+
+    async def _v2_model(self, request: Request) -> Response:
+        served = self._current()
+        try:
+            self._check_v2_target(
+                served, request.path_params["name"], request.path_params.get("version")
+            )
+        except NotFound as exc:
+            return JSONResponse({"error": str(exc)}, status_code=404)
+        return _json(served.v2_metadata())
+
+    async def _v2_model_ready(self, request: Request) -> Response:
+        served = self._current()
+        try:
+            self._check_v2_target(
+                served, request.path_params["name"], request.path_params.get("version")
+            )
+        except NotFound as exc:
+            return JSONResponse({"error": str(exc)}, status_code=404)
+        return JSONResponse({"name": served.name, "ready": True})
+
+
+def settle_memory() -> None:
+    """After start-up: free import-time garbage, return it to the OS, and move the surviving
+    objects (modules, the model) out of the collector's reach. Full collections then scan only
+    what requests allocate, instead of pausing every request for tens of milliseconds."""
+    import ctypes
+    import ctypes.util
+    import gc
+
+    gc.collect()
+    gc.freeze()
+    libc_name = ctypes.util.find_library("c")
+    if libc_name:
+        with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to trim
+            ctypes.CDLL(libc_name).malloc_trim(0)
+
+
+def _dumps(data: dict[str, Any]) -> bytes:
+    try:
+        return codec.dumps(data)
+    except TypeError:  # object arrays (text predictions) that orjson's numpy path cannot take
+        return codec.dumps(_plain(data))
+
+
+def _plain(value: Any) -> Any:
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _json(data: dict[str, Any]) -> Response:
+    return Response(_dumps(data), media_type="application/json")
+
+
+def _error(message: str, field: str | None, rid: str) -> bytes:
+    return orjson.dumps({"error": message, "field": field, "request_id": rid})
+
+
+def create_app_from_env() -> ServingApp:
+    """The app of one ``--workers`` process: configuration comes from the parent's env."""
+    import os
+
+    from loopml.core.settings import load_settings
+    from loopml.serving.server import CONFIG_ENV
+    from loopml.stores import open_stores
+
+    config = ServeConfig.from_json(os.environ[CONFIG_ENV])
+    return ServingApp(config, open_stores(load_settings()))
+
+
+__all__ = ["RequestError", "ServingApp", "create_app_from_env"]

@@ -1,0 +1,19 @@
+"""The production pipeline: deploy a chosen version behind a gate, roll back, history."""
+
+from loopml.serving.deployments.record import (
+    Action,
+    Deployment,
+    DeploymentStatus,
+    GateCheck,
+    GateResult,
+)
+from loopml.serving.deployments.service import DeploymentService
+
+__all__ = [
+    "Action",
+    "Deployment",
+    "DeploymentService",
+    "DeploymentStatus",
+    "GateCheck",
+    "GateResult",
+]

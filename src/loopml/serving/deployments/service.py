@@ -1,0 +1,254 @@
+"""Deploy, roll back and list deployments: the production pipeline's rules, in one place.
+
+A deploy picks a version (best by a metric, a number, or another alias's holder), checks the
+gate against the current holder of the target alias, moves the alias through the model
+registry's public API and records the attempt. The record is written first as ``pending`` and
+settled after the move, so a crash in between leaves a visible pending record, never a silent
+move. ``model.alias_changed`` (appended by the registry) is what endpoints and triggers follow.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from loopml.core.errors import Conflict, InvalidInput, LoopError, NotFound
+from loopml.core.names import validate_name
+from loopml.meta.events import append_event
+from loopml.models import ModelService, ModelVersion
+from loopml.serving.deployments import repository as repo
+from loopml.serving.deployments.gate import evaluate_gate, parse_gate
+from loopml.serving.deployments.record import Action, Deployment, DeploymentStatus, GateResult
+from loopml.stores import Stores
+
+
+def whoami() -> str:
+    import getpass
+    import os
+    import socket
+
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = str(os.getuid())
+    return f"{user}@{socket.gethostname()}"
+
+
+def parse_selector(select: str | None, version: int | None, alias: str | None) -> tuple[str, Any]:
+    """Exactly one of ``best:METRIC[:min|max]``, a version number or an alias."""
+    given = [s for s in (select, version, alias) if s is not None]
+    if len(given) != 1:
+        raise InvalidInput(
+            "choose the version with exactly one of --select best:METRIC[:min|max], "
+            "--version N or --alias A"
+        )
+    if version is not None:
+        if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+            raise InvalidInput(f"version must be a positive whole number, got {version!r}")
+        return f"version:{version}", version
+    if alias is not None:
+        return f"alias:{alias}", alias
+    assert select is not None
+    parts = select.split(":")
+    if parts[0] != "best" or len(parts) not in (2, 3) or not parts[1]:
+        raise InvalidInput(f"cannot read selector {select!r}: use best:METRIC or best:METRIC:min")
+    mode = parts[2] if len(parts) == 3 else "max"
+    if mode not in ("max", "min"):
+        raise InvalidInput(f"selector {select!r}: the mode is 'max' or 'min', not {mode!r}")
+    return f"best:{parts[1]}:{mode}", (parts[1], mode)
+
+
+class DeploymentService:
+    """Deployments of model versions to aliases (``production`` by default)."""
+
+    def __init__(self, stores: Stores, models: ModelService | None = None) -> None:
+        self.stores = stores
+        self.models = models or ModelService(stores)
+
+    def deploy(
+        self,
+        name: str,
+        *,
+        select: str | None = None,
+        version: int | None = None,
+        alias: str | None = None,
+        gate: str | None = None,
+        to: str = "production",
+    ) -> Deployment:
+        """Deploy the chosen version of ``name`` to ``name@to`` if ``gate`` passes. A refused
+        gate is recorded and returned with status ``refused`` (not raised)."""
+        validate_name(name, "model name")
+        validate_name(to, "alias")
+        selector, arg = parse_selector(select, version, alias)
+        if gate is not None:
+            parse_gate(gate)  # a typo fails before anything is recorded
+        candidate = self._pick(name, selector, arg)
+        incumbent = self._holder(name, to)
+        result = evaluate_gate(gate, candidate, lambda a: self._holder(name, a), to)
+        now = time.time()
+        base = {
+            "model": name,
+            "alias": to,
+            "action": Action.DEPLOY.value,
+            "version": candidate.version,
+            "previous_version": None if incumbent is None else incumbent.version,
+            "selector": selector,
+            "gate": gate,
+            "gate_result": result.to_dict(),
+            "reason": result.reason,
+        }
+        if incumbent is not None and incumbent.version == candidate.version:
+            why = f"{name}@{to} already is version {candidate.version}"
+            return self._record(base, DeploymentStatus.UNCHANGED, why, now)
+        if not result.passed:
+            return self._record(
+                base, DeploymentStatus.REFUSED, f"gate refused: {result.reason}", now
+            )
+        return self._move(base, now)
+
+    def check(
+        self,
+        name: str,
+        *,
+        select: str | None = None,
+        version: int | None = None,
+        alias: str | None = None,
+        gate: str | None = None,
+        to: str = "production",
+    ) -> tuple[ModelVersion, GateResult]:
+        """The version a deploy would pick and its gate verdict, recording nothing (what a
+        ``deploy_if`` pipeline step asks)."""
+        validate_name(name, "model name")
+        validate_name(to, "alias")
+        selector, arg = parse_selector(select, version, alias)
+        candidate = self._pick(name, selector, arg)
+        return candidate, evaluate_gate(gate, candidate, lambda a: self._holder(name, a), to)
+
+    def rollback(self, name: str, to: str = "production") -> Deployment:
+        """Point ``name@to`` back at the version it held before the last deployment."""
+        validate_name(name, "model name")
+        validate_name(to, "alias")
+        with self.stores.meta.read() as conn:
+            last = repo.last_deployed(conn, name, to)
+        if last is None:
+            raise NotFound(
+                f"{name}@{to} has no deployment to roll back; see: loopml deploy history {name}"
+            )
+        if last.previous_version is None:
+            raise Conflict(
+                f"deployment {last.id} put version {last.version} on {name}@{to} first; there is "
+                "no earlier version to go back to"
+            )
+        holder = self._holder(name, to)
+        if holder is None or holder.version != last.version:
+            shown = "nothing" if holder is None else f"version {holder.version}"
+            raise Conflict(
+                f"{name}@{to} points at {shown}, not at version {last.version} that deployment "
+                f"{last.id} put there (it was moved outside loopml deploy); deploy the version "
+                f"you want with: loopml deploy {name} --version N --to {to}"
+            )
+        now = time.time()
+        base = {
+            "model": name,
+            "alias": to,
+            "action": Action.ROLLBACK.value,
+            "version": last.previous_version,
+            "previous_version": last.version,
+            "selector": f"rollback:{last.id}",
+            "gate": None,
+            "gate_result": None,
+            "reason": f"rolled back deployment {last.id}",
+        }
+        record = self._move(base, now)
+        if record.status is DeploymentStatus.DEPLOYED:
+            with self.stores.meta.write() as conn:
+                repo.move(conn, last.id, DeploymentStatus.ROLLED_BACK, time.time())
+        return record
+
+    def history(self, name: str, to: str | None = None, limit: int = 100) -> list[Deployment]:
+        """Deployments of ``name`` (to alias ``to`` when given), newest first."""
+        validate_name(name, "model name")
+        with self.stores.meta.read() as conn:
+            return repo.history(conn, name, to, limit)
+
+    # ---------- internals
+    def _pick(self, name: str, selector: str, arg: Any) -> ModelVersion:
+        if selector.startswith("best:"):
+            metric, mode = arg
+            return self.models.best_version(name, metric, mode)
+        if selector.startswith("version:"):
+            return self.models.show(f"{name}@{arg}")
+        return self.models.show(f"{name}@{arg}")
+
+    def _holder(self, name: str, alias: str) -> ModelVersion | None:
+        try:
+            return self.models.show(f"{name}@{alias}")
+        except NotFound:
+            return None
+
+    def _record(
+        self, base: dict[str, Any], status: DeploymentStatus, reason: str, now: float
+    ) -> Deployment:
+        with self.stores.meta.write() as conn:
+            did = repo.insert(
+                conn,
+                {
+                    **base,
+                    "status": DeploymentStatus.PENDING.value,
+                    "created_at": now,
+                    "created_by": whoami(),
+                    "updated_at": now,
+                },
+            )
+            record = repo.move(conn, did, status, now, reason=reason)
+            _announce(conn, record)
+        return record
+
+    def _move(self, base: dict[str, Any], now: float) -> Deployment:
+        with self.stores.meta.write() as conn:
+            did = repo.insert(
+                conn,
+                {
+                    **base,
+                    "status": DeploymentStatus.PENDING.value,
+                    "created_at": now,
+                    "created_by": whoami(),
+                    "updated_at": now,
+                },
+            )
+        try:
+            change = self.models.set_alias(base["model"], base["alias"], base["version"])
+        except LoopError as exc:
+            with self.stores.meta.write() as conn:
+                repo.move(conn, did, DeploymentStatus.FAILED, time.time(), reason=str(exc))
+            raise
+        with self.stores.meta.write() as conn:
+            record = repo.move(
+                conn,
+                did,
+                DeploymentStatus.DEPLOYED,
+                time.time(),
+                previous_version=change.previous_version,
+            )
+            _announce(conn, record)
+        return record
+
+
+def _announce(conn: Any, record: Deployment) -> None:
+    append_event(
+        conn,
+        "deployment.recorded",
+        f"{record.model}@{record.alias}",
+        {
+            "id": record.id,
+            "model": record.model,
+            "alias": record.alias,
+            "action": record.action.value,
+            "version": record.version,
+            "previous_version": record.previous_version,
+            "status": record.status.value,
+        },
+    )
+
+
+__all__ = ["DeploymentService", "GateResult", "parse_selector"]

@@ -1,0 +1,253 @@
+"""Asynchronous prediction and feedback logging to Parquet, off the request path.
+
+Requests put a reference to their inputs and outputs on a bounded queue (no copy, no I/O); a
+background thread drains it and writes one Parquet file per (kind, hour, model version) every
+``flush_s`` seconds or ``flush_rows`` rows, atomically (temporary file, then rename). A full
+queue drops the record and counts it: logging never slows or fails a request.
+
+Layout under the monitoring store (Hive partitions, readable by pyarrow, pandas, DuckDB)::
+
+    predictions/model=churn/date=2026-11-28/hour=14/part-<ms>-<pid>-<seq>.parquet
+    feedback/model=churn/date=2026-11-28/hour=14/part-<ms>-<pid>-<seq>.parquet
+
+A prediction row holds the input columns by name, then ``prediction``, ``request_id``,
+``row`` (its position in the request), ``timestamp``, ``model`` and ``model_version``. A
+feedback row holds ``request_id``, ``label`` and ``timestamp``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import queue
+import random
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from loopml.serving.schema import Batch
+
+log = logging.getLogger("loopml.serving")
+
+_TICK = object()  # "nothing arrived before the flush deadline"
+META_COLUMNS = ("prediction", "request_id", "row", "timestamp", "model", "model_version")
+
+
+@dataclass(frozen=True)
+class _Prediction:
+    request_id: str
+    ts: float
+    version: int
+    names: tuple[str, ...]
+    batch: Batch
+    outputs: np.ndarray
+
+
+@dataclass(frozen=True)
+class _Feedback:
+    request_id: str
+    label: Any
+    ts: float
+
+
+class PredictionLogger:
+    """A bounded queue drained into Parquet files by one background thread."""
+
+    def __init__(
+        self,
+        root: Path,
+        model: str,
+        queue_size: int = 10_000,
+        sample_rate: float = 1.0,
+        flush_s: float = 0.5,
+        flush_rows: int = 50_000,
+    ) -> None:
+        self.root = root
+        self.model = model
+        self.sample_rate = sample_rate
+        self.flush_s = flush_s
+        self.flush_rows = flush_rows
+        self.dropped = 0  # requests not logged because the queue was full
+        self.written_rows = 0
+        self.files_written = 0
+        self.write_errors = 0
+        self._queue: queue.Queue[_Prediction | _Feedback | None] = queue.Queue(queue_size)
+        self._seq = 0
+        self._thread = threading.Thread(target=self._drain, name="loopml-predlog", daemon=True)
+        self._started = False
+
+    def start(self) -> None:
+        self._thread.start()
+        self._started = True
+
+    def log_prediction(
+        self,
+        request_id: str,
+        version: int,
+        names: tuple[str, ...],
+        batch: Batch,
+        outputs: np.ndarray,
+    ) -> None:
+        """Queue one request's inputs and outputs (sampled); drop it when the queue is full."""
+        if self.sample_rate < 1.0 and random.random() >= self.sample_rate:
+            return
+        try:
+            self._queue.put_nowait(
+                _Prediction(request_id, time.time(), version, names, batch, outputs)
+            )
+        except queue.Full:
+            self.dropped += 1
+
+    def log_feedback(self, items: Iterable[tuple[str, Any]]) -> int:
+        """Queue ground-truth labels; returns how many were queued (the rest are dropped)."""
+        now, queued = time.time(), 0
+        for request_id, label in items:
+            try:
+                self._queue.put_nowait(_Feedback(request_id, label, now))
+                queued += 1
+            except queue.Full:
+                self.dropped += 1
+        return queued
+
+    @property
+    def queued(self) -> int:
+        return self._queue.qsize()
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Write what is queued, then stop the thread."""
+        if not self._started:
+            return
+        try:
+            self._queue.put(None, timeout=timeout)
+        except queue.Full:
+            log.warning("prediction log queue still full at shutdown; records are lost")
+            return
+        self._thread.join(timeout)
+
+    def _drain(self) -> None:
+        pending: list[_Prediction | _Feedback] = []
+        rows = 0
+        deadline = time.monotonic() + self.flush_s
+        while True:
+            item: _Prediction | _Feedback | object | None
+            try:
+                item = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                item = _TICK
+            if item is None:
+                self._write(pending)
+                return
+            if isinstance(item, _Prediction | _Feedback):
+                pending.append(item)
+                rows += item.batch.n if isinstance(item, _Prediction) else 1
+            if rows >= self.flush_rows or time.monotonic() >= deadline:
+                self._write(pending)
+                pending, rows = [], 0
+                deadline = time.monotonic() + self.flush_s
+
+    def _write(self, items: list[_Prediction | _Feedback]) -> None:
+        if not items:
+            return
+        try:
+            groups: dict[tuple[str, str, int], list[Any]] = {}
+            for item in items:
+                hour = _hour(item.ts)
+                if isinstance(item, _Prediction):
+                    groups.setdefault(("predictions", hour, item.version), []).append(item)
+                else:
+                    groups.setdefault(("feedback", hour, 0), []).append(item)
+            for (kind, hour, _version), group in groups.items():
+                table = (
+                    _prediction_table(self.model, group)
+                    if kind == "predictions"
+                    else _feedback_table(group)
+                )
+                self._write_file(kind, hour, table)
+                self.written_rows += table.num_rows
+        except Exception:  # a bad record must not stop logging for good; it is counted
+            self.write_errors += 1
+            log.exception("writing the prediction log failed")
+
+    def _write_file(self, kind: str, hour: str, table: Any) -> None:
+        import pyarrow.parquet as pq
+
+        date, hh = hour.split("T")
+        folder = self.root / kind / f"model={self.model}" / f"date={date}" / f"hour={hh}"
+        folder.mkdir(parents=True, exist_ok=True)
+        self._seq += 1
+        name = f"part-{int(time.time() * 1000)}-{os.getpid()}-{self._seq:06d}.parquet"
+        tmp = folder / f".{name}.tmp"
+        pq.write_table(table, tmp, compression="zstd")
+        os.replace(tmp, folder / name)
+        self.files_written += 1
+
+
+def _hour(ts: float) -> str:
+    return dt.datetime.fromtimestamp(ts, tz=dt.UTC).strftime("%Y-%m-%dT%H")
+
+
+def _prediction_table(model: str, items: list[_Prediction]) -> Any:
+    import pyarrow as pa
+
+    counts = [p.batch.n for p in items]
+    columns: dict[str, Any] = {}
+    first = items[0]
+    if first.batch.tensor is not None:
+        values = np.concatenate(
+            [p.batch.tensor.reshape(p.batch.n, -1) for p in items if p.batch.tensor is not None]
+        )
+        columns["input"] = pa.array(list(values))
+    else:
+        for j, name in enumerate(first.names):
+            key = f"input.{name}" if name in META_COLUMNS else name
+            columns[key] = pa.array(np.concatenate([(p.batch.columns or [])[j] for p in items]))
+    outputs = np.concatenate([p.outputs for p in items])
+    columns["prediction"] = pa.array(outputs if outputs.ndim == 1 else list(outputs))
+    columns["request_id"] = pa.array(np.repeat([p.request_id for p in items], counts))
+    columns["row"] = pa.array(np.concatenate([np.arange(n, dtype=np.int32) for n in counts]))
+    micros = np.repeat([int(p.ts * 1_000_000) for p in items], counts)
+    columns["timestamp"] = pa.array(micros, type=pa.timestamp("us", tz="UTC"))
+    columns["model"] = pa.array([model] * len(micros), type=pa.string())
+    columns["model_version"] = pa.array(np.full(len(micros), first.version, dtype=np.int32))
+    return pa.table(columns)
+
+
+def _feedback_table(items: list[_Feedback]) -> Any:
+    import pyarrow as pa
+
+    labels = [f.label for f in items]
+    try:
+        label_array = pa.array(labels)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):  # mixed kinds of label: keep them as text
+        label_array = pa.array([str(v) for v in labels])
+    return pa.table(
+        {
+            "request_id": pa.array([f.request_id for f in items], type=pa.string()),
+            "label": label_array,
+            "timestamp": pa.array(
+                [int(f.ts * 1_000_000) for f in items], type=pa.timestamp("us", tz="UTC")
+            ),
+        }
+    )
+
+
+def read_log(root: Path, kind: str = "predictions", model: str | None = None) -> Any:
+    """Every logged row of ``kind`` (``predictions`` or ``feedback``) as one pyarrow Table."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    base = root / kind
+    if model is not None:
+        base = base / f"model={model}"
+    files = sorted(p for p in base.rglob("*.parquet") if not p.name.startswith("."))
+    if not files:
+        return pa.table({})
+    return pa.concat_tables(
+        [pq.read_table(f, partitioning=None) for f in files], promote_options="default"
+    )

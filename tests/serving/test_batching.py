@@ -1,0 +1,98 @@
+"""Micro-batching: concurrent calls share predict calls, lone calls never wait, a failing
+request fails alone, and a slow model runs off the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any, cast
+
+import numpy as np
+
+from loopml.serving.batching import MicroBatcher
+from loopml.serving.model import ServedModel
+from loopml.serving.schema import Batch
+
+
+class Doubler:
+    """A served-model stand-in: doubles column 0; refuses rows holding -1; may be slow."""
+
+    def __init__(self, delay_s: float = 0.0) -> None:
+        self.calls: list[int] = []
+        self.delay_s = delay_s
+
+    def predict(self, batch: Batch) -> np.ndarray:
+        self.calls.append(batch.n)
+        if self.delay_s:
+            time.sleep(self.delay_s)
+        values = (batch.columns or [])[0]
+        if (values == -1).any():
+            raise ValueError("-1 is not a valid input")
+        return values * 2
+
+
+def _batch(*values: float) -> Batch:
+    return Batch(len(values), [np.array(values, dtype=float)])
+
+
+async def _with_batcher(model: Doubler, fn: Any, **kwargs: Any) -> Any:
+    batcher = MicroBatcher(**kwargs)
+    batcher.start()
+    try:
+        return await fn(batcher, cast(ServedModel, model))
+    finally:
+        await batcher.stop()
+
+
+def test_concurrent_requests_share_calls_and_get_their_own_rows() -> None:
+    model = Doubler()
+
+    async def go(b: MicroBatcher, served: ServedModel) -> list[Any]:
+        return await asyncio.gather(*(b.predict(served, _batch(i, i + 0.5)) for i in range(50)))
+
+    results = asyncio.run(_with_batcher(model, go, max_batch_size=64))
+    for i, out in enumerate(results):
+        assert out.tolist() == [2 * i, 2 * i + 1]
+    assert sum(model.calls) == 100 and len(model.calls) < 50
+    assert max(model.calls) <= 64
+
+
+def test_a_lone_request_does_not_wait_for_a_batch() -> None:
+    async def go(b: MicroBatcher, served: ServedModel) -> float:
+        start = time.perf_counter()
+        await b.predict(served, _batch(1))
+        return time.perf_counter() - start
+
+    elapsed = asyncio.run(_with_batcher(Doubler(), go, max_latency_ms=2000))
+    assert elapsed < 0.5
+
+
+def test_a_failing_request_fails_alone() -> None:
+    async def go(b: MicroBatcher, served: ServedModel) -> list[Any]:
+        calls = [b.predict(served, _batch(v)) for v in (1, -1, 3)]
+        return await asyncio.gather(*calls, return_exceptions=True)
+
+    ok1, bad, ok3 = asyncio.run(_with_batcher(Doubler(), go))
+    assert ok1.tolist() == [2] and ok3.tolist() == [6]
+    assert isinstance(bad, ValueError)
+
+
+def test_a_slow_model_runs_in_a_thread_and_the_loop_stays_free() -> None:
+    model = Doubler(delay_s=0.05)
+
+    async def go(b: MicroBatcher, served: ServedModel) -> int:
+        await b.predict(served, _batch(1))  # teaches the batcher the model is slow
+        ticks = 0
+
+        async def ticker() -> None:
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.005)
+                ticks += 1
+
+        task = asyncio.create_task(ticker())
+        await b.predict(served, _batch(2))
+        task.cancel()
+        return ticks
+
+    assert asyncio.run(_with_batcher(model, go)) >= 3
