@@ -140,3 +140,12 @@ def test_demo_runs_on_an_empty_home(env: dict[str, str], tmp_path: Path) -> None
     summary = json.loads(r.stdout)
     assert summary["datasets"]["v1"] == "churn@1" and summary["datasets"]["v2"] == "churn@2"
     assert summary["datasets"]["diff"]["tables"]
+    assert summary["models"]["production"] in summary["models"]["versions"].values()
+    production = summary["production"]
+    assert production["burst"]["failed"] == 0 and production["feedback"] > 0
+    pipeline = production["deployment"]["pipeline"]
+    assert pipeline["second"]["fully_cached"] is True
+    # the retrained model replaced production while requests kept coming, none failed
+    swap = production["during_deployment"]
+    assert swap["failed"] == 0
+    assert swap["versions_seen"][-1] == production["deployment"]["deployed_version"]

@@ -11,7 +11,8 @@ if TYPE_CHECKING:
 FEATURES = ["tenure_months", "monthly_charges", "support_calls", "plan", "contract"]
 
 
-def _features(df: Any) -> Any:
+def features(df: Any) -> Any:
+    """The model inputs of a churn table: numbers plus one-hot plan and contract."""
     import pandas as pd
 
     return pd.get_dummies(df[FEATURES], columns=["plan", "contract"], dtype=float)
@@ -33,7 +34,7 @@ def train_and_register(
 
     c = Console(quiet=quiet, highlight=False)
     df = client.datasets.load(dataset)
-    x, y = _features(df), df["churned"]
+    x, y = features(df), df["churned"]
     x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.25, random_state=7)
     candidates = {
         "logreg": (

@@ -51,8 +51,29 @@ def run_demo(
 
     summary["models"] = train_and_register(client, v1.version.ref, quiet=quiet)
 
-    c.print("\n[bold]3. training pipeline[/] — prepare → train → evaluate → register → deploy_if")
+    c.print(
+        "\n[bold]3. production[/] — serve churn@production, send traffic and feedback, then"
+        " retrain on churn@2 with the pipeline (prepare → train → evaluate → register →"
+        " deploy_if → deploy) while requests keep coming"
+    )
+    from loopml.demo.models import features
     from loopml.demo.training_pipeline import run_training_demo
+    from loopml.serving.demo import run_serving_demo
 
-    summary["pipeline"] = run_training_demo(client, quiet=quiet)
+    def retrain() -> dict[str, Any]:
+        before = client.models.show("churn@production").version
+        result = run_training_demo(client, params={"dataset": v2.version.ref}, quiet=quiet)
+        after = client.models.show("churn@production").version
+        return {"pipeline": result, "deployed_version": after if after != before else None}
+
+    fresh = client.datasets.load(v2.version.ref)
+    summary["production"] = run_serving_demo(
+        client.stores,
+        "churn",
+        rows=features(fresh),
+        labels=fresh["churned"],
+        metric="auc",
+        console=c,
+        deploy=retrain,
+    )
     return summary

@@ -59,13 +59,21 @@ def evaluate(model: Any, table: Any) -> dict[str, float]:
     return scores
 
 
+@step
+def example_rows(table: Any, rows: int = 5) -> Any:
+    """A few input rows (no label): the registry infers the model's signature from them."""
+    return table.drop(columns="churned").head(rows)
+
+
 @pipeline
 def training(dataset: str = "churn", C: float = 1.0, model_name: str = "churn") -> None:
     """Train on ``dataset`` and deploy the model if it beats the current production one."""
     train_set, test_set = prepare(load_dataset(dataset))
     model = train(train_set, C=C)
     metrics = evaluate(model, test_set)
-    version = register_model(model, name=model_name, metrics=metrics)
+    version = register_model(
+        model, name=model_name, metrics=metrics, input_example=example_rows(test_set)
+    )
     deploy(deploy_if(version, metric="auc", better_than="production"), alias="production")
 
 

@@ -11,6 +11,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from typing import Any
 
 from loopml.serving.app import ServingApp
@@ -61,13 +62,16 @@ def run_serving_demo(
     burst: int = 200,
     concurrency: int = 8,
     console: Any = None,
+    deploy: Callable[[], dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Serve ``name@production`` on a free loopback port and show the production loop.
 
     ``rows`` (a DataFrame or a list of dicts, the model's input columns) feed the requests;
     ``labels`` (same length) become feedback. ``name`` needs a ``production`` alias and a
     version with a better ``metric``, which the demo deploys with the gate
-    ``METRIC >= production``.
+    ``METRIC >= production``. ``deploy``, if given, replaces that step (a training pipeline that
+    ends in ``deploy_if``, say) and returns a dict whose ``"deployed_version"`` is the version
+    it put in production, or None.
     """
     say = console.print if console is not None else (lambda *_a, **_k: None)
     records = _records(rows)
@@ -117,15 +121,21 @@ def run_serving_demo(
         threads = [threading.Thread(target=load) for _ in range(4)]
         for t in threads:
             t.start()
-        record = DeploymentService(stores).deploy(
-            name, select=f"best:{metric}", gate=f"{metric} >= production"
-        )
-        say(
-            f"  deploy {name} --select best:{metric} --gate '{metric} >= production': "
-            f"{record.status.value} version {record.version} ({record.reason})"
-        )
+        if deploy is None:
+            record = DeploymentService(stores).deploy(
+                name, select=f"best:{metric}", gate=f"{metric} >= production"
+            )
+            say(
+                f"  deploy {name} --select best:{metric} --gate '{metric} >= production': "
+                f"{record.status.value} version {record.version} ({record.reason})"
+            )
+            deployment = record.to_dict()
+            deployed = record.version if record.deployed else None
+        else:
+            deployment = deploy()
+            deployed = deployment.get("deployed_version")
         deadline = time.monotonic() + 30
-        target = record.version if record.deployed else before
+        target = deployed or before
         while time.monotonic() < deadline and not any(
             r[1].get("version") == target for r in during[-20:]
         ):
@@ -164,7 +174,7 @@ def run_serving_demo(
         "served_after": meta.get("version"),
         "burst": burst_stats,
         "feedback": feedback,
-        "deployment": record.to_dict(),
+        "deployment": deployment,
         "during_deployment": swap,
         "log": logged,
     }
