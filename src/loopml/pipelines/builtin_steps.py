@@ -1,8 +1,13 @@
 """Built-in steps of the standard training pipeline: load a dataset version, register a
-model, decide whether to deploy it (a condition that records its verdict), and deploy it."""
+model, decide whether to deploy it (a condition that records its verdict), and deploy it.
+``deploy_if`` and ``deploy`` go through :class:`loopml.serving.deployments.DeploymentService`,
+so a pipeline follows the same gate rules as ``loopml deploy`` and its deployments are recorded
+and can be rolled back like any other."""
 
 from __future__ import annotations
 
+import math
+import numbers
 from typing import Any
 
 from loopml.core.errors import InvalidInput, NotFound
@@ -60,8 +65,40 @@ def register_model(
     return mv.ref
 
 
-def _compare(value: float, other: float, mode: str) -> bool:
-    return value > other if mode == "max" else value < other
+def _gate(metric: str, threshold: float | None, better_than: str | None, mode: str) -> str:
+    """The deployment gate ``deploy_if`` asks the deployment service to evaluate."""
+    from loopml.serving.deployments.gate import parse_gate
+
+    if (threshold is None) == (better_than is None):
+        raise InvalidInput("deploy_if needs exactly one of threshold=NUMBER or better_than=ALIAS")
+    if mode not in ("max", "min"):
+        raise InvalidInput(f"mode must be 'max' or 'min', got {mode!r}")
+    if threshold is not None:
+        if (
+            isinstance(threshold, bool)
+            or not isinstance(threshold, numbers.Real)
+            or not math.isfinite(threshold)
+        ):
+            raise InvalidInput(f"threshold must be a finite number, got {threshold!r}")
+        op, reference = (">=" if mode == "max" else "<="), repr(float(threshold))
+    else:
+        op, reference = (">" if mode == "max" else "<"), str(better_than)
+    gate = f"{metric} {op} {reference}"
+    try:
+        (clause,) = parse_gate(gate)
+    except (InvalidInput, ValueError):
+        clause = None
+    if clause is None or clause.metric != metric:
+        raise InvalidInput(
+            f"deploy_if cannot gate on metric {metric!r}: deployment gates name metrics with "
+            "letters, digits, '_', '.', '-' or '/', starting with a letter or '_'"
+        )
+    if better_than is not None and clause.alias != better_than:
+        raise InvalidInput(
+            f"better_than={better_than!r} is not an alias name a deployment gate can compare "
+            "with; give an alias such as 'production' or 'staging'"
+        )
+    return gate
 
 
 @step(name="deploy_if")
@@ -72,52 +109,40 @@ def deploy_if(
     better_than: str | None = None,
     mode: str = "max",
 ) -> Decision:
-    """Go on (to ``deploy``) only if ``version``'s ``metric`` reaches ``threshold`` or beats
-    the version that holds alias ``better_than``; the decision and its reason are recorded."""
-    if (threshold is None) == (better_than is None):
-        raise InvalidInput("deploy_if needs exactly one of threshold=NUMBER or better_than=ALIAS")
-    if mode not in ("max", "min"):
-        raise InvalidInput(f"mode must be 'max' or 'min', got {mode!r}")
-    models = current_step().models
-    mv = models.show(version)
-    if metric not in mv.metrics:
-        known = ", ".join(sorted(mv.metrics)) or "none"
-        raise InvalidInput(f"{mv.ref} records no metric {metric!r} (it records: {known})")
-    value = mv.metrics[metric]
-    word = ">=" if mode == "max" else "<="
-    if threshold is not None:
-        go = value >= threshold if mode == "max" else value <= threshold
-        verdict = "meets" if go else "misses"
-        return Decision(
-            go, f"{mv.ref} {metric}={value:.6g} {verdict} {word} {threshold:g}", version
-        )
-    try:
-        holder = models.show(f"{mv.name}@{better_than}")
-    except NotFound:
-        return Decision(True, f"no version of {mv.name} holds {better_than!r} yet", version)
-    if holder.version == mv.version:
-        return Decision(False, f"{mv.ref} already holds {better_than!r}", version)
-    if metric not in holder.metrics:
-        return Decision(
-            True,
-            f"{better_than} ({holder.ref}) records no {metric!r}; {mv.ref} replaces it",
-            version,
-        )
-    other = holder.metrics[metric]
-    go = _compare(value, other, mode)
-    verdict = "beats" if go else "does not beat"
-    return Decision(
-        go,
-        f"{mv.ref} {metric}={value:.6g} {verdict} {better_than} ({holder.ref}) {metric}={other:.6g}",
-        version,
+    """Go on (to ``deploy``) only if ``version`` passes the deployment gate built from the
+    arguments; the decision and the gate's reason are recorded on the step.
+
+    The gate is the one ``loopml deploy --gate`` evaluates, through
+    :meth:`DeploymentService.check` (nothing is recorded here; ``deploy`` records the
+    deployment). ``threshold=T`` is ``METRIC >= T`` (``<=`` with ``mode="min"``);
+    ``better_than=ALIAS`` is ``METRIC > ALIAS`` (``<`` with ``mode="min"``), compared with the
+    version that holds the alias. Following the service, the answer is no (with the gate's
+    reason) when ``version`` or the alias holder records no ``metric``: nothing to compare is
+    not a reason to replace a model. It is yes when no version holds the alias yet, and when
+    ``version`` already holds it (``deploy`` then records an unchanged deployment).
+    """
+    from loopml.serving.deployments import DeploymentService
+
+    gate = _gate(metric, threshold, better_than, mode)
+    ctx = current_step()
+    mv = ctx.models.show(version)
+    target = better_than if better_than is not None else "production"
+    _, result = DeploymentService(ctx.stores, ctx.models).check(
+        mv.name, version=mv.version, gate=gate, to=target
     )
+    return Decision(result.passed, result.reason, version)
 
 
 @step(name="deploy")
 def deploy(version: str, alias: str = "production") -> dict[str, Any]:
-    """Point ``alias`` of the model at ``version`` (serving follows the alias)."""
-    models = current_step().models
-    mv = models.show(version)
-    change = models.set_alias(mv.name, alias, mv.version)
-    print(f"{mv.name}@{alias} → version {mv.version} (was {change.previous_version})")
-    return change.to_dict()
+    """Deploy ``version`` to ``alias`` through the deployment service (serving follows the
+    alias): the deployment is recorded in ``loopml deploy history``, appends its event, and
+    ``loopml rollback`` undoes it. Returns the deployment record as a dict."""
+    from loopml.serving.deployments import DeploymentService
+
+    ctx = current_step()
+    mv = ctx.models.show(version)
+    record = DeploymentService(ctx.stores, ctx.models).deploy(mv.name, version=mv.version, to=alias)
+    was = "nothing" if record.previous_version is None else f"version {record.previous_version}"
+    print(f"{mv.name}@{alias} → version {mv.version}: {record.status.value} (was {was})")
+    return record.to_dict()
