@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
 
 from loopml.core.errors import Conflict
+from loopml.core.times import iso
 
 
 class Action(StrEnum):
@@ -42,10 +42,6 @@ def check_transition(deployment_id: int, old: DeploymentStatus, new: DeploymentS
     """Raise Conflict unless ``old → new`` is a legal move of a deployment."""
     if new not in _MOVES.get(old, frozenset()):
         raise Conflict(f"deployment {deployment_id} cannot go from {old.value} to {new.value}")
-
-
-def iso(ts: float) -> str:
-    return dt.datetime.fromtimestamp(ts, tz=dt.UTC).isoformat(timespec="seconds")
 
 
 @dataclass(frozen=True)
