@@ -82,3 +82,18 @@ from sklearn.tree import DecisionTreeClassifier
 saved = flavor_sklearn.save(DecisionTreeClassifier(random_state=0).fit(x, _))
 print(saved.meta["trusted_types"])
 """
+
+
+def test_without_an_example_the_signature_comes_from_the_fitted_feature_names() -> None:
+    import numpy as np
+    import pandas as pd
+    from sklearn.linear_model import LogisticRegression
+
+    frame = pd.DataFrame({"a": [0.0, 1.0, 2.0, 3.0], "b": [1, 0, 1, 0]})
+    fitted = LogisticRegression().fit(frame, [0, 1, 0, 1])
+    signature = flavor_sklearn.default_signature(fitted)
+    assert signature is not None and signature.columns == ["a", "b"]
+    on_array = LogisticRegression().fit(np.zeros((4, 3)) + np.arange(4)[:, None], [0, 1, 0, 1])
+    tensor = flavor_sklearn.default_signature(on_array)
+    assert tensor is not None and tensor.columns is None and tensor.to_dict()["inputs"]
+    assert flavor_sklearn.default_signature(LogisticRegression()) is None  # not fitted

@@ -8,7 +8,7 @@ from typing import Any
 
 from loopml.core.errors import InvalidInput, PermissionDenied
 from loopml.models.flavors import SavedModel, module_path, mro_modules
-from loopml.models.signature import Signature
+from loopml.models.signature import ColumnSpec, Signature, TensorSpec
 
 NAME = "sklearn"
 REQUIRES_TRUST = False
@@ -124,6 +124,14 @@ def wrap(obj: Any) -> SklearnPredictor:
 
 
 def default_signature(obj: Any) -> Signature | None:
+    """Without an input example: the columns a fitted estimator saw (typed float64, what
+    scikit-learn turns numeric input into), or its feature count as a tensor; else None."""
+    names = getattr(obj, "feature_names_in_", None)
+    if names is not None:
+        return Signature(tuple(ColumnSpec(str(n), "float64") for n in names))
+    count = getattr(obj, "n_features_in_", None)
+    if isinstance(count, int):
+        return Signature(TensorSpec("float64", (-1, count)))
     return None
 
 
