@@ -9,7 +9,15 @@ from typing import Annotated, Any
 
 import typer
 
-from loopml.cli.output import byte_progress, console, emit_json, errors_to_exit, fail, human_bytes
+from loopml.cli.output import (
+    byte_progress,
+    console,
+    emit_json,
+    errors_to_exit,
+    fail,
+    human_bytes,
+    show_version,
+)
 from loopml.core.times import iso
 
 app = typer.Typer(help="Versioned datasets: push, pull, list, show, diff.", no_args_is_help=True)
@@ -126,19 +134,14 @@ def show(
     json_out: JsonOpt = False,
 ) -> None:
     """Show a version: metadata, files, schema and column statistics."""
-    with errors_to_exit():
-        client = _client()
-        version = client.datasets.show(ref)
-        history = (
-            client.datasets.versions(version.name) if "@" not in ref and "/" not in ref else []
-        )
-    if json_out:
-        out = version.to_dict()
-        if history:
-            out["versions"] = [v.to_dict(with_files=False) for v in history]
-        emit_json(out)
-        return
-    _render_version(version, history)
+    client = _client()  # opens nothing yet: stores open inside show_version's error guard
+    show_version(
+        ref,
+        lambda r: client.datasets.show(r),
+        lambda name: client.datasets.versions(name),
+        json_out,
+        _render_version,
+    )
 
 
 def _render_version(v: Any, history: list[Any]) -> None:

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from loopml.cli.output import console, emit_json, errors_to_exit, human_bytes
+from loopml.cli.output import console, emit_json, errors_to_exit, human_bytes, show_version
 
 app = typer.Typer(
     help="The model registry: list, show, best version, aliases, pull.", no_args_is_help=True
@@ -64,17 +64,14 @@ def show(
     json_out: JsonOpt = False,
 ) -> None:
     """Show a version: flavor, run, metrics, params, datasets, signature, files."""
-    with errors_to_exit():
-        client = _client()
-        version = client.models.show(ref)
-        history = client.models.versions(version.name) if "@" not in ref and "/" not in ref else []
-    if json_out:
-        out = version.to_dict()
-        if history:
-            out["versions"] = [v.to_dict(with_files=False) for v in history]
-        emit_json(out)
-        return
-    _render_version(version, history)
+    client = _client()  # opens nothing yet: stores open inside show_version's error guard
+    show_version(
+        ref,
+        lambda r: client.models.show(r),
+        lambda name: client.models.versions(name),
+        json_out,
+        _render_version,
+    )
 
 
 def _render_version(v: Any, history: list[Any]) -> None:

@@ -71,3 +71,25 @@ def human_bytes(n: float) -> str:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1024
     return f"{n} B"
+
+
+def show_version(
+    ref: str,
+    show: Callable[[str], Any],
+    versions: Callable[[str], list[Any]],
+    json_out: bool,
+    render: Callable[[Any, list[Any]], None],
+) -> None:
+    """``show REF`` of a versioned thing: the version, plus its history when REF is a bare
+    name (the latest); JSON or rendered for people."""
+    with errors_to_exit():
+        version = show(ref)
+        bare = "@" not in ref and "/" not in ref
+        history = versions(version.name) if bare else []
+    if not json_out:
+        render(version, history)
+        return
+    out = version.to_dict()
+    if history:
+        out["versions"] = [v.to_dict(with_files=False) for v in history]
+    emit_json(out)
