@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -63,7 +64,9 @@ def push(
     """Store PATH as the next version of NAME (identical content creates no new version)."""
     user_meta = _parse_meta(meta or [])
     with errors_to_exit():
-        total = _size_of(path) if path.exists() else 0
+        # The bar needs the total up front; skip that walk when no bar can show.
+        shows_bar = not json_out and sys.stderr.isatty() and path.exists()
+        total = _size_of(path) if shows_bar else 0
         with byte_progress(total, f"push {name}", enabled=not json_out) as advance:
             result = _client().datasets.push(name, path, message, user_meta, progress=advance)
     if json_out:

@@ -77,14 +77,8 @@ class DeploymentService:
     ) -> Deployment:
         """Deploy the chosen version of ``name`` to ``name@to`` if ``gate`` passes. A refused
         gate is recorded and returned with status ``refused`` (not raised)."""
-        validate_name(name, "model name")
-        validate_name(to, "alias")
-        selector, arg = parse_selector(select, version, alias)
-        if gate is not None:
-            parse_gate(gate)  # a typo fails before anything is recorded
-        candidate = self._pick(name, selector, arg)
+        selector, candidate, result = self._plan(name, select, version, alias, gate, to)
         incumbent = self._holder(name, to)
-        result = evaluate_gate(gate, candidate, lambda a: self._holder(name, a), to)
         now = time.time()
         base = {
             "model": name,
@@ -118,11 +112,27 @@ class DeploymentService:
     ) -> tuple[ModelVersion, GateResult]:
         """The version a deploy would pick and its gate verdict, recording nothing (what a
         ``deploy_if`` pipeline step asks)."""
+        _selector, candidate, result = self._plan(name, select, version, alias, gate, to)
+        return candidate, result
+
+    def _plan(
+        self,
+        name: str,
+        select: str | None,
+        version: int | None,
+        alias: str | None,
+        gate: str | None,
+        to: str,
+    ) -> tuple[str, ModelVersion, GateResult]:
+        """Check the arguments, pick the candidate and evaluate the gate (records nothing)."""
         validate_name(name, "model name")
         validate_name(to, "alias")
         selector, arg = parse_selector(select, version, alias)
+        if gate is not None:
+            parse_gate(gate)  # a typo fails before any lookup or record
         candidate = self._pick(name, selector, arg)
-        return candidate, evaluate_gate(gate, candidate, lambda a: self._holder(name, a), to)
+        result = evaluate_gate(gate, candidate, lambda a: self._holder(name, a), to)
+        return selector, candidate, result
 
     def rollback(self, name: str, to: str = "production") -> Deployment:
         """Point ``name@to`` back at the version it held before the last deployment."""
