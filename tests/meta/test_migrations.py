@@ -30,6 +30,45 @@ def test_opening_creates_schema_identical_to_table_definitions(db_url: str) -> N
         store.dispose()
 
 
+def _alembic_upgrade(db_url: str, target: str) -> sa.Engine:
+    from alembic import command
+
+    from loopml.meta.engine import normalize_url
+
+    if db_url.startswith("sqlite"):
+        Path(sa.engine.make_url(db_url).database or "").parent.mkdir(parents=True, exist_ok=True)
+    engine = sa.create_engine(normalize_url(db_url))
+    cfg = Config()
+    cfg.set_main_option("script_location", "loopml.meta:migrations")
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, target)
+    return engine
+
+
+def test_migrations_replayed_from_empty_build_the_table_definitions(db_url: str) -> None:
+    # A new database is created from tables.py directly; the migrations an old database
+    # replays must arrive at exactly the same schema.
+    engine = _alembic_upgrade(db_url, "head")
+    try:
+        with engine.connect() as conn:
+            diff = compare_metadata(MigrationContext.configure(conn), metadata)
+            version = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
+        assert diff == []
+        assert version == HEAD_REVISION
+    finally:
+        engine.dispose()
+
+
+def test_a_new_database_is_stamped_at_head_for_alembic(db_url: str) -> None:
+    store = open_meta(db_url)
+    try:
+        with store.engine.connect() as conn:
+            assert MigrationContext.configure(conn).get_current_revision() == HEAD_REVISION
+    finally:
+        store.dispose()
+
+
 def test_reopening_an_existing_database_keeps_its_rows(db_url: str) -> None:
     store = open_meta(db_url)
     with store.write() as conn:
@@ -45,18 +84,7 @@ def test_reopening_an_existing_database_keeps_its_rows(db_url: str) -> None:
 
 
 def test_old_database_is_upgraded_not_recreated(db_url: str) -> None:
-    from alembic import command
-
-    from loopml.meta.engine import normalize_url
-
-    if db_url.startswith("sqlite"):
-        Path(sa.engine.make_url(db_url).database or "").parent.mkdir(parents=True)
-    engine = sa.create_engine(normalize_url(db_url))
-    cfg = Config()
-    cfg.set_main_option("script_location", "loopml.meta:migrations")
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "0001")  # a database made by the first release
+    engine = _alembic_upgrade(db_url, "0001")  # a database made by the first release
     with engine.begin() as conn:
         conn.execute(
             events.insert().values(kind="keep.me", subject="s", payload={}, created_at=0.0)

@@ -99,7 +99,7 @@ def open_meta(url: str) -> MetaStore:
         if _current_revision(engine) != HEAD_REVISION:
             with _migration_lock(store, url):
                 if _current_revision(engine) != HEAD_REVISION:
-                    _upgrade(engine)
+                    _create_or_upgrade(engine)
     except ModuleNotFoundError as exc:
         raise StoreError(
             f"the driver for {url.split(':', 1)[0]} is not installed ({exc.name}); "
@@ -149,8 +149,30 @@ def _migration_lock(store: MetaStore, url: str) -> Iterator[None]:
         os.close(fd)
 
 
+def _create_or_upgrade(engine: Engine) -> None:
+    """An empty database gets the head schema in one transaction (the table definitions plus
+    Alembic's version stamp; a test checks the migrations build the same schema), which
+    spares a new store the import of Alembic and a replay of every migration. A database that
+    has tables is upgraded by Alembic."""
+    with engine.begin() as conn:
+        if not sa.inspect(conn).get_table_names():
+            from loopml.meta.tables import metadata
+
+            metadata.create_all(conn)
+            stamp = sa.Table(
+                "alembic_version",
+                sa.MetaData(),
+                sa.Column("version_num", sa.String(32), nullable=False),
+                sa.PrimaryKeyConstraint("version_num", name="alembic_version_pkc"),
+            )
+            stamp.create(conn)
+            conn.execute(stamp.insert().values(version_num=HEAD_REVISION))
+            return
+    _upgrade(engine)
+
+
 def _upgrade(engine: Engine) -> None:
-    # Alembic is imported only here: an up-to-date database never pays for it.
+    # Alembic is imported only here: an up-to-date or new database never pays for it.
     from alembic import command
     from alembic.config import Config
 
