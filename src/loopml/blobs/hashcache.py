@@ -16,19 +16,23 @@ RACY_SECONDS = 2.0
 
 
 class HashCache:
-    def __init__(self, path: Path | None) -> None:
+    def __init__(self, path: Path | None, create: bool = True) -> None:
+        """Open the cache at ``path``; with ``create=False`` a missing cache stays missing
+        (every lookup misses) and nothing is written."""
         self._db: sqlite3.Connection | None = None
-        if path is None:
+        if path is None or (not create and not path.is_file()):
             return
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            if create:
+                path.parent.mkdir(parents=True, exist_ok=True)
             db = sqlite3.connect(path, timeout=30, isolation_level=None)
-            db.execute("PRAGMA journal_mode=WAL")
+            if create:
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute(
+                    "CREATE TABLE IF NOT EXISTS files (path TEXT PRIMARY KEY, size INTEGER, "
+                    "mtime_ns INTEGER, inode INTEGER, digest TEXT)"
+                )
             db.execute("PRAGMA synchronous=OFF")
-            db.execute(
-                "CREATE TABLE IF NOT EXISTS files (path TEXT PRIMARY KEY, size INTEGER, "
-                "mtime_ns INTEGER, inode INTEGER, digest TEXT)"
-            )
             self._db = db
         except (OSError, sqlite3.Error):
             # A cache that cannot be opened only costs speed, never correctness.
@@ -37,10 +41,13 @@ class HashCache:
     def get(self, path: str, st: os.stat_result) -> str | None:
         if self._db is None:
             return None
-        row = self._db.execute(
-            "SELECT digest FROM files WHERE path=? AND size=? AND mtime_ns=? AND inode=?",
-            (path, st.st_size, st.st_mtime_ns, st.st_ino),
-        ).fetchone()
+        try:
+            row = self._db.execute(
+                "SELECT digest FROM files WHERE path=? AND size=? AND mtime_ns=? AND inode=?",
+                (path, st.st_size, st.st_mtime_ns, st.st_ino),
+            ).fetchone()
+        except sqlite3.Error:
+            return None
         return None if row is None else str(row[0])
 
     def put_many(self, items: list[tuple[str, os.stat_result, str]]) -> None:

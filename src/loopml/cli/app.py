@@ -27,6 +27,13 @@ app.add_typer(runs.app, name="runs")
 app.add_typer(pipeline.app, name="pipeline")
 app.add_typer(deploy.app, name="deploy")
 app.command("serve")(serve.serve)
+_SUB_APPS = {
+    "datasets": datasets.app,
+    "models": models.app,
+    "runs": runs.app,
+    "pipeline": pipeline.app,
+    "deploy": deploy.app,
+}
 app.command("rollback")(deploy.rollback)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
@@ -102,7 +109,14 @@ def main() -> None:
     """Console entry point: a LoopError ends with its message and exit 1; a bug is reported
     in one line (the traceback only with LOOPML_DEBUG=1)."""
     try:
-        app()
+        group = _SUB_APPS.get(sys.argv[1]) if len(sys.argv) > 1 else None
+        if group is None:
+            app()
+        else:
+            # Build only the invoked group's commands: turning every command of every block
+            # into click objects is a good part of a short call's start-up.
+            command = typer.main.get_command(group)
+            command(args=sys.argv[2:], prog_name=f"loopml {sys.argv[1]}")
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
         sys.exit(130)

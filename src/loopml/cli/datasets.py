@@ -32,6 +32,15 @@ def _client() -> Any:
     return default_client()
 
 
+def _unchanged(name: str, path: Path) -> Any:
+    """The answer to a push of unchanged data, from the hash cache and one read, before the
+    stores (and SQLAlchemy) load; None when the regular push must decide."""
+    from loopml.core.settings import load_settings
+    from loopml.datasets.quick import unchanged_push
+
+    return unchanged_push(load_settings(), name, path)
+
+
 def _size_of(path: Path) -> int:
     if path.is_file():
         return path.stat().st_size
@@ -64,11 +73,13 @@ def push(
     """Store PATH as the next version of NAME (identical content creates no new version)."""
     user_meta = _parse_meta(meta or [])
     with errors_to_exit():
-        # The bar needs the total up front; skip that walk when no bar can show.
-        shows_bar = not json_out and sys.stderr.isatty() and path.exists()
-        total = _size_of(path) if shows_bar else 0
-        with byte_progress(total, f"push {name}", enabled=not json_out) as advance:
-            result = _client().datasets.push(name, path, message, user_meta, progress=advance)
+        result = _unchanged(name, path)
+        if result is None:
+            # The bar needs the total up front; skip that walk when no bar can show.
+            shows_bar = not json_out and sys.stderr.isatty() and path.exists()
+            total = _size_of(path) if shows_bar else 0
+            with byte_progress(total, f"push {name}", enabled=not json_out) as advance:
+                result = _client().datasets.push(name, path, message, user_meta, advance)
     if json_out:
         emit_json(result.to_dict())
         return

@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
-import getpass
 import os
-import socket
-import stat
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import blake3
-
 from loopml.core.errors import InvalidInput
 from loopml.core.names import validate_name
-from loopml.core.paths import safe_relpath
 from loopml.datasets import repository as repo
-from loopml.datasets.version import FileEntry, PushResult
+from loopml.datasets.sources import collect, content_digest, whoami
+from loopml.datasets.version import FileEntry, PushResult, version_from_row
 from loopml.meta.events import append_event
 from loopml.stores import Stores
 
@@ -27,79 +22,6 @@ from loopml.stores import Stores
 STATS_BUDGET = 256 * 1024 * 1024
 
 Progress = Callable[[int], None]
-
-
-def whoami() -> str:
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):
-        user = str(os.getuid())
-    return f"{user}@{socket.gethostname()}"
-
-
-def _collect(source: Path) -> list[tuple[str, Path]]:
-    """(stored path, real path) of every file to push, checked before anything is written."""
-    if not os.path.lexists(source):
-        raise InvalidInput(f"path {str(source)!r} does not exist; check the path and try again")
-    if source.is_file():
-        _check_regular(source, source.name)
-        return [(safe_relpath(source.name), source)]
-    if not source.is_dir():
-        raise InvalidInput(
-            f"{str(source)!r} is not a regular file or a folder; push a file or a folder"
-        )
-    root = source.resolve()
-    found: list[tuple[str, Path]] = []
-    for dirpath, dirnames, filenames in os.walk(source, followlinks=False):
-        dirnames.sort()
-        for d in list(dirnames):
-            full = Path(dirpath) / d
-            if full.is_symlink():
-                _check_inside(full, root, source)
-                dirnames.remove(d)  # a link to a folder inside the tree: its files are pushed once
-        for name in sorted(filenames):
-            full = Path(dirpath) / name
-            rel = full.relative_to(source).as_posix()
-            if full.is_symlink():
-                _check_inside(full, root, source)
-            _check_regular(full, rel)
-            found.append((safe_relpath(rel), full))
-    if not found:
-        raise InvalidInput(f"folder {str(source)!r} holds no files; nothing to push")
-    return found
-
-
-def _check_inside(link: Path, root: Path, source: Path) -> None:
-    target = link.resolve()
-    if not target.exists():
-        raise InvalidInput(f"{str(link)!r} is a broken symlink; fix or remove it before pushing")
-    if root != target and root not in target.parents:
-        raise InvalidInput(
-            f"{str(link)!r} is a symlink to {str(target)!r}, outside {str(source)!r}; "
-            "copy the file into the folder instead"
-        )
-
-
-def _check_regular(path: Path, shown: str) -> None:
-    try:
-        st = path.stat()
-    except FileNotFoundError:
-        raise InvalidInput(f"{shown!r} is a broken symlink; fix or remove it") from None
-    except PermissionError:
-        raise InvalidInput(
-            f"cannot read {shown!r}: permission denied; fix its permissions"
-        ) from None
-    if not stat.S_ISREG(st.st_mode):
-        raise InvalidInput(f"{shown!r} is not a regular file (a pipe, socket or device); remove it")
-    if not os.access(path, os.R_OK):
-        raise InvalidInput(f"cannot read {shown!r}: permission denied; fix its permissions")
-
-
-def content_digest(kind: str, files: list[FileEntry]) -> str:
-    h = blake3.blake3(kind.encode() + b"\n")
-    for f in sorted(files, key=lambda f: f.path):
-        h.update(f"{f.path}\0{f.digest}\0{f.size}\n".encode())
-    return h.hexdigest()
 
 
 def _parse_meta(meta: dict[str, Any] | None) -> dict[str, str]:
@@ -148,7 +70,7 @@ def push(
     with tempfile.TemporaryDirectory(dir=stores.blobs.backend.staging_dir()) as tmp:
         if isinstance(source, (str, os.PathLike)):
             path = Path(source)
-            files = _collect(path)
+            files = collect(path)
             kind = "file" if path.is_file() else "folder"
         elif type(source).__name__ == "DataFrame" and hasattr(source, "to_parquet"):
             path = Path(tmp) / "data.parquet"
@@ -194,7 +116,7 @@ def _store(
         latest = repo.latest_row(conn, ds_id) if ds_id is not None else None
     if latest is not None and latest.content_digest == digest:
         ingest.remember_hashes()
-        existing = repo.version_from_row(name, latest)
+        existing = version_from_row(name, latest)
         return PushResult(existing, False, ingest.bytes_read, 0, time.perf_counter() - started)
     stats = _profile(files, total)
     now = time.time()
@@ -203,7 +125,7 @@ def _store(
         latest = repo.latest_row(conn, ds_id)
         if latest is not None and latest.content_digest == digest:
             # Another process pushed the same content while we were hashing.
-            existing = repo.version_from_row(name, latest)
+            existing = version_from_row(name, latest)
             return PushResult(existing, False, ingest.bytes_read, 0, time.perf_counter() - started)
         number = 1 if latest is None else latest.version + 1
         values = {
@@ -230,7 +152,7 @@ def _store(
         )
         row = repo.latest_row(conn, ds_id)
     ingest.remember_hashes()
-    version = repo.version_from_row(name, row, tuple(entries))
+    version = version_from_row(name, row, tuple(entries))
     return PushResult(
         version, True, ingest.bytes_read, ingest.bytes_new, time.perf_counter() - started
     )
