@@ -7,7 +7,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from loopml.meta.tables import deployments
+from loopml.meta.tables import deployments, events
 from loopml.serving.deployments.record import (
     Action,
     Deployment,
@@ -17,6 +17,7 @@ from loopml.serving.deployments.record import (
 )
 
 _D = deployments.c
+_E = events.c
 
 
 def from_row(row: Any) -> Deployment:
@@ -90,3 +91,47 @@ def last_deployed(conn: Connection, model: str, alias: str) -> Deployment | None
         .limit(1)
     ).first()
     return None if row is None else from_row(row)
+
+
+def pending(conn: Connection, model: str, alias: str) -> list[Deployment]:
+    """The records of ``model@alias`` still ``pending``, oldest first."""
+    rows = conn.execute(
+        sa.select(deployments)
+        .where(
+            _D.model == model,
+            _D.alias == alias,
+            _D.status == DeploymentStatus.PENDING.value,
+        )
+        .order_by(_D.id)
+    ).all()
+    return [from_row(r) for r in rows]
+
+
+def pending_aliases(conn: Connection, model: str, alias: str | None) -> list[str]:
+    """The aliases of ``model`` (only ``alias`` when given) with a ``pending`` record."""
+    query = sa.select(_D.alias).where(
+        _D.model == model, _D.status == DeploymentStatus.PENDING.value
+    )
+    if alias is not None:
+        query = query.where(_D.alias == alias)
+    return sorted(set(conn.execute(query.distinct()).scalars()))
+
+
+def alias_move(
+    conn: Connection, model: str, alias: str, version: int, since: float
+) -> dict[str, Any] | None:
+    """The payload of the first ``model.alias_changed`` event that moved ``model@alias`` to
+    ``version`` at or after ``since`` (it carries the version the alias left)."""
+    payloads = conn.execute(
+        sa.select(_E.payload)
+        .where(
+            _E.kind == "model.alias_changed",
+            _E.subject == f"{model}@{alias}",
+            _E.created_at >= since,
+        )
+        .order_by(_E.id)
+    ).scalars()
+    for payload in payloads:
+        if payload.get("version") == version:
+            return dict(payload)
+    return None

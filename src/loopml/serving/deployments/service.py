@@ -2,9 +2,14 @@
 
 A deploy picks a version (best by a metric, a number, or another alias's holder), checks the
 gate against the current holder of the target alias, moves the alias through the model
-registry's public API and records the attempt. The record is written first as ``pending`` and
-settled after the move, so a crash in between leaves a visible pending record, never a silent
-move. ``model.alias_changed`` (appended by the registry) is what endpoints and triggers follow.
+registry's public API and records the attempt. Deploys and rollbacks of one ``model@alias`` run
+one at a time, across processes (:func:`~loopml.serving.deployments.lock.alias_lock`), from
+reading the holder to settling the record: the gate judges the version the alias really
+leaves, and the history of an alias is one chain. The record is written first as ``pending``
+and settled after the move, so a crash in between leaves a visible pending record, never a
+silent move; the next deploy, rollback or history of that alias settles it from where the
+alias points. ``model.alias_changed`` (appended by the registry) is what endpoints and
+triggers follow.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from loopml.meta.events import append_event
 from loopml.models import ModelService, ModelVersion
 from loopml.serving.deployments import repository as repo
 from loopml.serving.deployments.gate import evaluate_gate, parse_gate
+from loopml.serving.deployments.lock import alias_lock
 from loopml.serving.deployments.record import Action, Deployment, DeploymentStatus, GateResult
 from loopml.stores import Stores
 
@@ -77,28 +83,31 @@ class DeploymentService:
     ) -> Deployment:
         """Deploy the chosen version of ``name`` to ``name@to`` if ``gate`` passes. A refused
         gate is recorded and returned with status ``refused`` (not raised)."""
-        selector, candidate, result = self._plan(name, select, version, alias, gate, to)
-        incumbent = self._holder(name, to)
-        now = time.time()
-        base = {
-            "model": name,
-            "alias": to,
-            "action": Action.DEPLOY.value,
-            "version": candidate.version,
-            "previous_version": None if incumbent is None else incumbent.version,
-            "selector": selector,
-            "gate": gate,
-            "gate_result": result.to_dict(),
-            "reason": result.reason,
-        }
-        if incumbent is not None and incumbent.version == candidate.version:
-            why = f"{name}@{to} already is version {candidate.version}"
-            return self._record(base, DeploymentStatus.UNCHANGED, why, now)
-        if not result.passed:
-            return self._record(
-                base, DeploymentStatus.REFUSED, f"gate refused: {result.reason}", now
-            )
-        return self._move(base, now)
+        selector, arg = self._arguments(name, select, version, alias, gate, to)
+        with alias_lock(self.stores.meta, name, to):
+            self._settle_abandoned(name, to)
+            incumbent = self._holder(name, to)
+            candidate, result = self._judge(name, selector, arg, gate, to, incumbent)
+            now = time.time()
+            base = {
+                "model": name,
+                "alias": to,
+                "action": Action.DEPLOY.value,
+                "version": candidate.version,
+                "previous_version": None if incumbent is None else incumbent.version,
+                "selector": selector,
+                "gate": gate,
+                "gate_result": result.to_dict(),
+                "reason": result.reason,
+            }
+            if incumbent is not None and incumbent.version == candidate.version:
+                why = f"{name}@{to} already is version {candidate.version}"
+                return self._record(base, DeploymentStatus.UNCHANGED, why, now)
+            if not result.passed:
+                return self._record(
+                    base, DeploymentStatus.REFUSED, f"gate refused: {result.reason}", now
+                )
+            return self._move(base, now)
 
     def check(
         self,
@@ -112,10 +121,10 @@ class DeploymentService:
     ) -> tuple[ModelVersion, GateResult]:
         """The version a deploy would pick and its gate verdict, recording nothing (what a
         ``deploy_if`` pipeline step asks)."""
-        _selector, candidate, result = self._plan(name, select, version, alias, gate, to)
-        return candidate, result
+        selector, arg = self._arguments(name, select, version, alias, gate, to)
+        return self._judge(name, selector, arg, gate, to, self._holder(name, to))
 
-    def _plan(
+    def _arguments(
         self,
         name: str,
         select: str | None,
@@ -123,21 +132,41 @@ class DeploymentService:
         alias: str | None,
         gate: str | None,
         to: str,
-    ) -> tuple[str, ModelVersion, GateResult]:
-        """Check the arguments, pick the candidate and evaluate the gate (records nothing)."""
+    ) -> tuple[str, Any]:
+        """Check the arguments before any lookup or record; the selector and its argument."""
         validate_name(name, "model name")
         validate_name(to, "alias")
         selector, arg = parse_selector(select, version, alias)
         if gate is not None:
             parse_gate(gate)  # a typo fails before any lookup or record
+        return selector, arg
+
+    def _judge(
+        self,
+        name: str,
+        selector: str,
+        arg: Any,
+        gate: str | None,
+        to: str,
+        incumbent: ModelVersion | None,
+    ) -> tuple[ModelVersion, GateResult]:
+        """Pick the candidate and evaluate the gate against ``incumbent``, the holder of
+        ``name@to`` the caller read (under the alias lock when deploying)."""
         candidate = self._pick(name, selector, arg)
-        result = evaluate_gate(gate, candidate, lambda a: self._holder(name, a), to)
-        return selector, candidate, result
+        result = evaluate_gate(
+            gate, candidate, lambda a: incumbent if a == to else self._holder(name, a), to
+        )
+        return candidate, result
 
     def rollback(self, name: str, to: str = "production") -> Deployment:
         """Point ``name@to`` back at the version it held before the last deployment."""
         validate_name(name, "model name")
         validate_name(to, "alias")
+        with alias_lock(self.stores.meta, name, to):
+            self._settle_abandoned(name, to)
+            return self._rollback(name, to)
+
+    def _rollback(self, name: str, to: str) -> Deployment:
         with self.stores.meta.read() as conn:
             last = repo.last_deployed(conn, name, to)
         if last is None:
@@ -169,15 +198,19 @@ class DeploymentService:
             "gate_result": None,
             "reason": f"rolled back deployment {last.id}",
         }
-        record = self._move(base, now)
-        if record.status is DeploymentStatus.DEPLOYED:
-            with self.stores.meta.write() as conn:
-                repo.move(conn, last.id, DeploymentStatus.ROLLED_BACK, time.time())
-        return record
+        return self._move(base, now)
 
     def history(self, name: str, to: str | None = None, limit: int = 100) -> list[Deployment]:
-        """Deployments of ``name`` (to alias ``to`` when given), newest first."""
+        """Deployments of ``name`` (to alias ``to`` when given), newest first. Pending records
+        of an alias nobody is deploying to are settled first; those of a deploy in flight are
+        shown as they are."""
         validate_name(name, "model name")
+        with self.stores.meta.read() as conn:
+            unsettled = repo.pending_aliases(conn, name, to)
+        for alias in unsettled:
+            with alias_lock(self.stores.meta, name, alias, wait=False) as held:
+                if held:
+                    self._settle_abandoned(name, alias)
         with self.stores.meta.read() as conn:
             return repo.history(conn, name, to, limit)
 
@@ -230,18 +263,73 @@ class DeploymentService:
             change = self.models.set_alias(base["model"], base["alias"], base["version"])
         except LoopError as exc:
             with self.stores.meta.write() as conn:
-                repo.move(conn, did, DeploymentStatus.FAILED, time.time(), reason=str(exc))
+                failed = repo.move(conn, did, DeploymentStatus.FAILED, time.time(), reason=str(exc))
+                _announce(conn, failed)
             raise
         with self.stores.meta.write() as conn:
+            now = time.time()
             record = repo.move(
-                conn,
-                did,
-                DeploymentStatus.DEPLOYED,
-                time.time(),
-                previous_version=change.previous_version,
+                conn, did, DeploymentStatus.DEPLOYED, now, previous_version=change.previous_version
             )
+            _undo_rolled_back(conn, record, now)
             _announce(conn, record)
         return record
+
+    def _settle_abandoned(self, name: str, alias: str) -> None:
+        """Settle the ``pending`` records of ``name@alias``; call it holding the alias lock.
+
+        Deploys of one alias run one at a time, so a pending record seen under the lock was
+        left by a process that stopped between recording and settling (killed, host lost).
+        Where the alias points tells what happened: at the record's version, the move was
+        made (``deployed``, with the version the alias left, read from the registry's
+        ``model.alias_changed`` event when found); elsewhere, it was not (``failed``). Of
+        several pending records only the newest at the alias's version counts as moved."""
+        with self.stores.meta.read() as conn:
+            abandoned = repo.pending(conn, name, alias)
+        if not abandoned:
+            return
+        holder = self._holder(name, alias)
+        points_at = None if holder is None else holder.version
+        moved = next((r for r in reversed(abandoned) if r.version == points_at), None)
+        shown = "nothing" if points_at is None else f"version {points_at}"
+        with self.stores.meta.write() as conn:
+            now = time.time()
+            for record in abandoned:
+                if record is moved:
+                    event = repo.alias_move(conn, name, alias, record.version, record.created_at)
+                    previous = (
+                        record.previous_version if event is None else event["previous_version"]
+                    )
+                    settled = repo.move(
+                        conn,
+                        record.id,
+                        DeploymentStatus.DEPLOYED,
+                        now,
+                        previous_version=previous,
+                        reason=f"{record.reason or record.action.value}; settled after it was "
+                        f"interrupted: {name}@{alias} points at version {record.version}",
+                    )
+                    _undo_rolled_back(conn, settled, now)
+                else:
+                    settled = repo.move(
+                        conn,
+                        record.id,
+                        DeploymentStatus.FAILED,
+                        now,
+                        reason=f"interrupted: the {record.action.value} stopped after recording "
+                        f"and before moving {name}@{alias} to version {record.version} "
+                        f"(it points at {shown}); run it again",
+                    )
+                _announce(conn, settled)
+
+
+def _undo_rolled_back(conn: Any, record: Deployment, now: float) -> None:
+    """Once a rollback is deployed, mark the deployment it undid ``rolled_back``."""
+    if record.action is not Action.ROLLBACK or record.status is not DeploymentStatus.DEPLOYED:
+        return
+    undone = repo.get(conn, int(record.selector.removeprefix("rollback:")))
+    if undone.status is DeploymentStatus.DEPLOYED:
+        repo.move(conn, undone.id, DeploymentStatus.ROLLED_BACK, now)
 
 
 def _announce(conn: Any, record: Deployment) -> None:
