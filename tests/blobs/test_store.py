@@ -194,3 +194,46 @@ def test_gc_repacks_a_mostly_dead_pack_and_keeps_live_data_readable(
     assert fsck(blob_store).ok
     objects = list(blob_store.backend.iter("packs/"))
     assert len(objects) == 1 and objects[0][1] < 200_000
+
+
+def test_pack_writer_splits_runs_at_the_target_size_and_keeps_every_chunk(
+    blob_store: BlobStore,
+) -> None:
+    from loopml.blobs.chunker import digest_bytes
+    from loopml.blobs.packs import PackWriter
+
+    pieces = [os.urandom(100 + i % 700) for i in range(2500)]  # more than one writev's worth
+    writer = PackWriter(blob_store.backend, target_size=300_000)
+    writer.add_many([(digest_bytes(p), memoryview(p)) for p in pieces[:2000]])
+    for p in pieces[2000:]:
+        writer.add(digest_bytes(p), p)
+    infos = writer.finish()
+    assert len(infos) == -(-sum(map(len, pieces)) // 300_000) or len(infos) > 1
+    seen = {}
+    for info in infos:
+        assert info.size - sum(e.length for e in info.entries) > 0  # the footer follows
+        body = b"".join(blob_store.backend.read_ranges(pack_key(info.id), [(0, info.size)]))
+        assert parse_footer(body) == info.entries
+        for e in info.entries:
+            seen[e.digest] = body[e.offset : e.offset + e.length]
+        assert sum(e.length for e in info.entries[:-1]) < 300_000  # sealed once it passed it
+    assert [seen[digest_bytes(p)] for p in pieces] == pieces
+
+
+def test_files_chunked_by_two_threads_each_read_back_whole(
+    blob_store: BlobStore, tmp_path: Path
+) -> None:
+    files = []
+    for i in range(6):
+        p = tmp_path / f"f{i}.bin"
+        p.write_bytes(os.urandom(1_500_000 + i * 1000))
+        files.append(p)
+    ingest = blob_store.ingest()
+    stored = ingest.add_paths(files)
+    ingest.finish()
+    with blob_store.meta.write() as conn:
+        ingest.commit(conn)
+    for p, s in zip(files, stored, strict=True):
+        assert blob_store.read_bytes(s.digest) == p.read_bytes()
+    # threads share packs instead of opening one each per call
+    assert len(list(blob_store.backend.iter("packs/"))) <= 2

@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import struct
 import tempfile
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +31,7 @@ MAGIC = b"LOOPPAK1"
 ENTRY = struct.Struct("<32sQI")
 TRAILER = struct.Struct("<Q8s")
 TARGET_SIZE = 64 * 1024 * 1024
+_IOV_MAX = 1024  # buffers per writev call (POSIX guarantees at least this many on Linux)
 
 
 def pack_key(pack_id: str) -> str:
@@ -81,14 +83,33 @@ class PackWriter:
         self._offset = 0
 
     def add(self, digest: bytes, data: bytes | memoryview) -> None:
-        if self._file is None:
-            self._open()
+        self.add_many([(digest, data)])
+
+    def add_many(self, items: Sequence[tuple[bytes, bytes | memoryview]]) -> None:
+        """Append chunks in order, with one ``writev`` per run that fits in the open pack."""
+        run: list[bytes | memoryview] = []
+        for digest, data in items:
+            if self._file is None:
+                self._open()
+            run.append(data)
+            self._entries.append(PackEntry(digest, self._offset, len(data)))
+            self._offset += len(data)
+            if self._offset >= self._target:
+                self._write(run)
+                run = []
+                self._seal()
+        if run:
+            self._write(run)
+
+    def _write(self, views: list[bytes | memoryview]) -> None:
         assert self._file is not None
-        self._file.write(data)
-        self._entries.append(PackEntry(digest, self._offset, len(data)))
-        self._offset += len(data)
-        if self._offset >= self._target:
-            self._seal()
+        fd = self._file.fileno()
+        for i in range(0, len(views), _IOV_MAX):
+            batch = views[i : i + _IOV_MAX]
+            want = sum(len(v) for v in batch)
+            done = os.writev(fd, batch)
+            if done < want:  # a short write (rare on files): finish it piece by piece
+                self._file.write(b"".join(bytes(v) for v in batch)[done:])
 
     def _seal(self) -> None:
         if self._file is None:

@@ -156,7 +156,8 @@ class Ingest:
 
     def __init__(self, store: BlobStore) -> None:
         self.store = store
-        self._writer = PackWriter(store.backend)
+        self._writers: list[PackWriter] = []
+        self._idle_writers: list[PackWriter] = []
         self._lock = threading.Lock()
         self._local = threading.local()
         self._conns: list[Connection] = []
@@ -244,14 +245,32 @@ class Ingest:
             bytes(r[0]) for r in conn.execute(_KNOWN_CHUNKS, {"digests": [d for d, _ in window]})
         }
         conn.rollback()
+        fresh = []
         with self._lock:
             for digest, data in window:
                 if digest in known:
                     self._reused_chunks.add(digest)
                 elif digest not in self._new_chunks:
                     self._new_chunks.add(digest)
-                    self._writer.add(digest, data)
+                    fresh.append((digest, data))
                     self.bytes_new += len(data)
+        if fresh:
+            self._write_new(fresh)
+
+    def _write_new(self, fresh: list[tuple[bytes, memoryview]]) -> None:
+        """Append to a pack no other thread is writing: the copies into packs run side by
+        side, and a pack is only opened when every open one is busy."""
+        with self._lock:
+            writer = self._idle_writers.pop() if self._idle_writers else None
+        if writer is None:
+            writer = PackWriter(self.store.backend)
+            with self._lock:
+                self._writers.append(writer)
+        try:
+            writer.add_many(fresh)
+        finally:
+            with self._lock:
+                self._idle_writers.append(writer)
 
     def _close_connections(self) -> None:
         for conn in self._conns:
@@ -261,7 +280,7 @@ class Ingest:
     def finish(self) -> None:
         """Make every new pack durable on the backend (phase one)."""
         self._close_connections()
-        self._packs = self._writer.finish()
+        self._packs = [p for w in self._writers for p in w.finish()]
 
     def commit(self, conn: Connection) -> None:
         """Record packs, chunks and files on ``conn`` (phase two, the caller's transaction).
@@ -313,4 +332,5 @@ class Ingest:
 
     def abort(self) -> None:
         self._close_connections()
-        self._writer.abort()
+        for w in self._writers:
+            w.abort()
