@@ -7,10 +7,24 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+_BULK_ROWS = 64
+
 
 def insert_ignore(conn: Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
-    """INSERT that skips rows whose primary key exists (another writer stored them first)."""
+    """INSERT that skips rows whose primary key exists (another writer stored them first).
+    Many rows of plain columns (a push records thousands of chunks) go to the driver's
+    ``executemany`` as tuples, skipping SQLAlchemy's per-row parameter processing."""
     if not rows:
+        return
+    if len(rows) >= _BULK_ROWS and not any(isinstance(c.type, sa.JSON) for c in table.c):
+        cols = list(rows[0])
+        quote = conn.dialect.identifier_preparer.quote
+        mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+        sql = (
+            f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in cols)}) "
+            f"VALUES ({', '.join([mark] * len(cols))}) ON CONFLICT DO NOTHING"
+        )
+        conn.exec_driver_sql(sql, [tuple(r[c] for c in cols) for r in rows])
         return
     if conn.dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
