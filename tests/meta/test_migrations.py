@@ -114,3 +114,48 @@ def test_a_failed_write_appends_no_event(db_url: str) -> None:
             assert conn.execute(sa.select(sa.func.count()).select_from(events)).scalar() == 0
     finally:
         store.dispose()
+
+
+def test_a_database_at_0004_upgrades_to_run_liveness_keeping_its_runs(db_url: str) -> None:
+    from alembic import command
+
+    from loopml.meta.engine import normalize_url
+    from loopml.meta.tables import experiments, runs
+
+    if db_url.startswith("sqlite"):
+        Path(sa.engine.make_url(db_url).database or "").parent.mkdir(parents=True)
+    engine = sa.create_engine(normalize_url(db_url))
+    cfg = Config()
+    cfg.set_main_option("script_location", "loopml.meta:migrations")
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0004")  # before runs had a heartbeat
+        conn.execute(
+            sa.text(
+                "INSERT INTO experiments (id, name, created_at, created_by) "
+                "VALUES (1, 'old', 1.0, 'me')"
+            )
+        )
+        conn.execute(
+            sa.text(
+                "INSERT INTO runs (id, experiment_id, name, status, start_time, created_by, "
+                "code, environment) VALUES ('ab' || :z, 1, 'r', 'running', 2.0, 'me', "
+                "'{}', '{}')"
+            ),
+            {"z": "0" * 30},
+        )
+    engine.dispose()
+    again = open_meta(db_url)
+    try:
+        with again.read() as conn:
+            row = conn.execute(
+                sa.select(runs).join(experiments, experiments.c.id == runs.c.experiment_id)
+            ).one()
+            assert (row.name, row.status, row.start_time) == ("r", "running", 2.0)
+            assert (row.heartbeat_at, row.host, row.pid, row.pid_scope) == (None,) * 4
+            version = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
+            assert version == HEAD_REVISION == "0005"
+            indexes = {i["name"] for i in sa.inspect(conn).get_indexes("runs")}
+            assert "ix_runs_status_heartbeat_at" in indexes
+    finally:
+        again.dispose()

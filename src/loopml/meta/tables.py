@@ -109,7 +109,7 @@ runs = sa.Table(
     sa.Column("id", sa.String(32), primary_key=True),  # uuid4 hex
     sa.Column("experiment_id", sa.Integer, sa.ForeignKey("experiments.id"), nullable=False),
     sa.Column("name", sa.String(256), nullable=False),
-    sa.Column("status", sa.String(16), nullable=False),  # running|finished|failed|killed
+    sa.Column("status", sa.String(16), nullable=False),  # running|finished|failed|killed|lost
     sa.Column("start_time", sa.Float, nullable=False),
     sa.Column("end_time", sa.Float, nullable=True),
     sa.Column("created_by", sa.String(200), nullable=False),
@@ -117,7 +117,16 @@ runs = sa.Table(
     sa.Column("environment", sa.JSON, nullable=False),  # python, platform, packages
     sa.Column("error", sa.Text, nullable=True),  # traceback of a failed run
     sa.Column("parent_run_id", sa.String(32), nullable=True),
+    # Liveness: the owner refreshes heartbeat_at (the database's clock, epoch seconds) while
+    # the run is open; a running run whose heartbeat stops, or whose owner process is gone,
+    # is ended as lost. pid_scope names the process table the pid belongs to (boot id and
+    # pid namespace), so a pid is only checked by a process that sees the same table.
+    sa.Column("heartbeat_at", sa.Float, nullable=True),
+    sa.Column("host", sa.String(255), nullable=True),
+    sa.Column("pid", sa.Integer, nullable=True),
+    sa.Column("pid_scope", sa.String(64), nullable=True),
     sa.Index("ix_runs_experiment_id_start_time", "experiment_id", "start_time"),
+    sa.Index("ix_runs_status_heartbeat_at", "status", "heartbeat_at"),
 )
 
 run_params = sa.Table(
