@@ -36,13 +36,14 @@ from typing import Literal
 
 from loopml.core.errors import InvalidInput
 from loopml.tracking.lexer import EXAMPLE, Field, FilterError, Token, tokenize
+from loopml.tracking.run import RunStatus
 
 Value = float | str
 
 STRING_ATTRIBUTES = ("id", "name", "status", "created_by", "parent_run_id")
 TIME_ATTRIBUTES = ("start_time", "end_time")
 ATTRIBUTES = STRING_ATTRIBUTES + TIME_ATTRIBUTES
-STATUSES = ("running", "finished", "failed", "killed")
+STATUSES = tuple(s.value for s in RunStatus)
 KEYWORDS = ("and", "or", "not", "in", "like", "ilike", "asc", "desc")
 
 

@@ -1,12 +1,15 @@
-"""Write-behind for tracking: new runs, their params and tags, and metric points collect in
-memory and are committed together, in batches, by a background thread, by ``flush()`` or by
-the next synchronous write. Every synchronous write (ending a run, inputs, artifacts) goes
+"""Write-behind for tracking: params, tags and metric points collect in memory and are
+committed together, in batches, by a background thread, by ``flush()`` or by the next
+synchronous write. Every synchronous write (starting or ending a run, inputs, artifacts) goes
 through :meth:`Writer.transaction`, which commits what is pending first, in the same
 transaction, so writes land in the order they were made.
 
 Something logged is *acknowledged* once a flush that started after it has returned: it is
-committed and survives a crash of the process. A run exists in the database from its first
-commit: the next flush, at most ``interval_s`` after it started.
+committed and survives a crash of the process. A run exists in the database from the moment
+``start_run`` returns, so even a process killed right after it leaves a row to reap.
+
+The same thread keeps the runs this process has open alive: every ``heartbeat_s`` it
+refreshes their ``heartbeat_at`` (see :mod:`loopml.tracking.reap`).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import contextlib
 import logging
 import os
 import threading
+import time
 import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -60,9 +64,11 @@ class Writer:
         interval_s: float = 1.0,
         batch_points: int = 20_000,
         max_pending: int = 200_000,
+        heartbeat_s: float = 10.0,
     ) -> None:
         self.meta = meta
         self.interval_s = interval_s
+        self.heartbeat_s = heartbeat_s
         self.batch_points = batch_points
         self.max_pending = max_pending
         self._pending = Pending()
@@ -75,6 +81,7 @@ class Writer:
         self._next_step: dict[tuple[str, str], int] = {}
         self._experiment_ids: dict[str, int] = {}  # committed experiments
         self._late: list[Conflict] = []  # param clashes found while committing
+        self._beating: set[str] = set()  # open runs of this process, kept alive
         me = weakref.ref(self)
         os.register_at_fork(after_in_child=lambda: _forget_in_child(me))
 
@@ -86,13 +93,31 @@ class Writer:
         self._write_lock = threading.RLock()
         self._wake = threading.Event()
         self._thread = None
+        self._beating = set()  # the parent's runs are not ours to keep alive
 
     # ---------- producing ----------
-    def add_run(self, row: dict[str, Any]) -> None:
-        """Buffer a new run (its ``run.started`` event is written with it)."""
+    def write_run(self, row: dict[str, Any], params: dict[str, str], tags: dict[str, str]) -> None:
+        """Commit a new run now, with its params, tags and ``run.started`` event (and what
+        was pending before it), and keep it alive with heartbeats until :meth:`unwatch`."""
+        batch = Pending(
+            runs=[row],
+            params=[(row["id"], params)] if params else [],
+            tags=[(row["id"], tags)] if tags else [],
+        )
+        with self.transaction() as conn:
+            new_ids, _ = self._write(conn, batch)  # a new run has no params to clash with
+        self._experiment_ids.update(new_ids)
+        self.watch(row["id"])
+
+    def watch(self, run_id: str) -> None:
+        """Send heartbeats for ``run_id`` from the background thread."""
         with self._lock:
-            self._pending.runs.append(row)
+            self._beating.add(run_id)
         self._ensure_thread()
+
+    def unwatch(self, run_id: str) -> None:
+        with self._lock:
+            self._beating.discard(run_id)
 
     def add_params(self, run_id: str, params: dict[str, str]) -> None:
         """Buffer params already checked against what this process logged to the run."""
@@ -134,18 +159,6 @@ class Writer:
             self._signal(n)
         elif self._thread is None:
             self._ensure_thread()
-
-    def end_pending_run(self, run_id: str, status: str, end_time: float, error: str | None) -> bool:
-        """End a run that is still waiting to be written and commit it, ended, with its start
-        and end events; False if it is not pending (it is in the database already)."""
-        with self._write_lock:
-            with self._lock:
-                row = next((r for r in self._pending.runs if r["id"] == run_id), None)
-                if row is None:
-                    return False
-                row.update(status=status, end_time=end_time, error=error)
-            self.commit_pending()
-        return True
 
     def _auto_step(self, run_id: str, key: str) -> int:
         """Automatic steps count a key's step-less points in this process: 0, 1, 2, …"""
@@ -271,19 +284,54 @@ class Writer:
 
     def _loop(self) -> None:
         failures = 0
+        next_beat = time.monotonic() + self.heartbeat_s
         while not self._stop:
-            self._wake.wait(self.interval_s * (2 ** min(failures, 5)))
+            wait = self.interval_s * (2 ** min(failures, 5))
+            if self._beating:
+                wait = max(0.0, min(wait, next_beat - time.monotonic()))
+            self._wake.wait(wait)
             self._wake.clear()
             if self._stop:
                 return
             try:
-                self.commit_pending()
+                if self._beating and time.monotonic() >= next_beat:
+                    next_beat = time.monotonic() + self.heartbeat_s
+                    self.beat()
+                else:
+                    self.commit_pending()
                 failures = 0
             except Exception as exc:
                 # Kept buffered; flush() in the caller's thread retries and raises it.
                 failures += 1
                 self._error = exc if isinstance(exc, LoopError) else StoreError(str(exc))
                 log.warning("loopml: background tracking flush failed (will retry): %s", exc)
+
+    def beat(self) -> None:
+        """Commit what is pending and refresh the heartbeat of the runs kept alive, in one
+        transaction; a run that another process ended (or reaped) is no longer kept alive."""
+        with self._lock:
+            ids = sorted(self._beating)
+        with self.transaction() as conn:
+            ended = repo.heartbeat(conn, ids)
+        for run_id, status in ended.items():
+            self.unwatch(run_id)
+            log.warning(
+                "loopml: run %s was ended as %s by another process (a late heartbeat looks "
+                "like a dead process); what this process logs to it is still stored",
+                run_id,
+                status.value,
+            )
+
+    def can_write_from_signal_handler(self) -> bool:
+        """Whether the main thread, interrupted by a signal, may write now: not while it is
+        itself inside a write (that would wait on its own transaction forever)."""
+        is_owned = getattr(self._write_lock, "_is_owned", None)
+        if is_owned is None or is_owned():
+            return False
+        if not self._lock.acquire(timeout=0.5):  # held by the interrupted code itself
+            return False
+        self._lock.release()
+        return True
 
     @property
     def last_error(self) -> LoopError | None:

@@ -103,6 +103,9 @@ def load_runs(conn: Connection, rows: Sequence[Any], detail: bool = True) -> lis
             metric_summaries=summaries[r.id],
             inputs=tuple(inputs[r.id]),
             artifacts=tuple(artifacts[r.id]),
+            heartbeat_at=r.heartbeat_at,
+            host=r.host,
+            pid=r.pid,
         )
         for r in rows
     ]

@@ -11,12 +11,15 @@ from loopml.core.times import iso_ms as iso
 
 
 class RunStatus(StrEnum):
-    """The lifecycle of a run: it starts running and ends exactly once."""
+    """The lifecycle of a run: it starts running and ends exactly once. ``killed``: stopped
+    by Ctrl-C or SIGTERM (or by hand); ``lost``: its process vanished without ending it
+    (kill -9, a crash, a lost machine), found by its missing heartbeat."""
 
     RUNNING = "running"
     FINISHED = "finished"
     FAILED = "failed"
     KILLED = "killed"
+    LOST = "lost"
 
     @property
     def is_terminal(self) -> bool:
@@ -33,7 +36,8 @@ class RunStatus(StrEnum):
 
 
 def check_transition(run_id: str, old: RunStatus, new: RunStatus) -> None:
-    """The one place that knows the legal moves: running → finished | failed | killed."""
+    """The one place that knows the legal moves: running → finished | failed | killed | lost
+    (``lost`` is what the reaper records; people end runs as one of the other three)."""
     if not new.is_terminal:
         raise InvalidInput(
             f"a run cannot be ended as {new.value!r}; end it as finished, failed or killed"
@@ -133,6 +137,9 @@ class Run:
     metric_summaries: dict[str, MetricSummary] = field(default_factory=dict, compare=False)
     inputs: tuple[str, ...] = ()
     artifacts: tuple[Artifact, ...] = ()
+    heartbeat_at: float | None = None  # last sign of life of a running run (database clock)
+    host: str | None = None  # where the process that started it ran
+    pid: int | None = None
 
     @property
     def elapsed(self) -> float | None:
@@ -159,6 +166,9 @@ class Run:
             "artifacts": [a.to_dict() for a in self.artifacts],
             "code": dict(self.code),
             "error": self.error,
+            "heartbeat_at": iso(self.heartbeat_at),
+            "host": self.host,
+            "pid": self.pid,
         }
         if detail:
             d["metric_summaries"] = {k: s.to_dict() for k, s in self.metric_summaries.items()}

@@ -7,6 +7,7 @@ import builtins
 import json
 import logging
 import os
+import signal
 import sys
 import time
 import uuid
@@ -19,7 +20,7 @@ from loopml.core.names import validate_name
 from loopml.core.refs import parse_ref
 from loopml.meta.events import append_event
 from loopml.stores import Stores
-from loopml.tracking import active
+from loopml.tracking import active, reap, terminate
 from loopml.tracking import log as checks
 from loopml.tracking import repository as repo
 from loopml.tracking.active import ActiveRun
@@ -35,13 +36,18 @@ DEFAULT_EXPERIMENT = "default"
 
 
 class TrackingService:
-    """Experiments and runs over one set of stores. New runs, params, tags and metrics of the
-    runs it started are written behind (see :mod:`loopml.tracking.flush`); ``flush()``,
-    ``end_run`` and interpreter exit commit them."""
+    """Experiments and runs over one set of stores. A new run is written at once; params,
+    tags and metrics of the runs it started are written behind (see
+    :mod:`loopml.tracking.flush`); ``flush()``, ``end_run`` and interpreter exit commit them.
+    Its open runs send heartbeats; reading runs first ends dead ones as lost (see
+    :meth:`reap_stale`)."""
 
     def __init__(self, stores: Stores, flush_interval_s: float = 1.0) -> None:
         self.stores = stores
-        self.writer = Writer(stores.meta, interval_s=flush_interval_s)
+        self.heartbeat_timeout_s = stores.settings.heartbeat_timeout_s
+        self.writer = Writer(
+            stores.meta, interval_s=flush_interval_s, heartbeat_s=stores.settings.heartbeat_s
+        )
         self._known_runs: set[str] = set()  # ids checked to exist; logging skips the lookup
         self._metric_keys: set[str] = set()  # keys already validated
         self._params: dict[str, dict[str, str]] = {}  # params of the runs in _open
@@ -95,9 +101,10 @@ class TrackingService:
         if parent_run_id is not None and parent_run_id not in self._known_runs:
             with self.stores.meta.read() as conn:
                 parent_run_id = repo.resolve_run_id(conn, parent_run_id)
-        # Written behind, with its params and tags, by the next flush (at most a flush
-        # interval away) or the next synchronous write, whichever comes first.
-        self.writer.add_run(
+        owner = reap.this_process()
+        # Written now, not at the next flush: a process killed right after this line still
+        # leaves a row, with its owner, for reap_stale to end as lost.
+        self.writer.write_run(
             {
                 "id": run_id,
                 "experiment": experiment,
@@ -110,18 +117,20 @@ class TrackingService:
                 "environment": environment_json(),
                 "error": None,
                 "parent_run_id": parent_run_id,
-            }
+                "host": owner.host,
+                "pid": owner.pid,
+                "pid_scope": owner.scope,
+            },
+            param_values,
+            tag_values,
         )
-        if param_values:
-            self.writer.add_params(run_id, param_values)
-        if tag_values:
-            self.writer.add_tags(run_id, tag_values)
         self._params[run_id] = dict(param_values)
         self._known_runs.add(run_id)
         handle = ActiveRun(self, run_id, experiment, name, parent_run_id)
         self._open[run_id] = handle
         active.push(handle)
         self._arm()
+        terminate.watch(self)
         return handle
 
     def end_run(
@@ -135,16 +144,31 @@ class TrackingService:
         new = RunStatus.parse(status)
         check_transition(run_id, RunStatus.RUNNING, new)
         handle = self._open.get(run_id)
-        ended_pending = handle is not None and self.writer.end_pending_run(
-            run_id, new.value, time.time(), error
-        )
-        if not ended_pending:
+        try:
             self._end_written_run(run_id, new, error, handle)
-        self._open.pop(run_id, None)
-        self._params.pop(run_id, None)
+        except Conflict:
+            # Ended elsewhere first (e.g. reaped as lost while its heartbeat was late): this
+            # process stops treating it as open, and the caller learns how it ended.
+            if handle is not None:
+                self._forget(handle, self._stored_status(run_id))
+            raise
         if handle is not None:
-            handle.status = new
-            active.pop(handle)
+            self._forget(handle, new)
+        else:
+            self._open.pop(run_id, None)
+            self._params.pop(run_id, None)
+
+    def _forget(self, handle: ActiveRun, status: RunStatus) -> None:
+        self.writer.unwatch(handle.id)
+        self._open.pop(handle.id, None)
+        self._params.pop(handle.id, None)
+        handle.status = status
+        active.pop(handle)
+
+    def _stored_status(self, run_id: str) -> RunStatus:
+        with self.stores.meta.read() as conn:
+            state = repo.run_state(conn, run_id)
+        return RunStatus.KILLED if state is None else state[0]
 
     def _end_written_run(
         self, run_id: str, new: RunStatus, error: str | None, handle: ActiveRun | None
@@ -336,11 +360,48 @@ class TrackingService:
         ingest.remember_hashes()
         return items
 
+    # ---------- liveness ----------
+    def reap_stale(self) -> builtins.list[reap.LostRun]:
+        """End every dead running run as lost: one whose process, on a host sharing our
+        process table, is gone (at once), or whose heartbeat is older than
+        ``LOOPML_HEARTBEAT_TIMEOUT_S`` (from anywhere). Its end time is its last heartbeat
+        and its error says why. Reading runs calls this first; it is cheap when none is dead."""
+        me = reap.this_process()
+        with self.stores.meta.read() as conn:
+            rows = repo.running_runs(conn)
+        dead = [(r, v) for r in rows if (v := reap.why_lost(r, me, self.heartbeat_timeout_s))]
+        if not dead:
+            return []
+        lost: builtins.list[reap.LostRun] = []
+        with self.writer.transaction() as conn:
+            for row, (end_time, reason) in dead:
+                if repo.mark_lost(conn, row.id, row.heartbeat_at, end_time, reason):
+                    append_event(
+                        conn,
+                        f"run.{RunStatus.LOST.value}",
+                        row.id,
+                        {
+                            "run_id": row.id,
+                            "experiment": row.experiment_name,
+                            "name": row.name,
+                            "reason": reason,
+                        },
+                    )
+                    lost.append(
+                        reap.LostRun(row.id, row.experiment_name, row.name, end_time, reason)
+                    )
+        for item in lost:
+            log.warning(
+                "loopml: run %s (%s/%s) %s", item.id, item.experiment, item.name, item.reason
+            )
+        return lost
+
     # ---------- reading ----------
     def get_run(self, run_id: str) -> Run:
         """Everything about one run: status, times, params, tags, latest metrics, inputs
         (``name@N``), artifacts, code and environment. ``run_id`` may be a unique prefix."""
         self.writer.commit_pending()
+        self.reap_stale()
         with self.stores.meta.read() as conn:
             full = repo.resolve_run_id(conn, run_id)
             state = repo.run_state(conn, full)
@@ -365,6 +426,7 @@ class TrackingService:
         ``order_by`` (e.g. ``["metrics.accuracy desc"]``) says otherwise; results carry params,
         tags and latest metric values, not the environment or metric ranges (get_run has them)."""
         self.writer.commit_pending()
+        self.reap_stale()
         with self.stores.meta.read() as conn:
             return search_runs(conn, experiment, filter, order_by, limit)
 
@@ -374,6 +436,19 @@ class TrackingService:
         return self.search_runs(experiment, None, None, limit)
 
     # ---------- shutting down ----------
+    def end_open_runs_on_signal(self, signum: int) -> None:
+        """End this process's open runs as killed (from the SIGTERM handler, in the main
+        thread); skipped when the interrupted code is itself writing, and the runs are then
+        reaped as lost once the process is gone."""
+        if not self._open or not self.writer.can_write_from_signal_handler():
+            return
+        error = f"killed by {signal.Signals(signum).name} (pid {os.getpid()})"
+        for handle in builtins.list(self._open.values()):
+            try:
+                handle.end(RunStatus.KILLED, error)
+            except LoopError as exc:
+                sys.stderr.write(f"loopml: could not end run {handle.id}: {exc}\n")
+
     def _at_exit(self) -> None:
         exc = getattr(sys, "last_value", None)
         status, error = active.exit_status(exc) if exc is not None else (RunStatus.FINISHED, None)
