@@ -15,6 +15,7 @@ from loopml.meta.tables import (
     pipeline_outputs,
     pipeline_runs,
     pipeline_steps,
+    runs,
 )
 from loopml.pipelines.run import (
     Output,
@@ -253,6 +254,29 @@ def missing_files(conn: Connection, digests: set[str]) -> set[str]:
         ).scalars()
     )
     return digests - found
+
+
+def orphaned_runs(conn: Connection) -> list[Any]:
+    """Running pipeline runs whose tracked run has ended (its coordinator was killed or
+    died): id, and the tracked run's status, end_time and error."""
+    q = (
+        sa.select(_R.id, runs.c.status, runs.c.end_time, runs.c.error)
+        .join(runs, runs.c.id == _R.id)
+        .where(_R.status == RunStatus.RUNNING.value, runs.c.status != "running")
+    )
+    return list(conn.execute(q))
+
+
+def fail_unfinished_steps(conn: Connection, run_id: str, end_time: float, error: str) -> None:
+    """Fail the steps of a run whose coordinator died: they will never finish."""
+    conn.execute(
+        pipeline_steps.update()
+        .where(
+            _S.run_id == run_id,
+            _S.status.in_([StepStatus.PENDING.value, StepStatus.RUNNING.value]),
+        )
+        .values(status=StepStatus.FAILED.value, end_time=end_time, error=error)
+    )
 
 
 def running_steps(conn: Connection, run_id: str) -> list[str]:

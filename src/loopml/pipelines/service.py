@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from loopml.core.errors import InvalidInput
+from loopml.core.errors import Conflict, InvalidInput
 from loopml.pipelines import repository as repo
 from loopml.pipelines.execute import Coordinator, Executor, Progress
 from loopml.pipelines.params import jsonable
@@ -250,13 +250,39 @@ class PipelineService:
                 run_id, "finished" if status is RunStatus.SUCCEEDED else "failed", error
             )
 
+    # ---------- liveness ----------
+    def reap_orphans(self) -> builtins.list[str]:
+        """Fail the running pipeline runs whose coordinator is dead: their tracked run (which
+        the coordinator keeps alive with heartbeats) was killed or reaped as lost. Their
+        unfinished steps fail with them. Returns their ids; reading runs calls this first."""
+        if self.tracking is None:
+            return []
+        self.tracking.reap_stale()
+        with self.stores.meta.read() as conn:
+            orphans = repo.orphaned_runs(conn)
+        failed = []
+        for row in orphans:
+            why = f"its coordinator process died: the tracked run ended as {row.status}"
+            error = f"{why} ({row.error})" if row.error else why
+            end_time = row.end_time if row.end_time is not None else time.time()
+            try:
+                with self.stores.meta.write() as conn:
+                    repo.move_run(conn, row.id, RunStatus.FAILED, end_time=end_time, error=error)
+                    repo.fail_unfinished_steps(conn, row.id, end_time, why)
+            except Conflict:
+                continue  # its coordinator ended it after all, just now
+            failed.append(row.id)
+        return failed
+
     # ---------- reading ----------
     def get_run(self, run_id: str) -> PipelineRun:
         """A run with its steps and their outputs; ``run_id`` may be a unique prefix."""
+        self.reap_orphans()
         with self.stores.meta.read() as conn:
             return repo.get_run(conn, repo.resolve_run_id(conn, run_id))
 
     def list_runs(self, pipeline: str | None = None, limit: int = 50) -> builtins.list[PipelineRun]:
+        self.reap_orphans()
         with self.stores.meta.read() as conn:
             return repo.list_runs(conn, pipeline, limit)
 

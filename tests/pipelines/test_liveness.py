@@ -1,0 +1,87 @@
+"""A pipeline run whose coordinator process is killed with SIGKILL does not stay running."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+from loopml.pipelines import StepStatus
+from loopml.sdk import Client
+from loopml.tracking import RunStatus as TrackedStatus
+from tests.conftest import LOOPML_BIN
+from tests.pipelines import files
+
+STUCK = """
+import time
+from pathlib import Path
+
+from loopml.pipelines import pipeline, step
+
+
+@step
+def first():
+    return 1
+
+
+@step
+def stuck(x):
+    print("stuck", flush=True)
+    time.sleep(600)
+    return x
+
+
+@step
+def last(x):
+    return x
+
+
+@pipeline
+def stuck_pipeline():
+    last(stuck(first()))
+"""
+
+
+def test_a_pipeline_run_whose_coordinator_was_killed_fails_with_its_steps(
+    client: Client, env: dict[str, str], tmp_path: Path
+) -> None:
+    source = f"{files.write(tmp_path, 'stuck.py', STUCK)}:stuck_pipeline"
+    proc = subprocess.Popen(
+        [LOOPML_BIN, "pipeline", "run", source, "--no-cache"],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,  # its workers too, for cleaning up
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            found = client.pipelines.list_runs()
+            if found and found[0].step("stuck").status is StepStatus.RUNNING:
+                break
+            assert proc.poll() is None, "the coordinator exited on its own"
+            assert time.monotonic() < deadline, "the step never started"
+            time.sleep(0.05)
+        run_id = found[0].id
+        os.kill(proc.pid, signal.SIGKILL)  # the coordinator only
+        assert proc.wait(timeout=30) == -signal.SIGKILL
+        got = client.pipelines.get_run(run_id)
+        assert got.status.value == "failed"
+        assert got.error is not None and "coordinator process died" in got.error
+        assert {s.name: s.status for s in got.steps} == {
+            "first": StepStatus.SUCCEEDED,
+            "stuck": StepStatus.FAILED,
+            "last": StepStatus.FAILED,
+        }
+        tracked = client.tracking.get_run(run_id)
+        assert tracked.status is TrackedStatus.LOST
+        assert got.end_time == tracked.end_time
+        assert [r.id for r in client.pipelines.list_runs()] == [run_id]
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)  # the worker still sleeping in `stuck`
+        proc.wait(timeout=30)
