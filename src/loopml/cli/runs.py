@@ -10,11 +10,17 @@ from loopml.cli.output import console, emit_json, errors_to_exit, fail, human_by
 from loopml.core.times import iso_ms as iso
 from loopml.tracking.run import Run
 
-app = typer.Typer(help="Experiment runs: list, show, compare.", no_args_is_help=True)
+app = typer.Typer(help="Experiment runs: list, show, compare, reap.", no_args_is_help=True)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 _MAX_METRIC_COLUMNS = 6
-_STATUS_STYLE = {"running": "cyan", "finished": "green", "failed": "red", "killed": "yellow"}
+_STATUS_STYLE = {
+    "running": "cyan",
+    "finished": "green",
+    "failed": "red",
+    "killed": "yellow",
+    "lost": "magenta",
+}
 
 
 def _tracking() -> Any:
@@ -144,8 +150,9 @@ def _render_run(r: Run) -> None:
         f"started {_when(r.start_time)}, ended {_when(r.end_time)}, "
         f"elapsed {_duration(r.elapsed)}, by {r.created_by}"
     )
-    if r.status.value == "running":
-        c.print("still running, or its process died without ending it (kill -9, power loss)")
+    if r.pid is not None:
+        beat = f", last heartbeat {iso(r.heartbeat_at)}" if r.status.value == "running" else ""
+        c.print(f"process: pid {r.pid} on {r.host}{beat}")
     if r.parent_run_id:
         c.print(f"parent run: {r.parent_run_id}")
     code = r.code
@@ -231,3 +238,18 @@ def compare(
     console().print(table)
     if differing:
         console().print(f"params that differ (yellow): {', '.join(sorted(differing))}")
+
+
+@app.command()
+def reap(json_out: JsonOpt = False) -> None:
+    """End running runs whose process is dead as lost (list and show do this too)."""
+    with errors_to_exit():
+        lost = _tracking().reap_stale()
+    if json_out:
+        emit_json([r.to_dict() for r in lost])
+        return
+    if not lost:
+        console().print("no dead runs: every running run has a live process")
+        return
+    for r in lost:
+        console().print(f"{r.id[:8]} {r.experiment}/{r.name}: {r.reason}", highlight=False)
