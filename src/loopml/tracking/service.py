@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import builtins
+import contextlib
 import json
 import logging
 import os
@@ -11,9 +12,11 @@ import signal
 import sys
 import time
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+from sqlalchemy.engine import Connection
 
 from loopml.core.errors import Conflict, InvalidInput, LoopError, NotFound
 from loopml.core.names import validate_name
@@ -365,16 +368,27 @@ class TrackingService:
         """End every dead running run as lost: one whose process, on a host sharing our
         process table, is gone (at once), or whose heartbeat is older than
         ``LOOPML_HEARTBEAT_TIMEOUT_S`` (from anywhere). Its end time is its last heartbeat
-        and its error says why. Reading runs calls this first; it is cheap when none is dead."""
-        me = reap.this_process()
+        and its error says why. Reading runs does this first; it is cheap when none is dead."""
         with self.stores.meta.read() as conn:
-            rows = repo.running_runs(conn)
-        dead = [(r, v) for r in rows if (v := reap.why_lost(r, me, self.heartbeat_timeout_s))]
-        if not dead:
-            return []
+            dead = self._dead_runs(conn)
+        return self._end_lost(dead) if dead else []
+
+    def _dead_runs(self, conn: Connection) -> builtins.list[tuple[Any, tuple[float, str]]]:
+        me = reap.this_process()
+        found = []
+        for row in repo.running_runs(conn):
+            verdict = reap.why_lost(row, me, self.heartbeat_timeout_s)
+            if verdict is not None:
+                found.append((row, verdict))
+        return found
+
+    def _end_lost(
+        self, dead: builtins.list[tuple[Any, tuple[float, str]]]
+    ) -> builtins.list[reap.LostRun]:
         lost: builtins.list[reap.LostRun] = []
         with self.writer.transaction() as conn:
             for row, (end_time, reason) in dead:
+                # Skipped if it sent a heartbeat (or was ended) since it was judged.
                 if repo.mark_lost(conn, row.id, row.heartbeat_at, end_time, reason):
                     append_event(
                         conn,
@@ -396,13 +410,25 @@ class TrackingService:
             )
         return lost
 
+    @contextlib.contextmanager
+    def _reading(self) -> Iterator[Connection]:
+        """A read transaction that sees what this process logged and no dead running runs:
+        the check shares the read transaction, and only a dead run costs a write."""
+        self.writer.commit_pending()
+        with self.stores.meta.read() as conn:
+            dead = self._dead_runs(conn)
+            if not dead:
+                yield conn
+                return
+        self._end_lost(dead)
+        with self.stores.meta.read() as conn:
+            yield conn
+
     # ---------- reading ----------
     def get_run(self, run_id: str) -> Run:
         """Everything about one run: status, times, params, tags, latest metrics, inputs
         (``name@N``), artifacts, code and environment. ``run_id`` may be a unique prefix."""
-        self.writer.commit_pending()
-        self.reap_stale()
-        with self.stores.meta.read() as conn:
+        with self._reading() as conn:
             full = repo.resolve_run_id(conn, run_id)
             state = repo.run_state(conn, full)
             assert state is not None
@@ -425,9 +451,7 @@ class TrackingService:
         """Runs matching a filter (grammar in ``loopml.tracking.filter``), newest first unless
         ``order_by`` (e.g. ``["metrics.accuracy desc"]``) says otherwise; results carry params,
         tags and latest metric values, not the environment or metric ranges (get_run has them)."""
-        self.writer.commit_pending()
-        self.reap_stale()
-        with self.stores.meta.read() as conn:
+        with self._reading() as conn:
             return search_runs(conn, experiment, filter, order_by, limit)
 
     def list_runs(
