@@ -23,6 +23,7 @@ from loopml.core.settings import load_settings
 from loopml.meta.tables import events, runs
 from loopml.sdk import Client
 from loopml.tracking import RunStatus, TrackingService
+from tests.conftest import run_cli
 
 DEADLINE_S = 20.0
 
@@ -334,3 +335,24 @@ def test_a_run_left_running_before_heartbeats_existed_is_reaped(client: Client) 
     got = client.tracking.get_run(run.id)
     assert got.status is RunStatus.LOST and got.end_time == 1e9
     assert got.error is not None and "an unknown process" in got.error
+
+
+def test_the_cli_reaps_dead_runs_and_shows_the_owner_process(
+    client: Client, env: dict[str, str], tmp_path: Path
+) -> None:
+    import json
+
+    with _holder(env, tmp_path) as (proc, run_id):
+        shown = run_cli(env, "runs", "show", run_id)
+        assert shown.returncode == 0, shown.stderr
+        assert f"process: pid {proc.pid} on " in shown.stdout and "last heartbeat" in shown.stdout
+        proc.kill()
+        proc.wait(timeout=30)
+    out = run_cli(env, "runs", "reap", "--json")
+    assert out.returncode == 0, out.stderr
+    [lost] = json.loads(out.stdout)
+    assert lost["id"] == run_id and f"pid {proc.pid}" in lost["reason"]
+    again = run_cli(env, "runs", "reap")
+    assert again.returncode == 0 and "no dead runs" in again.stdout
+    listed = run_cli(env, "runs", "list", "--json")
+    assert [r["status"] for r in json.loads(listed.stdout)] == ["lost"]

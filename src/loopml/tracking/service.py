@@ -487,7 +487,8 @@ class TrackingService:
             sys.stderr.write(f"loopml: metrics not saved at exit: {flush_exc}\n")
 
     def close(self) -> None:
-        """Commit buffered metrics and stop the flusher; runs still open stay running."""
+        """Commit buffered metrics and stop the flusher and its heartbeats; runs still open
+        stay running until their process ends (then they are reaped as lost)."""
         if self._armed:
             atexit.unregister(self._at_exit)
             self._armed = False
