@@ -237,3 +237,21 @@ def test_files_chunked_by_two_threads_each_read_back_whole(
         assert blob_store.read_bytes(s.digest) == p.read_bytes()
     # threads share packs instead of opening one each per call
     assert len(list(blob_store.backend.iter("packs/"))) <= 2
+
+
+def test_the_hash_cache_can_be_closed_by_another_thread(tmp_path: Path) -> None:
+    import threading
+
+    from loopml.blobs.hashcache import HashCache
+
+    f = tmp_path / "old.bin"
+    f.write_bytes(b"x")
+    os.utime(f, (1, 1))
+    cache = HashCache(tmp_path / "cache.db")
+    cache.put_many([(str(f), f.stat(), "d" * 64)])
+    seen: list[str | None] = []
+    t = threading.Thread(target=lambda: (seen.append(cache.get(str(f), f.stat())), cache.close()))
+    t.start()
+    t.join()
+    assert seen == ["d" * 64]
+    assert cache.get(str(f), f.stat()) is None  # closed: every lookup misses

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import threading
 import time
 from pathlib import Path
 
@@ -20,12 +21,14 @@ class HashCache:
         """Open the cache at ``path``; with ``create=False`` a missing cache stays missing
         (every lookup misses) and nothing is written."""
         self._db: sqlite3.Connection | None = None
+        # One connection shared by the client's threads, one statement at a time.
+        self._lock = threading.Lock()
         if path is None or (not create and not path.is_file()):
             return
         try:
             if create:
                 path.parent.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(path, timeout=30, isolation_level=None)
+            db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
             if create:
                 db.execute("PRAGMA journal_mode=WAL")
                 db.execute(
@@ -42,10 +45,11 @@ class HashCache:
         if self._db is None:
             return None
         try:
-            row = self._db.execute(
-                "SELECT digest FROM files WHERE path=? AND size=? AND mtime_ns=? AND inode=?",
-                (path, st.st_size, st.st_mtime_ns, st.st_ino),
-            ).fetchone()
+            with self._lock:
+                row = self._db.execute(
+                    "SELECT digest FROM files WHERE path=? AND size=? AND mtime_ns=? AND inode=?",
+                    (path, st.st_size, st.st_mtime_ns, st.st_ino),
+                ).fetchone()
         except sqlite3.Error:
             return None
         return None if row is None else str(row[0])
@@ -59,14 +63,16 @@ class HashCache:
             for p, st, d in items
             if st.st_mtime_ns / 1e9 < fresh
         ]
-        try:
-            self._db.execute("BEGIN")
-            self._db.executemany("INSERT OR REPLACE INTO files VALUES (?,?,?,?,?)", rows)
-            self._db.execute("COMMIT")
-        except sqlite3.Error:
-            self._db.execute("ROLLBACK") if self._db.in_transaction else None
+        with self._lock:
+            try:
+                self._db.execute("BEGIN")
+                self._db.executemany("INSERT OR REPLACE INTO files VALUES (?,?,?,?,?)", rows)
+                self._db.execute("COMMIT")
+            except sqlite3.Error:
+                self._db.execute("ROLLBACK") if self._db.in_transaction else None
 
     def close(self) -> None:
-        if self._db is not None:
-            self._db.close()
-            self._db = None
+        with self._lock:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
