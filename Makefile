@@ -10,11 +10,15 @@ $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 
+# An editable install is not byte-compiled the way a wheel install is; compile it, so a
+# short CLI call does not recompile loopml on every start (PYTHONDONTWRITEBYTECODE=1 setups).
 install: $(VENV)/bin/python
 	$(PIP) install --quiet -e .
+	$(PY) -m compileall -q src
 
 install-dev: $(VENV)/bin/python
 	$(PIP) install --quiet -e '.[dev]'
+	$(PY) -m compileall -q src
 
 demo: install
 	$(VENV)/bin/loopml demo

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from loopml.cli.output import console, emit_json, errors_to_exit, fail, human_bytes
 from loopml.core.times import iso_ms as iso
-from loopml.tracking.run import Run
+
+if TYPE_CHECKING:
+    from loopml.tracking.run import Run
 
 app = typer.Typer(help="Experiment runs: list, show, compare, reap.", no_args_is_help=True)
 
