@@ -270,24 +270,42 @@ class Run:
         return f"`{' '.join(self.cmd)}` exited {self.rc}: {tail}"
 
 
+GNU_TIME = "/usr/bin/time"
+
+
 def run(cmd: list[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> Run:
-    """Run ``cmd`` to completion; wall time, CPU time and peak RSS of that child alone."""
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+    """Run ``cmd`` to completion; wall time, CPU time and peak RSS of that child alone.
+
+    A child forked from this (numpy-laden) process starts with its RSS, and Linux keeps that
+    as the child's peak across ``exec``; so when GNU time is installed the command is started
+    from that small process and the peak RSS is its ``%M``."""
+    with (
+        tempfile.TemporaryFile() as out,
+        tempfile.TemporaryFile() as err,
+        tempfile.NamedTemporaryFile("r") as rss,
+    ):
+        launch = list(cmd)
+        if os.access(GNU_TIME, os.X_OK):
+            launch = [GNU_TIME, "-f", "%M", "-o", rss.name, *launch]
         t0 = time.perf_counter()
         proc = subprocess.Popen(
-            cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=env, cwd=cwd
+            launch, stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=env, cwd=cwd
         )
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - t0
         proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
+        peak_kib = usage.ru_maxrss  # KiB on Linux
+        lines = rss.read().split()
+        if lines and lines[-1].isdigit():
+            peak_kib = int(lines[-1])
         return Run(
             cmd=[str(c) for c in cmd],
             rc=proc.returncode,
             wall_s=wall,
             cpu_s=usage.ru_utime + usage.ru_stime,
-            max_rss_mib=usage.ru_maxrss / 1024,  # KiB on Linux
+            max_rss_mib=peak_kib / 1024,
             stdout=out.read().decode(errors="replace"),
             stderr=err.read().decode(errors="replace"),
         )
