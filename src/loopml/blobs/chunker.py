@@ -14,6 +14,7 @@ MIN_SIZE = 16 * 1024
 MAX_SIZE = 256 * 1024
 BLOCK = 8 * 1024 * 1024
 DIGEST_SIZE = 32
+BUFFER_SIZE = BLOCK + MAX_SIZE
 
 _CHUNKER = pyfastcdc.FastCDC(AVG_SIZE, min_size=MIN_SIZE, max_size=MAX_SIZE)
 
@@ -30,20 +31,25 @@ class FileChunks:
     carried to the next block, so cut points equal those of chunking the whole stream at once.
     """
 
-    def __init__(self, stream: BinaryIO) -> None:
+    def __init__(self, stream: BinaryIO, buffer: bytearray | None = None) -> None:
+        """``buffer`` (at least :data:`BUFFER_SIZE` bytes) is reused if given: a fresh 8 MiB
+        buffer per file costs its page faults and zeroing again for every file."""
+        if buffer is not None and len(buffer) < BUFFER_SIZE:
+            raise ValueError(f"a chunking buffer needs {BUFFER_SIZE} bytes")
+        self._buffer = buffer
         self._stream = stream
         self._hasher = blake3.blake3()
         self.size = 0
         self.digest = ""
 
     def __iter__(self) -> Iterator[list[tuple[bytes, memoryview]]]:
-        buf = bytearray(BLOCK + MAX_SIZE)
-        view = memoryview(buf)
+        buf = self._buffer if self._buffer is not None else bytearray(BUFFER_SIZE)
+        view = memoryview(buf)[:BUFFER_SIZE]
         carry = 0
         eof = False
         while not eof:
             filled = carry
-            while filled < len(buf):
+            while filled < BUFFER_SIZE:
                 n = self._stream.readinto(view[filled:])  # type: ignore[attr-defined]
                 if not n:
                     eof = True

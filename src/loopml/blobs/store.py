@@ -25,7 +25,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from loopml.blobs.backend import Backend
-from loopml.blobs.chunker import DIGEST_SIZE, FileChunks
+from loopml.blobs.chunker import BUFFER_SIZE, DIGEST_SIZE, FileChunks
 from loopml.blobs.hashcache import HashCache
 from loopml.blobs.packs import PackInfo, PackWriter, pack_key
 from loopml.core.errors import Conflict, IntegrityError, NotFound
@@ -215,7 +215,10 @@ class Ingest:
         return self.add_stream(io.BytesIO(data))
 
     def add_stream(self, stream: BinaryIO) -> StoredFile:
-        fc = FileChunks(stream)
+        buffer = getattr(self._local, "buffer", None)
+        if buffer is None:
+            buffer = self._local.buffer = bytearray(BUFFER_SIZE)
+        fc = FileChunks(stream, buffer)
         order: list[bytes] = []
         for block in fc:
             # One index query covers a whole block of chunks.
