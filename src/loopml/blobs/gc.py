@@ -1,9 +1,14 @@
 """Removing what no version references: dead files, dead packs, mostly-dead packs (repacked)
-and orphan objects left by interrupted pushes."""
+and orphan objects left by interrupted pushes.
+
+A collection holds the blob store's maintenance lock exclusively (a dry run shared), so it
+waits for running writes, and writes wait for it: nothing a write reuses disappears before
+it commits. Readers do not wait: they locate chunks a repack moved again."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -11,7 +16,8 @@ import sqlalchemy as sa
 
 from loopml.blobs.chunker import DIGEST_SIZE
 from loopml.blobs.packs import PackWriter, pack_key
-from loopml.blobs.store import BlobStore
+from loopml.blobs.store import MAINTENANCE_LOCK, BlobStore
+from loopml.meta.locks import named_lock
 from loopml.meta.tables import FILE_REFERENCES, chunks, file_objects, packs
 
 REPACK_BELOW = 0.5  # repack a pack when less than half its bytes are still referenced
@@ -30,9 +36,25 @@ class GcReport:
         return asdict(self)
 
 
-def gc(store: BlobStore, grace_s: float = ORPHAN_GRACE_S, dry_run: bool = False) -> GcReport:
-    """Collect garbage. Run it when no push is under way: a push that reused data that gc
-    removed refuses to commit and asks to be re-run, so nothing dangles either way."""
+def gc(
+    store: BlobStore,
+    grace_s: float = ORPHAN_GRACE_S,
+    dry_run: bool = False,
+    on_wait: Callable[[], None] | None = None,
+) -> GcReport:
+    """Collect garbage once every running write session has ended; new ones wait for it.
+
+    ``on_wait`` is called (once, before waiting) when write sessions are under way."""
+    with named_lock(store.meta, MAINTENANCE_LOCK, shared=dry_run, wait=False) as held:
+        if held:
+            return _collect(store, grace_s, dry_run)
+    if on_wait is not None:
+        on_wait()
+    with named_lock(store.meta, MAINTENANCE_LOCK, shared=dry_run):
+        return _collect(store, grace_s, dry_run)
+
+
+def _collect(store: BlobStore, grace_s: float, dry_run: bool) -> GcReport:
     report = GcReport()
     with store.meta.write() as conn:
         live_files: set[str] = set()

@@ -6,6 +6,10 @@ backend (durable before anything refers to them); :meth:`Ingest.commit` then rec
 chunks and file objects on the caller's transaction, next to the rows that reference them. A
 crash between the two leaves only orphan packs, which ``gc`` removes; never a reference to a
 missing chunk.
+
+Every write session holds the blob store's maintenance lock shared from its creation to its
+end, and ``gc`` holds it exclusively, so a collection never removes data a running write reuses.
+A read needs no lock: when a ``gc`` repack moved chunks under it, it locates them again.
 """
 
 from __future__ import annotations
@@ -16,8 +20,10 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
+from types import TracebackType
 from typing import BinaryIO
 
 import blake3
@@ -30,9 +36,12 @@ from loopml.blobs.hashcache import HashCache
 from loopml.blobs.packs import PackInfo, PackWriter, pack_key
 from loopml.core.errors import Conflict, IntegrityError, NotFound
 from loopml.meta.engine import MetaStore
+from loopml.meta.locks import named_lock
 from loopml.meta.rows import insert_ignore
 from loopml.meta.tables import chunks, file_objects, packs
 
+# Held shared by every Ingest, exclusively by gc.
+MAINTENANCE_LOCK = "blobs.maintenance"
 _IN_BATCH = 500
 _WORKERS = 2
 _KNOWN_CHUNKS = sa.select(chunks.c.digest).where(
@@ -44,6 +53,16 @@ _KNOWN_CHUNKS = sa.select(chunks.c.digest).where(
 class StoredFile:
     digest: str
     size: int
+
+
+@dataclass(frozen=True)
+class FileLocation:
+    """Where a stored file's chunks were, in order, when it was located."""
+
+    digest: str
+    size: int
+    order: tuple[bytes, ...]
+    where: dict[bytes, tuple[str, int, int]]
 
 
 def _batches(items: list[bytes] | list[str], n: int = _IN_BATCH) -> Iterator[list]:  # type: ignore[type-arg]
@@ -59,6 +78,8 @@ class BlobStore:
 
     # ---------- writing ----------
     def ingest(self) -> Ingest:
+        """Open a write session; it waits while a ``gc`` runs. End it with ``commit(conn)``
+        then ``remember_hashes()``, or ``abort()``; or use it as a context manager."""
         return Ingest(self)
 
     def known_files(self, digests: Iterable[str]) -> dict[str, int]:
@@ -93,18 +114,36 @@ class BlobStore:
                 where[bytes(d)] = (p, int(o), int(n))
         return where
 
-    def iter_file(self, digest: str) -> Iterator[bytes]:
-        """Yield a file's bytes chunk by chunk, each verified against its digest, and the
-        whole file against its own digest at the end."""
+    def locate_file(self, digest: str) -> FileLocation:
+        """Where each chunk of a stored file is now."""
         with self.meta.read() as conn:
             size, order = self.chunk_list(conn, digest)
             where = self.locate(conn, order)
+        self._check_located(digest, order, where)
+        return FileLocation(digest, size, tuple(order), where)
+
+    def _check_located(
+        self, digest: str, order: Iterable[bytes], where: dict[bytes, tuple[str, int, int]]
+    ) -> None:
         missing = [d for d in order if d not in where]
         if missing:
             raise IntegrityError(
                 f"file {digest} refers to chunk {missing[0].hex()} that is in no pack; "
                 "run: loopml fsck"
             )
+
+    def iter_file(self, digest: str) -> Iterator[bytes]:
+        """Yield a file's bytes chunk by chunk, each verified against its digest, and the
+        whole file against its own digest at the end."""
+        yield from self.read_located(self.locate_file(digest))
+
+    def read_located(self, location: FileLocation) -> Iterator[bytes]:
+        """Yield the bytes of a located file, verified like :meth:`iter_file`. A pack that is
+        gone (a ``gc`` repack moved its live chunks since) makes it locate the chunks not yet
+        read once more and go on from there."""
+        digest, order = location.digest, location.order
+        where = dict(location.where)
+        relocated = False
         whole = blake3.blake3()
         total = 0
         i = 0
@@ -116,19 +155,28 @@ class BlobStore:
                 j += 1
             run = order[i:j]
             ranges = [(where[d][1], where[d][2]) for d in run]
-            for d, data in zip(
-                run, self.backend.read_ranges(pack_key(pack_id), ranges), strict=True
-            ):
-                if blake3.blake3(data).digest() != d:
-                    raise IntegrityError(
-                        f"chunk {d.hex()} in pack {pack_key(pack_id)} does not match its digest "
-                        f"(file {digest}); the object is corrupted: run loopml fsck"
-                    )
-                whole.update(data)
-                total += len(data)
-                yield data
-            i = j
-        if total != size or whole.hexdigest() != digest:
+            reader = self.backend.read_ranges(pack_key(pack_id), ranges)
+            try:
+                for d, data in zip(run, reader, strict=True):
+                    if blake3.blake3(data).digest() != d:
+                        raise IntegrityError(
+                            f"chunk {d.hex()} in pack {pack_key(pack_id)} does not match its "
+                            f"digest (file {digest}); the object is corrupted: run loopml fsck"
+                        )
+                    whole.update(data)
+                    total += len(data)
+                    yield data
+                    i += 1
+            except NotFound:
+                if relocated:
+                    raise
+                relocated = True
+                rest = order[i:]
+                with self.meta.read() as conn:
+                    moved = self.locate(conn, list(rest))
+                self._check_located(digest, rest, moved)
+                where.update(moved)
+        if total != location.size or whole.hexdigest() != digest:
             raise IntegrityError(f"file {digest} reassembled to different content; run loopml fsck")
 
     def write_file(self, digest: str, dest: Path) -> None:
@@ -151,11 +199,18 @@ class BlobStore:
 
 class Ingest:
     """One write session: add files or streams, then ``commit(conn)`` on the caller's
-    transaction, or ``abort()``. Files are chunked by a small pool of threads (reading,
-    cutting, hashing and writing all release the GIL); shared state sits behind one lock."""
+    transaction followed by ``remember_hashes()``, or ``abort()``. Files are chunked by a small
+    pool of threads (reading, cutting, hashing and writing all release the GIL); shared state
+    sits behind one lock.
+
+    The session holds the maintenance lock shared from creation (waiting while a ``gc`` runs)
+    until ``remember_hashes()``, ``abort()`` or ``release()``; as a context manager it is
+    released on leaving the block, after an abort when the block raised."""
 
     def __init__(self, store: BlobStore) -> None:
         self.store = store
+        self._held = ExitStack()
+        self._held.enter_context(named_lock(store.meta, MAINTENANCE_LOCK, shared=True))
         self._writers: list[PackWriter] = []
         self._idle_writers: list[PackWriter] = []
         self._lock = threading.Lock()
@@ -330,10 +385,35 @@ class Ingest:
                 raise Conflict("a concurrent 'loopml gc' removed stored data; push again")
 
     def remember_hashes(self) -> None:
-        """After a successful commit: let unchanged files skip hashing next time."""
-        self.store.hashcache.put_many(self._cache_updates)
+        """After a successful commit: let unchanged files skip hashing next time; ends the
+        session."""
+        try:
+            self.store.hashcache.put_many(self._cache_updates)
+        finally:
+            self.release()
 
     def abort(self) -> None:
-        self._close_connections()
-        for w in self._writers:
-            w.abort()
+        """Drop what was not committed (published packs stay for ``gc``); ends the session."""
+        try:
+            self._close_connections()
+            for w in self._writers:
+                w.abort()
+        finally:
+            self.release()
+
+    def release(self) -> None:
+        """Let ``gc`` run again as far as this session is concerned; idempotent."""
+        self._held.close()
+
+    def __enter__(self) -> Ingest:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is not None:
+            self.abort()
+        self.release()

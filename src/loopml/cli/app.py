@@ -79,8 +79,11 @@ def gc(
     """Remove stored data that no version references; repack mostly-dead packs."""
     from loopml.blobs.gc import gc as run_gc
 
+    def waiting() -> None:
+        sys.stderr.write("gc: waiting for running pushes (or another gc) to finish...\n")
+
     with errors_to_exit():
-        report = run_gc(_stores().blobs, grace_s=grace, dry_run=dry_run)
+        report = run_gc(_stores().blobs, grace_s=grace, dry_run=dry_run, on_wait=waiting)
     if json_out:
         emit_json(report.to_dict())
         return

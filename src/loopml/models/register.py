@@ -261,60 +261,60 @@ def register(
         contents[INPUT_EXAMPLE] = _example_bytes(example)
     contents[MANIFEST] = _manifest(flavor_name, saved, sig, example is not None)
 
-    ingest = stores.blobs.ingest()
-    try:
-        files = []
-        for path, content in sorted(contents.items()):
-            if isinstance(content, Path):
-                stored = ingest.add_path(content)
-            else:
-                stored = ingest.add_stream(io.BytesIO(content))
-            files.append(ModelFile(path, stored.size, stored.digest))
-        ingest.finish()
-    except BaseException:
-        ingest.abort()
-        raise
+    with stores.blobs.ingest() as ingest:
+        try:
+            files = []
+            for path, content in sorted(contents.items()):
+                if isinstance(content, Path):
+                    stored = ingest.add_path(content)
+                else:
+                    stored = ingest.add_stream(io.BytesIO(content))
+                files.append(ModelFile(path, stored.size, stored.digest))
+            ingest.finish()
+        except BaseException:
+            ingest.abort()
+            raise
 
-    now = time.time()
-    user = whoami()
-    values: dict[str, Any] = {
-        "run_id": lineage.run_id,
-        "flavor": flavor_name,
-        "signature": None if sig is None else sig.to_dict(),
-        "metrics": given_metrics if given_metrics is not None else (lineage.metrics or {}),
-        "params": given_params if given_params is not None else (lineage.params or {}),
-        "datasets": list(lineage.datasets),
-        "tags": user_tags,
-        "description": description,
-        "created_at": now,
-        "created_by": user,
-    }
-    try:
-        with stores.meta.write() as conn:
-            mid = repo.lock_model(conn, name, now, user)
-            number = (repo.latest_number(conn, mid) or 0) + 1
-            ingest.commit(conn)
-            repo.insert_version(conn, {"model_id": mid, "version": number, **values}, files)
-            append_event(
-                conn,
-                "model.version_created",
-                f"{name}@{number}",
-                {
-                    "model": name,
-                    "version": number,
-                    "flavor": flavor_name,
-                    "run_id": lineage.run_id,
-                    "metrics": values["metrics"],
-                },
-            )
-    except sa.exc.IntegrityError as exc:
-        # The only foreign key a caller controls is the run; numbering is under the lock.
-        if lineage.run_id is None:
-            raise StoreError(f"registering {name!r} failed: {exc.orig}") from exc
-        raise NotFound(
-            f"run {lineage.run_id!r} does not exist; list runs with: loopml runs list"
-        ) from exc
-    ingest.remember_hashes()  # a .onnx file registered again is not re-read
+        now = time.time()
+        user = whoami()
+        values: dict[str, Any] = {
+            "run_id": lineage.run_id,
+            "flavor": flavor_name,
+            "signature": None if sig is None else sig.to_dict(),
+            "metrics": given_metrics if given_metrics is not None else (lineage.metrics or {}),
+            "params": given_params if given_params is not None else (lineage.params or {}),
+            "datasets": list(lineage.datasets),
+            "tags": user_tags,
+            "description": description,
+            "created_at": now,
+            "created_by": user,
+        }
+        try:
+            with stores.meta.write() as conn:
+                mid = repo.lock_model(conn, name, now, user)
+                number = (repo.latest_number(conn, mid) or 0) + 1
+                ingest.commit(conn)
+                repo.insert_version(conn, {"model_id": mid, "version": number, **values}, files)
+                append_event(
+                    conn,
+                    "model.version_created",
+                    f"{name}@{number}",
+                    {
+                        "model": name,
+                        "version": number,
+                        "flavor": flavor_name,
+                        "run_id": lineage.run_id,
+                        "metrics": values["metrics"],
+                    },
+                )
+        except sa.exc.IntegrityError as exc:
+            # The only foreign key a caller controls is the run; numbering is under the lock.
+            if lineage.run_id is None:
+                raise StoreError(f"registering {name!r} failed: {exc.orig}") from exc
+            raise NotFound(
+                f"run {lineage.run_id!r} does not exist; list runs with: loopml runs list"
+            ) from exc
+        ingest.remember_hashes()  # a .onnx file registered again is not re-read
     return ModelVersion(
         name=name,
         version=number,

@@ -270,7 +270,13 @@ def execute(stores: Stores, task: StepTask) -> StepResult:
                 )
         except LoopError as exc:
             error = f"storing the outputs of step {task.step!r} failed: {exc}"
+            if ingest is not None:
+                ingest.abort()
             outputs, ingest = [], None
+        except BaseException:
+            if ingest is not None:
+                ingest.abort()
+            raise
     if error is not None:
         with stores.meta.write() as conn:
             repo.move_step(conn, task.run_id, task.step, StepStatus.FAILED, error=error, **common)
