@@ -17,14 +17,13 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from loopml.blobs.backend import Backend, open_backend
+from loopml.blobs.backend import Backend
 from loopml.blobs.fsck import fsck
 from loopml.blobs.gc import GcReport, gc
 from loopml.blobs.packs import pack_key
 from loopml.blobs.store import MAINTENANCE_LOCK, BlobStore
 from loopml.core.errors import NotFound
 from loopml.core.settings import Settings, load_settings
-from loopml.meta import open_meta
 from loopml.meta.engine import MetaStore
 from loopml.meta.locks import lock_digest, named_lock
 from loopml.meta.tables import dataset_files, dataset_versions, datasets
@@ -33,20 +32,6 @@ from loopml.sdk import Client
 SPAWN = multiprocessing.get_context("spawn")
 DEADLINE_S = 120.0
 Where = tuple[str, str, str]
-
-
-@pytest.fixture(params=["local", "s3"])
-def blob_store(request: pytest.FixtureRequest, db_url: str, tmp_path: Path) -> Iterator[BlobStore]:
-    url = (
-        str(tmp_path / "blobs")
-        if request.param == "local"
-        else request.getfixturevalue("s3_blobs_url")
-    )
-    meta = open_meta(db_url)
-    store = BlobStore(open_backend(url, staging=tmp_path / "staging"), meta, tmp_path / "hc.db")
-    yield store
-    store.hashcache.close()
-    meta.dispose()
 
 
 # ---------- helpers ----------

@@ -3,34 +3,17 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
-from loopml.blobs.backend import open_backend
 from loopml.blobs.fsck import fsck
 from loopml.blobs.gc import gc
 from loopml.blobs.packs import pack_key, parse_footer
 from loopml.blobs.store import BlobStore
 from loopml.core.errors import IntegrityError
-from loopml.meta import open_meta
 from loopml.meta.tables import chunks, file_objects, packs
-
-
-@pytest.fixture(params=["local", "s3"])
-def blob_store(request: pytest.FixtureRequest, db_url: str, tmp_path: Path) -> Iterator[BlobStore]:
-    url = (
-        str(tmp_path / "blobs")
-        if request.param == "local"
-        else request.getfixturevalue("s3_blobs_url")
-    )
-    meta = open_meta(db_url)
-    store = BlobStore(open_backend(url, staging=tmp_path / "staging"), meta, tmp_path / "hc.db")
-    yield store
-    store.hashcache.close()
-    meta.dispose()
 
 
 def _put(store: BlobStore, data: bytes) -> str:
