@@ -15,17 +15,6 @@ from loopml.core.paths import safe_relpath
 from loopml.datasets.version import FileEntry
 
 
-def whoami() -> str:
-    import getpass
-    import socket
-
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):
-        user = str(os.getuid())
-    return f"{user}@{socket.gethostname()}"
-
-
 def collect(source: Path) -> list[tuple[str, Path]]:
     """(stored path, real path) of every file to push, checked before anything is written."""
     if not os.path.lexists(source):

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import functools
-import getpass
 import io
 import json
 import math
-import os
 import re
-import socket
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -19,6 +16,7 @@ from typing import Any, Protocol
 import sqlalchemy as sa
 
 from loopml.core.errors import InvalidInput, NotFound, StoreError
+from loopml.core.identity import whoami
 from loopml.core.names import validate_name
 from loopml.meta.events import append_event
 from loopml.models import repository as repo
@@ -71,14 +69,6 @@ class Lineage:
     metrics: dict[str, float] | None
     params: dict[str, Any] | None
     datasets: tuple[str, ...]
-
-
-def whoami() -> str:
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):
-        user = str(os.getuid())
-    return f"{user}@{socket.gethostname()}"
 
 
 def check_key(key: Any, kind: str) -> str:

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import builtins
 import dataclasses
-import getpass
-import os
-import socket
 import sys
 import tempfile
 import time
@@ -16,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from loopml.core.errors import Conflict, InvalidInput
+from loopml.core.identity import whoami
 from loopml.pipelines import repository as repo
 from loopml.pipelines.execute import Coordinator, Executor, Progress
 from loopml.pipelines.params import jsonable
@@ -29,14 +27,6 @@ if TYPE_CHECKING:
     from loopml.tracking import TrackingService
 
 EXECUTORS = ("local", "ray")
-
-
-def whoami() -> str:
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):
-        user = str(os.getuid())
-    return f"{user}@{socket.gethostname()}"
 
 
 def source_of(p: Pipeline) -> str:

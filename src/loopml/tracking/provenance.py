@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import functools
-import getpass
 import json
 import os
 import platform
-import socket
 import subprocess
 import sys
 from typing import Any
@@ -18,15 +16,6 @@ _GIT_TIMEOUT_S = 10.0
 
 
 @functools.cache
-def whoami() -> str:
-    """``user@host`` of this process."""
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):
-        user = str(os.getuid())
-    return f"{user}@{socket.gethostname()}"
-
-
 def _git(cwd: str, *args: str) -> str | None:
     try:
         out = subprocess.run(

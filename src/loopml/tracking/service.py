@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from loopml.core.errors import Conflict, InvalidInput, LoopError, NotFound
+from loopml.core.identity import whoami
 from loopml.core.names import validate_name
 from loopml.core.refs import parse_ref
 from loopml.meta.events import append_event
@@ -30,7 +31,7 @@ from loopml.tracking.active import ActiveRun
 from loopml.tracking.artifacts import artifact_files
 from loopml.tracking.flush import Writer
 from loopml.tracking.load import load_runs
-from loopml.tracking.provenance import code_version, environment_json, whoami
+from loopml.tracking.provenance import code_version, environment_json
 from loopml.tracking.run import Artifact, Experiment, MetricPoint, Run, RunStatus, check_transition
 from loopml.tracking.search import search_runs
 

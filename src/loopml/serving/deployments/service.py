@@ -18,6 +18,7 @@ import time
 from typing import Any
 
 from loopml.core.errors import Conflict, InvalidInput, LoopError, NotFound
+from loopml.core.identity import whoami
 from loopml.core.names import validate_name
 from loopml.meta.events import append_event
 from loopml.models import ModelService, ModelVersion
@@ -26,18 +27,6 @@ from loopml.serving.deployments.gate import evaluate_gate, parse_gate
 from loopml.serving.deployments.lock import alias_lock
 from loopml.serving.deployments.record import Action, Deployment, DeploymentStatus, GateResult
 from loopml.stores import Stores
-
-
-def whoami() -> str:
-    import getpass
-    import os
-    import socket
-
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):
-        user = str(os.getuid())
-    return f"{user}@{socket.gethostname()}"
 
 
 def parse_selector(select: str | None, version: int | None, alias: str | None) -> tuple[str, Any]:
