@@ -12,9 +12,9 @@ from loopml.core.settings import Settings, load_settings
 
 if TYPE_CHECKING:
     from loopml.datasets import DatasetService
+    from loopml.deployments import Deployment, DeploymentService
     from loopml.models import LoadedModel, ModelService, ModelSummary, ModelVersion
     from loopml.pipelines import Pipeline, PipelineRun, PipelineService
-    from loopml.serving.deployments import Deployment, DeploymentService
     from loopml.stores import Stores
     from loopml.tracking import ActiveRun, MetricPoint, Run, TrackingService
 
@@ -64,7 +64,7 @@ class Client:
 
     @functools.cached_property
     def deployments(self) -> DeploymentService:
-        from loopml.serving.deployments import DeploymentService
+        from loopml.deployments import DeploymentService
 
         return DeploymentService(self.stores, self.models)
 

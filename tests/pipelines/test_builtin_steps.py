@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 
+from loopml.deployments import DeploymentStatus
 from loopml.meta.tables import events
 from loopml.sdk import Client
-from loopml.serving.deployments import DeploymentStatus
 from tests.pipelines import files
 
 TRAINING = """

@@ -1,6 +1,6 @@
 """Built-in steps of the standard training pipeline: load a dataset version, register a
 model, decide whether to deploy it (a condition that records its verdict), and deploy it.
-``deploy_if`` and ``deploy`` go through :class:`loopml.serving.deployments.DeploymentService`,
+``deploy_if`` and ``deploy`` go through :class:`loopml.deployments.DeploymentService`,
 so a pipeline follows the same gate rules as ``loopml deploy`` and its deployments are recorded
 and can be rolled back like any other."""
 
@@ -67,7 +67,7 @@ def register_model(
 
 def _gate(metric: str, threshold: float | None, better_than: str | None, mode: str) -> str:
     """The deployment gate ``deploy_if`` asks the deployment service to evaluate."""
-    from loopml.serving.deployments.gate import parse_gate
+    from loopml.deployments.gate import parse_gate
 
     if (threshold is None) == (better_than is None):
         raise InvalidInput("deploy_if needs exactly one of threshold=NUMBER or better_than=ALIAS")
@@ -121,7 +121,7 @@ def deploy_if(
     not a reason to replace a model. It is yes when no version holds the alias yet, and when
     ``version`` already holds it (``deploy`` then records an unchanged deployment).
     """
-    from loopml.serving.deployments import DeploymentService
+    from loopml.deployments import DeploymentService
 
     gate = _gate(metric, threshold, better_than, mode)
     ctx = current_step()
@@ -138,7 +138,7 @@ def deploy(version: str, alias: str = "production") -> dict[str, Any]:
     """Deploy ``version`` to ``alias`` through the deployment service (serving follows the
     alias): the deployment is recorded in ``loopml deploy history``, appends its event, and
     ``loopml rollback`` undoes it. Returns the deployment record as a dict."""
-    from loopml.serving.deployments import DeploymentService
+    from loopml.deployments import DeploymentService
 
     ctx = current_step()
     mv = ctx.models.show(version)

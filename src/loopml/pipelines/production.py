@@ -1,7 +1,7 @@
 """The production pipeline, runnable by a trigger or a schedule: pick a version of a model,
 check the gate against the alias it goes to, move the alias, record the deployment.
 
-It is a thin entry point over :class:`loopml.serving.deployments.DeploymentService`, the one
+It is a thin entry point over :class:`loopml.deployments.DeploymentService`, the one
 place the rules live; the ``deploy`` and ``deploy_if`` pipeline steps call the same service.
 Run it as ``loopml.pipelines.production:run_production``.
 """
@@ -25,7 +25,7 @@ def run_production(
 ) -> dict[str, Any]:
     """Deploy ``name`` (best by a metric, a version number or an alias's holder) to ``to`` if
     ``gate`` passes; returns the deployment record as a dict (``status`` says what happened)."""
-    from loopml.serving.deployments import DeploymentService
+    from loopml.deployments import DeploymentService
 
     if version is not None or alias is not None:
         select = None

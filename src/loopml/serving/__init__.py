@@ -1,4 +1,4 @@
-"""Block 6: the endpoint (``loopml serve``) and the production pipeline (deployments).
+"""Block 6b: the serving endpoint (``loopml serve``); deployments live in ``loopml.deployments``.
 
 Heavy parts (uvicorn, Starlette, numpy) load only when an endpoint is built; importing this
 package is cheap.

@@ -14,9 +14,9 @@ import urllib.request
 from collections.abc import Callable
 from typing import Any
 
+from loopml.deployments import DeploymentService
 from loopml.serving.app import ServingApp
 from loopml.serving.config import ServeConfig
-from loopml.serving.deployments import DeploymentService
 from loopml.serving.predlog import read_log
 from loopml.serving.server import BackgroundServer
 from loopml.stores import Stores

@@ -17,11 +17,11 @@ import sqlalchemy as sa
 
 from loopml.core.errors import Conflict, NotFound
 from loopml.core.settings import Settings, load_settings
+from loopml.deployments import Action, Deployment, DeploymentStatus, GateResult
+from loopml.deployments import repository as repo
+from loopml.deployments.lock import alias_lock
 from loopml.meta.tables import events
 from loopml.sdk import Client
-from loopml.serving.deployments import Action, Deployment, DeploymentStatus, GateResult
-from loopml.serving.deployments import repository as repo
-from loopml.serving.deployments.lock import alias_lock
 
 SPAWN = multiprocessing.get_context("spawn")
 # Not monotonic, so the gate below passes some deploys and refuses others depending on the

@@ -10,11 +10,11 @@ import pytest
 import sqlalchemy as sa
 
 from loopml.core.errors import Conflict, InvalidInput, InvalidName, NotFound
+from loopml.deployments import DeploymentStatus
+from loopml.deployments.gate import parse_gate
+from loopml.deployments.record import check_transition
 from loopml.meta.tables import events
 from loopml.sdk import Client
-from loopml.serving.deployments import DeploymentStatus
-from loopml.serving.deployments.gate import parse_gate
-from loopml.serving.deployments.record import check_transition
 
 Cancer = tuple[pd.DataFrame, np.ndarray]
 

@@ -7,14 +7,14 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from loopml.meta.tables import deployments, events
-from loopml.serving.deployments.record import (
+from loopml.deployments.record import (
     Action,
     Deployment,
     DeploymentStatus,
     GateResult,
     check_transition,
 )
+from loopml.meta.tables import deployments, events
 
 _D = deployments.c
 _E = events.c

@@ -1,13 +1,13 @@
-"""The production pipeline: deploy a chosen version behind a gate, roll back, history."""
+"""Block 6a: the production pipeline: deploy a chosen version behind a gate, roll back, history."""
 
-from loopml.serving.deployments.record import (
+from loopml.deployments.record import (
     Action,
     Deployment,
     DeploymentStatus,
     GateCheck,
     GateResult,
 )
-from loopml.serving.deployments.service import DeploymentService
+from loopml.deployments.service import DeploymentService
 
 __all__ = [
     "Action",

@@ -14,8 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from loopml.core.errors import InvalidInput
+from loopml.deployments.record import GateCheck, GateResult
 from loopml.models import ModelVersion
-from loopml.serving.deployments.record import GateCheck, GateResult
 
 _OPS: dict[str, Callable[[float, float], bool]] = {
     ">=": operator.ge,

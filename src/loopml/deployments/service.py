@@ -3,7 +3,7 @@
 A deploy picks a version (best by a metric, a number, or another alias's holder), checks the
 gate against the current holder of the target alias, moves the alias through the model
 registry's public API and records the attempt. Deploys and rollbacks of one ``model@alias`` run
-one at a time, across processes (:func:`~loopml.serving.deployments.lock.alias_lock`), from
+one at a time, across processes (:func:`~loopml.deployments.lock.alias_lock`), from
 reading the holder to settling the record: the gate judges the version the alias really
 leaves, and the history of an alias is one chain. The record is written first as ``pending``
 and settled after the move, so a crash in between leaves a visible pending record, never a
@@ -20,12 +20,12 @@ from typing import Any
 from loopml.core.errors import Conflict, InvalidInput, LoopError, NotFound
 from loopml.core.identity import whoami
 from loopml.core.names import validate_name
+from loopml.deployments import repository as repo
+from loopml.deployments.gate import evaluate_gate, parse_gate
+from loopml.deployments.lock import alias_lock
+from loopml.deployments.record import Action, Deployment, DeploymentStatus, GateResult
 from loopml.meta.events import append_event
 from loopml.models import ModelService, ModelVersion
-from loopml.serving.deployments import repository as repo
-from loopml.serving.deployments.gate import evaluate_gate, parse_gate
-from loopml.serving.deployments.lock import alias_lock
-from loopml.serving.deployments.record import Action, Deployment, DeploymentStatus, GateResult
 from loopml.stores import Stores
 
 
