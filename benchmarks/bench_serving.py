@@ -1,6 +1,18 @@
 """Serving benchmark: ``loopml serve`` against ``mlflow models serve``, a BentoML service (with
-and without adaptive batching) and a bare FastAPI + uvicorn app calling ``predict`` (the floor),
-on the same machine, in one run, with the same model and the same load generator.
+and without adaptive batching), a bare FastAPI + uvicorn app calling ``predict``, and two floors
+in loopml's own venv, on the same machine, in one run, with the same model and load generator:
+
+- ``floor-predict``: a bare Starlette app that parses the body with orjson and calls the same
+  model's ``predict`` on a numpy array: no validation, no logging, no batching. loopml without
+  batching is compared with it (what our validation, logging and metrics cost).
+- ``floor-arith``: the same app computing the prediction as plain arithmetic from the fitted
+  coefficients (no scikit-learn call): the HTTP + JSON limit of one uvicorn worker. loopml
+  with batching is compared with it.
+
+Ratios in ``summary`` pair like with like: loopml without batching against MLflow and BentoML
+without batching and against ``floor-predict``; loopml with batching against BentoML with
+batching and against ``floor-arith``. Every cell is the best of ``--repeat`` wrk runs (default
+3), all of them shown in ``runs_rps``; the load average before and after is recorded.
 
 Usage (project venv; the others come from ``benchmarks/setup_serving_venvs.sh``)::
 
@@ -109,6 +121,49 @@ BENTO_SERVICE = textwrap.dedent(
             return MODEL.predict(pd.DataFrame(data, columns=NAMES))
     """
 )
+
+
+FLOOR_APP = textwrap.dedent(
+    """
+    import pickle
+    import numpy as np
+    import orjson
+    from starlette.applications import Starlette
+    from starlette.responses import Response
+    from starlette.routing import Route
+
+    model = pickle.load(open("MODEL_PATH", "rb"))
+    NAMES = list(model.feature_names_in_)
+    # predict on a bare array without scikit-learn's feature-name check and its warning
+    del model.feature_names_in_
+    COEF = [float(c) for c in model.coef_[0]]
+    BIAS = float(model.intercept_[0])
+    CLASSES = [int(c) for c in model.classes_]
+
+
+    async def predict(request):
+        body = orjson.loads(await request.body())
+        records = body["records"]
+        if ARITH:
+            out = []
+            for rec in records:
+                score = BIAS
+                for name, w in zip(NAMES, COEF):
+                    score += w * rec[name]
+                out.append(CLASSES[1] if score > 0 else CLASSES[0])
+        else:
+            x = np.array([[rec[name] for name in NAMES] for rec in records], dtype=np.float64)
+            out = model.predict(x).tolist()
+        return Response(orjson.dumps({"predictions": out}), media_type="application/json")
+
+
+    app = Starlette(routes=[Route("/predict", predict, methods=["POST"])])
+    """
+)
+
+
+def load_average() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
 
 
 def log(msg: str) -> None:
@@ -255,6 +310,9 @@ def prepare(work: Path, only: set[str]) -> dict[str, Server]:
         c.models.register("cancer", model, input_example=x.head(5), metrics={{"accuracy": float(model.score(x, y))}})
         c.models.set_alias("cancer", "production", 1)
         c.close()
+        import pickle, warnings
+        warnings.simplefilter("ignore")
+        pickle.dump(model, open({str(work / "floor-model.pkl")!r}, "wb"))
         for n in (1, 100):
             rec = x.head(n).to_dict(orient="records")
             json.dump({{"records": rec}}, open({str(work)!r} + f"/records-{{n}}.json", "w"))
@@ -277,6 +335,32 @@ def prepare(work: Path, only: set[str]) -> dict[str, Server]:
             f"http://127.0.0.1:{port}/predict",
             records,
             loopml_env,
+            work,
+        )
+    for name, arith in (("floor-predict", False), ("floor-arith", True)):
+        module = name.replace("-", "_") + "_app"
+        (work / f"{module}.py").write_text(
+            FLOOR_APP.replace("MODEL_PATH", str(work / "floor-model.pkl")).replace(
+                "ARITH", str(arith)
+            )
+        )
+        port = free_port()
+        servers[name] = Server(
+            name,
+            [
+                str(LOOPML_PY),
+                "-m",
+                "uvicorn",
+                f"{module}:app",
+                "--port",
+                str(port),
+                "--log-level",
+                "warning",
+                "--no-access-log",
+            ],
+            f"http://127.0.0.1:{port}/predict",
+            records,
+            base_env,
             work,
         )
     if {"mlflow", "bare"} & only or not only:
@@ -418,6 +502,37 @@ def run_server(
     return result
 
 
+# (ours, theirs): loopml without batching against unbatched peers and the predict floor,
+# loopml with batching against batched BentoML and the HTTP + JSON floor.
+PAIRS = (
+    ("loopml-no-batching", "mlflow"),
+    ("loopml-no-batching", "bentoml"),
+    ("loopml-no-batching", "floor-predict"),
+    ("loopml", "bentoml-batching"),
+    ("loopml", "floor-arith"),
+    ("loopml", "loopml-no-batching"),
+)
+
+
+def summarize(results: dict[str, Any]) -> dict[str, Any]:
+    """Throughput ratios per cell for each like-with-like pair present in ``results``."""
+    out: dict[str, Any] = {}
+    for ours, theirs in PAIRS:
+        if ours not in results or theirs not in results:
+            continue
+        by_cell = {(c["rows"], c["connections"]): c for c in results[theirs]["cells"]}
+        cells = {}
+        for cell in results[ours]["cells"]:
+            other = by_cell.get((cell["rows"], cell["connections"]))
+            if other and other["rps"] > 0:
+                cells[f"{cell['rows']}rows x {cell['connections']}conn"] = {
+                    "ratio_rps": round(cell["rps"] / other["rps"], 3),
+                    "p99_ms": [cell["p99_ms"], other["p99_ms"]],
+                }
+        out[f"{ours} / {theirs}"] = cells
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -428,13 +543,14 @@ def main() -> None:
     ap.add_argument(
         "--only",
         default="",
-        help="comma-separated: loopml,loopml-no-batching,mlflow,bentoml,bentoml-batching,bare",
+        help="comma-separated: loopml,loopml-no-batching,mlflow,bentoml,bentoml-batching,bare,"
+        "floor-predict,floor-arith",
     )
     ap.add_argument(
         "--settle", type=float, default=2.0, help="seconds between ready and reading idle RSS"
     )
     ap.add_argument("--workdir", default=None)
-    ap.add_argument("--repeat", type=int, default=1, help="wrk runs per cell; the best is kept")
+    ap.add_argument("--repeat", type=int, default=3, help="wrk runs per cell; the best is kept")
     args = ap.parse_args()
     if shutil.which("wrk") is None or shutil.which("taskset") is None:
         sys.exit("needs wrk and taskset: apt-get install -y wrk util-linux")
@@ -447,10 +563,12 @@ def main() -> None:
     servers = prepare(work, only)
     rows = [int(x) for x in args.rows.split(",")]
     conns = [int(x) for x in args.connections.split(",")]
+    load_before = load_average()
     results = {
         name: run_server(s, lua, args.duration, rows, conns, args.settle, args.repeat)
         for name, s in servers.items()
     }
+    load_after = load_average()
     print(
         json.dumps(
             {
@@ -472,7 +590,10 @@ def main() -> None:
                     "loopml-no-batching": "--max-batch-size 1 (one predict call per request), logging on",
                     "bentoml-batching": "batchable=True, max_batch_size=256, max_latency_ms=1000",
                 },
+                "load_average_before": load_before,
+                "load_average_after": load_after,
                 "results": results,
+                "summary": summarize(results),
             },
             indent=2,
         )
