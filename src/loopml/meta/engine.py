@@ -61,11 +61,24 @@ class MetaStore:
         self.engine.dispose()
 
 
+SQLITE_SYNC = ("normal", "full")
+
+
 def _sqlite_engine(url: str) -> Engine:
-    path = sa.engine.make_url(url).database
+    parsed = sa.engine.make_url(url)
+    # ``?synchronous=full`` trades write speed for durability across power loss (WAL with
+    # NORMAL, the default, is durable across process crashes; a power cut may lose the last
+    # commits). It is ours, not the driver's, so it leaves the URL before SQLAlchemy sees it.
+    sync = str(parsed.query.get("synchronous", "normal")).lower()
+    if sync not in SQLITE_SYNC:
+        raise InvalidInput(
+            f"unsupported synchronous={sync!r} in the SQLite URL: use normal (default) or full"
+        )
+    parsed = parsed.difference_update_query(["synchronous"])
+    path = parsed.database
     if path and path != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-    engine = sa.create_engine(url, connect_args={"timeout": 60})
+    engine = sa.create_engine(parsed, connect_args={"timeout": 60})
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -73,7 +86,7 @@ def _sqlite_engine(url: str) -> Engine:
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute(f"PRAGMA synchronous={sync.upper()}")
         cur.execute("PRAGMA busy_timeout=60000")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA cache_size=-65536")  # 64 MiB of page cache per connection
