@@ -23,6 +23,11 @@ The page cache cannot be dropped here, so every timed step runs after a warm-up 
 ``os.sync()``: all tools read from memory and none pays for another's write-back. Wall times
 include each CLI's start-up (reported as ``cli_startup_s``). Peak RSS and CPU time of each
 command come from ``os.wait4`` on that one child process.
+
+``--cpus 0`` pins every timed command (both tools, and b2sum) to the listed cores with
+``taskset``: loopml hashes on two threads by default while DVC and b2sum use one, so a run with
+``--cpus 0`` gives the one-core comparison beside the default one. The load average is recorded
+before and after.
 """
 
 from __future__ import annotations
@@ -55,6 +60,7 @@ TOOLS = ("loopml", "dvc", "b2sum")
 GENERATOR_VERSION = 1  # bump when the CSV generator changes, so cached folders are remade
 HEADER = b"id,a,b,c,d,label\n"
 _T0 = time.perf_counter()
+PIN_CPUS = ""  # set from --cpus: a taskset core list every timed command runs on
 
 
 def log(msg: str) -> None:
@@ -285,6 +291,8 @@ def run(cmd: list[str], env: dict[str, str] | None = None, cwd: Path | None = No
         tempfile.NamedTemporaryFile("r") as rss,
     ):
         launch = list(cmd)
+        if PIN_CPUS:
+            launch = ["taskset", "-c", PIN_CPUS, *launch]
         if os.access(GNU_TIME, os.X_OK):
             launch = [GNU_TIME, "-f", "%M", "-o", rss.name, *launch]
         t0 = time.perf_counter()
@@ -641,6 +649,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--size-mib", type=int, default=1024, help="total size of the CSV folder")
     p.add_argument("--files", type=int, default=200, help="number of CSV files")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--cpus", default="", help="taskset core list for every timed command, e.g. 0 (one core)"
+    )
     p.add_argument("--repeat", type=int, default=3, help="cold runs per tool (median reported)")
     p.add_argument("--append-kb", type=int, default=150, help="KB appended to each of two files")
     p.add_argument(
@@ -663,6 +674,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    global PIN_CPUS
+    PIN_CPUS = args.cpus
+    if PIN_CPUS and shutil.which("taskset") is None:
+        sys.exit("--cpus needs taskset (util-linux)")
     temp_workdir = args.workdir is None
     workdir = (
         Path(tempfile.mkdtemp(prefix="loopml-bench-", dir="/tmp")) if temp_workdir else args.workdir
@@ -690,6 +705,8 @@ def main(argv: list[str] | None = None) -> int:
             "big_file_gib": args.big_file_gib,
             "only": args.only,
             "workdir": str(workdir),
+            "cpus": args.cpus or "all",
+            "load_average_before": [round(x, 2) for x in os.getloadavg()],
         },
         "machine": {**machine_info(None if dvc_missing else dvc), "workdir_fs": fs_type(workdir)},
     }
@@ -752,6 +769,7 @@ def main(argv: list[str] | None = None) -> int:
             result["big_file"] = big
 
         result["ratios"] = ratios(result)
+        result["params"]["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
     finally:
         if not args.keep:
             shutil.rmtree(workdir if temp_workdir else runs, ignore_errors=True)
