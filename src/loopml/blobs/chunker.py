@@ -75,3 +75,21 @@ class FileChunks:
             if carry:
                 buf[:carry] = buf[end:filled]
         self.digest = self._hasher.hexdigest()
+
+
+class BytesChunks:
+    """:class:`FileChunks` over bytes already in memory: one block, cut where chunking the same
+    stream would cut, without copying the bytes into a read buffer first (a pipeline step's
+    small output should not pay for an 8 MiB buffer)."""
+
+    def __init__(self, data: bytes | memoryview) -> None:
+        self._data = memoryview(data)
+        self.size = len(self._data)
+        self.digest = blake3.blake3(self._data).hexdigest()
+
+    def __iter__(self) -> Iterator[list[tuple[bytes, memoryview]]]:
+        region = self._data
+        if not len(region):
+            return
+        cuts = [(c.offset, c.length) for c in _CHUNKER.cut_buf(region)]
+        yield [(blake3.blake3(region[o : o + n]).digest(), region[o : o + n]) for o, n in cuts]

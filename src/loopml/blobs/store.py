@@ -14,7 +14,6 @@ A read needs no lock: when a ``gc`` repack moved chunks under it, it locates the
 
 from __future__ import annotations
 
-import io
 import os
 import threading
 import time
@@ -31,7 +30,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from loopml.blobs.backend import Backend
-from loopml.blobs.chunker import BUFFER_SIZE, DIGEST_SIZE, FileChunks
+from loopml.blobs.chunker import BUFFER_SIZE, DIGEST_SIZE, BytesChunks, FileChunks
 from loopml.blobs.hashcache import HashCache
 from loopml.blobs.packs import PackInfo, PackWriter, pack_key
 from loopml.core.errors import Conflict, IntegrityError, NotFound
@@ -267,13 +266,15 @@ class Ingest:
         return self.add_paths([path])[0]
 
     def add_bytes(self, data: bytes) -> StoredFile:
-        return self.add_stream(io.BytesIO(data))
+        return self._add_chunks(BytesChunks(data))
 
     def add_stream(self, stream: BinaryIO) -> StoredFile:
         buffer = getattr(self._local, "buffer", None)
         if buffer is None:
             buffer = self._local.buffer = bytearray(BUFFER_SIZE)
-        fc = FileChunks(stream, buffer)
+        return self._add_chunks(FileChunks(stream, buffer))
+
+    def _add_chunks(self, fc: FileChunks | BytesChunks) -> StoredFile:
         order: list[bytes] = []
         for block in fc:
             # One index query covers a whole block of chunks.
