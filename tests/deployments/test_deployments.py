@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from loopml.core.errors import Conflict, InvalidInput, InvalidName, NotFound
 from loopml.deployments import DeploymentStatus
 from loopml.deployments.gate import parse_gate
-from loopml.deployments.record import check_transition
+from loopml.deployments.lifecycle import check_transition
 from loopml.meta.tables import events
 from loopml.sdk import Client
 

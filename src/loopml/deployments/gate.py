@@ -13,8 +13,8 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from loopml.api.deployments import GateCheck, GateResult
 from loopml.core.errors import InvalidInput
-from loopml.deployments.record import GateCheck, GateResult
 from loopml.models import ModelVersion
 
 _OPS: dict[str, Callable[[float, float], bool]] = {

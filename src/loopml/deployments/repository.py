@@ -7,13 +7,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from loopml.deployments.record import (
-    Action,
-    Deployment,
-    DeploymentStatus,
-    GateResult,
-    check_transition,
-)
+from loopml.api.deployments import Action, Deployment, DeploymentStatus, GateResult
+from loopml.deployments.lifecycle import check_transition
 from loopml.meta.tables import deployments, events
 
 _D = deployments.c

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 import sqlalchemy as sa
 
+from loopml.api.models import ModelFile, ModelVersion
 from loopml.core.errors import InvalidInput, NotFound, StoreError
 from loopml.core.identity import whoami
 from loopml.core.names import validate_name
@@ -22,7 +23,6 @@ from loopml.meta.events import append_event
 from loopml.models import repository as repo
 from loopml.models.flavors import INPUT_EXAMPLE, MANIFEST, SavedModel, get_flavor, infer_flavor
 from loopml.models.signature import Signature, as_data, infer_spec
-from loopml.models.version import ModelFile, ModelVersion
 from loopml.stores import Stores
 
 MANIFEST_FORMAT = 1

@@ -10,13 +10,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from loopml.api.pipelines import Output, StepRun, StepStatus
 from loopml.blobs.packs import pack_key
 from loopml.core.errors import LoopError
 from loopml.pipelines import cache
 from loopml.pipelines import materializers as mats
 from loopml.pipelines import repository as repo
 from loopml.pipelines.pipeline import Node, Plan, Spec
-from loopml.pipelines.run import Output, StepRun, StepStatus
 from loopml.pipelines.worker import StepResult, StepTask, load_output
 from loopml.stores import Stores
 

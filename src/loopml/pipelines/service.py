@@ -12,13 +12,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from loopml.api.pipelines import PipelineRun, RunStatus, StepRun, StepStatus
 from loopml.core.errors import Conflict, InvalidInput
 from loopml.core.identity import whoami
 from loopml.pipelines import repository as repo
 from loopml.pipelines.execute import Coordinator, Executor, Progress
 from loopml.pipelines.params import jsonable
 from loopml.pipelines.pipeline import Pipeline, Plan
-from loopml.pipelines.run import PipelineRun, RunStatus, StepRun, StepStatus
 from loopml.pipelines.source import load_pipeline
 from loopml.pipelines.worker import load_output
 from loopml.stores import Stores

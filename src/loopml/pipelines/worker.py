@@ -22,13 +22,13 @@ from typing import Any
 
 import blake3
 
+from loopml.api.pipelines import Output, OutputFile, StepStatus
 from loopml.core.errors import InvalidInput, LoopError
 from loopml.core.paths import safe_relpath
 from loopml.pipelines import materializers as mats
 from loopml.pipelines import repository as repo
 from loopml.pipelines.capture import capture_output
 from loopml.pipelines.context import Decision, StepContext, activate, deactivate
-from loopml.pipelines.run import Output, OutputFile, StepStatus
 from loopml.stores import Stores
 
 

@@ -6,9 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from loopml.tracking.active import ActiveRun
-    from loopml.tracking.lexer import FilterError
-    from loopml.tracking.run import (
+    from loopml.api.runs import (
         Artifact,
         Experiment,
         MetricPoint,
@@ -16,6 +14,8 @@ if TYPE_CHECKING:
         Run,
         RunStatus,
     )
+    from loopml.tracking.active import ActiveRun
+    from loopml.tracking.lexer import FilterError
     from loopml.tracking.service import TrackingService
 
 __all__ = [
@@ -41,5 +41,5 @@ def __getattr__(name: str) -> Any:
     if name in __all__:
         import importlib
 
-        return getattr(importlib.import_module(_HOME.get(name, "loopml.tracking.run")), name)
+        return getattr(importlib.import_module(_HOME.get(name, "loopml.api.runs")), name)
     raise AttributeError(name)

@@ -11,8 +11,8 @@ from contextvars import ContextVar
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from loopml.api.runs import Artifact, Run, RunStatus
 from loopml.core.errors import InvalidInput, LoopError
-from loopml.tracking.run import Artifact, Run, RunStatus
 
 if TYPE_CHECKING:
     from loopml.tracking.service import TrackingService

@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
+from loopml.api.runs import Artifact, Experiment, MetricPoint, Run, RunStatus
 from loopml.core.errors import Conflict, InvalidInput, LoopError, NotFound
 from loopml.core.identity import whoami
 from loopml.core.names import validate_name
@@ -30,9 +31,9 @@ from loopml.tracking import repository as repo
 from loopml.tracking.active import ActiveRun
 from loopml.tracking.artifacts import artifact_files
 from loopml.tracking.flush import Writer
+from loopml.tracking.lifecycle import check_transition
 from loopml.tracking.load import load_runs
 from loopml.tracking.provenance import code_version, environment_json
-from loopml.tracking.run import Artifact, Experiment, MetricPoint, Run, RunStatus, check_transition
 from loopml.tracking.search import search_runs
 
 log = logging.getLogger("loopml.tracking")

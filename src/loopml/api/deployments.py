@@ -6,7 +6,6 @@ from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from loopml.core.errors import Conflict
 from loopml.core.times import iso
 
 
@@ -22,26 +21,6 @@ class DeploymentStatus(StrEnum):
     UNCHANGED = "unchanged"  # the alias already pointed at the version
     FAILED = "failed"  # moving the alias failed
     ROLLED_BACK = "rolled_back"  # a later rollback undid this deployment
-
-
-# The one table of legal moves.
-_MOVES: dict[DeploymentStatus, frozenset[DeploymentStatus]] = {
-    DeploymentStatus.PENDING: frozenset(
-        {
-            DeploymentStatus.DEPLOYED,
-            DeploymentStatus.REFUSED,
-            DeploymentStatus.UNCHANGED,
-            DeploymentStatus.FAILED,
-        }
-    ),
-    DeploymentStatus.DEPLOYED: frozenset({DeploymentStatus.ROLLED_BACK}),
-}
-
-
-def check_transition(deployment_id: int, old: DeploymentStatus, new: DeploymentStatus) -> None:
-    """Raise Conflict unless ``old → new`` is a legal move of a deployment."""
-    if new not in _MOVES.get(old, frozenset()):
-        raise Conflict(f"deployment {deployment_id} cannot go from {old.value} to {new.value}")
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from loopml.core.errors import Conflict, InvalidInput
+from loopml.core.errors import InvalidInput
 from loopml.core.times import iso_ms as iso
 
 
@@ -33,20 +33,6 @@ class RunStatus(StrEnum):
         except ValueError:
             legal = ", ".join(s.value for s in cls)
             raise InvalidInput(f"unknown run status {value!r}: use one of {legal}") from None
-
-
-def check_transition(run_id: str, old: RunStatus, new: RunStatus) -> None:
-    """The one place that knows the legal moves: running → finished | failed | killed | lost
-    (``lost`` is what the reaper records; people end runs as one of the other three)."""
-    if not new.is_terminal:
-        raise InvalidInput(
-            f"a run cannot be ended as {new.value!r}; end it as finished, failed or killed"
-        )
-    if old.is_terminal:
-        raise Conflict(
-            f"run {run_id} has already ended as {old.value}; a run ends once, "
-            "start a new run to record more"
-        )
 
 
 @dataclass(frozen=True)
