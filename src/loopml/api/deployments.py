@@ -42,18 +42,6 @@ class GateResult:
     reason: str
     checks: tuple[GateCheck, ...] = ()
 
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["checks"] = [asdict(c) for c in self.checks]
-        return d
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any] | None) -> GateResult | None:
-        if not data:
-            return None
-        checks = tuple(GateCheck(**c) for c in data.get("checks", []))
-        return cls(data.get("expression"), bool(data["passed"]), str(data["reason"]), checks)
-
 
 @dataclass(frozen=True)
 class Deployment:
@@ -81,7 +69,6 @@ class Deployment:
         d = asdict(self)
         d["action"] = self.action.value
         d["status"] = self.status.value
-        d["gate_result"] = None if self.gate_result is None else self.gate_result.to_dict()
         d["created_at"] = iso(self.created_at)
         d["updated_at"] = iso(self.updated_at)
         d["target"] = f"{self.model}@{self.alias}"

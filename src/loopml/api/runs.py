@@ -83,6 +83,7 @@ class MetricSummary:
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "key": self.key,
             "value": self.value,
             "step": self.step,
             "timestamp": iso(self.timestamp),

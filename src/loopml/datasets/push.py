@@ -14,7 +14,7 @@ from loopml.core.errors import InvalidInput
 from loopml.core.identity import whoami
 from loopml.core.names import validate_name
 from loopml.datasets import repository as repo
-from loopml.datasets.repository import version_from_row
+from loopml.datasets.rows import version_from_row
 from loopml.datasets.sources import collect, content_digest
 from loopml.meta.events import append_event
 from loopml.stores import Stores

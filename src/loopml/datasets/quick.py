@@ -20,7 +20,7 @@ from loopml.api.datasets import FileEntry, PushResult
 from loopml.blobs.hashcache import HashCache
 from loopml.core.names import validate_name
 from loopml.core.settings import Settings
-from loopml.datasets.repository import version_from_row
+from loopml.datasets.rows import version_from_row
 from loopml.datasets.sources import collect, content_digest
 from loopml.meta.lite import open_reader
 

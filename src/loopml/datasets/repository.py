@@ -10,29 +10,11 @@ from sqlalchemy.engine import Connection
 from loopml.api.datasets import DatasetSummary, DatasetVersion, FileEntry
 from loopml.core.errors import NotFound
 from loopml.core.refs import Ref
+from loopml.datasets.rows import version_from_row
 from loopml.meta.rows import lock_named
 from loopml.meta.tables import dataset_files, dataset_versions, datasets
 
 _V = dataset_versions.c
-
-
-def version_from_row(name: str, row: Any, files: tuple[FileEntry, ...] = ()) -> DatasetVersion:
-    """A version from a ``dataset_versions`` row (any object with its columns as attributes)."""
-    return DatasetVersion(
-        name=name,
-        version=row.version,
-        kind=row.kind,
-        content_digest=row.content_digest,
-        parent_version=row.parent_version,
-        message=row.message,
-        meta=dict(row.meta or {}),
-        stats=dict(row.stats or {}),
-        file_count=row.file_count,
-        total_bytes=row.total_bytes,
-        created_at=row.created_at,
-        created_by=row.created_by,
-        files=files,
-    )
 
 
 def dataset_id(conn: Connection, name: str) -> int | None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from loopml.api import codec
 from loopml.api.deployments import Action, Deployment, DeploymentStatus, GateResult
 from loopml.core.errors import Conflict, InvalidInput, LoopError, NotFound
 from loopml.core.identity import whoami
@@ -86,7 +87,7 @@ class DeploymentService:
                 "previous_version": None if incumbent is None else incumbent.version,
                 "selector": selector,
                 "gate": gate,
-                "gate_result": result.to_dict(),
+                "gate_result": codec.to_builtins(result),
                 "reason": result.reason,
             }
             if incumbent is not None and incumbent.version == candidate.version:
