@@ -17,6 +17,7 @@ from loopml.core.errors import (
     PermissionDenied,
     StoreError,
 )
+from loopml.core.version import __version__
 
 if TYPE_CHECKING:
     from loopml.pipelines import current_step, pipeline, step
@@ -106,8 +107,6 @@ def __getattr__(name: str) -> Any:
 def __dir__() -> list[str]:
     return sorted(__all__)
 
-
-__version__ = "0.1.0"
 
 __all__ = [
     "Client",

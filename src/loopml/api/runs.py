@@ -161,3 +161,80 @@ class Run:
             d["metric_summaries"] = {k: s.to_dict() for k, s in self.metric_summaries.items()}
             d["environment"] = dict(self.environment)
         return d
+
+
+@dataclass(frozen=True)
+class NewRun:
+    """A run to start: what the client knows of it (ids, names, where it runs, what it was
+    given) when it asks the runs service to record it."""
+
+    id: str
+    experiment: str
+    name: str
+    start_time: float
+    created_by: str
+    code: dict[str, Any]
+    environment: dict[str, Any]
+    parent_run_id: str | None = None
+    host: str | None = None
+    pid: int | None = None
+    pid_scope: str | None = None
+    params: dict[str, str] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RunValues:
+    """Params or tags for one run."""
+
+    run_id: str
+    values: dict[str, str]
+
+
+@dataclass(frozen=True)
+class MetricColumns:
+    """Metric points of any runs as columns (compact on the wire, cheap to build from the
+    client's buffer): point ``i`` is ``(run_ids[i], keys[i], steps[i], timestamps[i],
+    values[i])``."""
+
+    run_ids: tuple[str, ...] = ()
+    keys: tuple[str, ...] = ()
+    steps: tuple[int, ...] = ()
+    timestamps: tuple[float, ...] = ()
+    values: tuple[float, ...] = ()
+
+    def __len__(self) -> int:
+        return len(self.run_ids)
+
+
+@dataclass(frozen=True)
+class LogBatch:
+    """What a client buffered (checked already), written in one transaction, in order:
+    params, then tags, then metric points."""
+
+    params: tuple[RunValues, ...] = ()
+    tags: tuple[RunValues, ...] = ()
+    points: MetricColumns = field(default_factory=MetricColumns)
+
+    def __bool__(self) -> bool:
+        return bool(self.params or self.tags or len(self.points))
+
+
+@dataclass(frozen=True)
+class LostRun:
+    """A running run found dead and ended as lost."""
+
+    id: str
+    experiment: str
+    name: str
+    end_time: float
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "experiment": self.experiment,
+            "name": self.name,
+            "end_time": iso(self.end_time),
+            "reason": self.reason,
+        }

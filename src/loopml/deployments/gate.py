@@ -14,8 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from loopml.api.deployments import GateCheck, GateResult
+from loopml.api.models import ModelVersion
 from loopml.core.errors import InvalidInput
-from loopml.models import ModelVersion
 
 _OPS: dict[str, Callable[[float, float], bool]] = {
     ">=": operator.ge,
