@@ -55,6 +55,9 @@ _V2_INFER_RE = re.compile(r"/v2/models/([^/]+)(?:/versions/([^/]+))?/infer")
 class _ClientGone(LoopError):
     """The client disconnected before sending its whole body."""
 
+    def __init__(self) -> None:
+        super().__init__("the client disconnected before sending its whole body")
+
 
 class EmbeddedServices(Protocol):
     """What the endpoint takes from ``loopml.connect()``: the models service, and the stores
