@@ -7,6 +7,9 @@ stays fast.
 import importlib
 from typing import TYPE_CHECKING, Any
 
+# The factory is a function named like its module: importing it here binds ``loopml.connect`` to
+# the function (the module stays reachable as ``sys.modules["loopml.connect"]``).
+from loopml.connect import connect
 from loopml.core.errors import (
     Conflict,
     IntegrityError,
@@ -121,6 +124,7 @@ __all__ = [
     "__version__",
     "active_run",
     "best_version",
+    "connect",
     "current_step",
     "delete_alias",
     "deploy",
