@@ -7,6 +7,9 @@ stays fast.
 import importlib
 from typing import TYPE_CHECKING, Any
 
+# The factory is a function named like its module: importing it here binds ``loopml.connect`` to
+# the function (the module stays reachable as ``sys.modules["loopml.connect"]``).
+from loopml.connect import connect
 from loopml.core.errors import (
     Conflict,
     IntegrityError,
@@ -17,6 +20,7 @@ from loopml.core.errors import (
     PermissionDenied,
     StoreError,
 )
+from loopml.core.version import __version__
 
 if TYPE_CHECKING:
     from loopml.pipelines import current_step, pipeline, step
@@ -107,8 +111,6 @@ def __dir__() -> list[str]:
     return sorted(__all__)
 
 
-__version__ = "0.1.0"
-
 __all__ = [
     "Client",
     "Conflict",
@@ -122,6 +124,7 @@ __all__ = [
     "__version__",
     "active_run",
     "best_version",
+    "connect",
     "current_step",
     "delete_alias",
     "deploy",

@@ -11,16 +11,22 @@ from typing import TYPE_CHECKING, Any
 from loopml.core.settings import Settings, load_settings
 
 if TYPE_CHECKING:
-    from loopml.datasets import DatasetService
-    from loopml.deployments import Deployment, DeploymentService
-    from loopml.models import LoadedModel, ModelService, ModelSummary, ModelVersion
-    from loopml.pipelines import Pipeline, PipelineRun, PipelineService
+    from loopml.api.deployments import Deployment
+    from loopml.api.models import ModelSummary, ModelVersion
+    from loopml.api.pipelines import PipelineRun
+    from loopml.api.protocols import Datasets, Deployments, Maintenance, Models, Pipelines, Search
+    from loopml.api.runs import MetricPoint, Run
+    from loopml.connect import Services
+    from loopml.models import LoadedModel
+    from loopml.pipelines import Pipeline
     from loopml.stores import Stores
-    from loopml.tracking import ActiveRun, MetricPoint, Run, TrackingService
+    from loopml.tracker.active import ActiveRun
+    from loopml.tracker.tracker import Tracker
 
 
 class Client:
-    """Opens the stores lazily, on first use, so constructing a client is free."""
+    """The services of one backend, from :func:`loopml.connect`; connecting happens on first
+    use, so constructing a client is free."""
 
     def __init__(
         self,
@@ -33,46 +39,48 @@ class Client:
         self.settings = settings or load_settings(home=home, db=db, blobs=blobs)
 
     @functools.cached_property
+    def services(self) -> Services:
+        from loopml.connect import connect
+
+        return connect(self.settings)
+
+    @property
     def stores(self) -> Stores:
-        from loopml.stores import open_stores
+        """The opened stores of the embedded backend."""
+        return self.services.stores
 
-        return open_stores(self.settings)
+    @property
+    def datasets(self) -> Datasets:
+        return self.services.datasets
 
-    @functools.cached_property
-    def datasets(self) -> DatasetService:
-        from loopml.datasets import DatasetService
+    @property
+    def models(self) -> Models:
+        return self.services.models
 
-        return DatasetService(self.stores)
+    @property
+    def tracking(self) -> Tracker:
+        """This process's side of tracking: start runs, log to them, read them back."""
+        return self.services.tracker
 
-    @functools.cached_property
-    def models(self) -> ModelService:
-        from loopml.models import ModelService
+    @property
+    def search(self) -> Search:
+        return self.services.search
 
-        return ModelService(self.stores, tracking=self.tracking, active_run=active_run)
+    @property
+    def pipelines(self) -> Pipelines:
+        return self.services.pipelines
 
-    @functools.cached_property
-    def tracking(self) -> TrackingService:
-        from loopml.tracking import TrackingService
+    @property
+    def deployments(self) -> Deployments:
+        return self.services.deployments
 
-        return TrackingService(self.stores)
-
-    @functools.cached_property
-    def pipelines(self) -> PipelineService:
-        from loopml.pipelines import PipelineService
-
-        return PipelineService(self.stores, tracking=self.tracking)
-
-    @functools.cached_property
-    def deployments(self) -> DeploymentService:
-        from loopml.deployments import DeploymentService
-
-        return DeploymentService(self.stores, self.models)
+    @property
+    def maintenance(self) -> Maintenance:
+        return self.services.maintenance
 
     def close(self) -> None:
-        if "tracking" in self.__dict__:
-            self.tracking.close()
-        if "stores" in self.__dict__:
-            self.stores.close()
+        if "services" in self.__dict__:
+            self.services.close()
 
 
 @functools.lru_cache(maxsize=8)
@@ -140,7 +148,8 @@ def register_model(
 
 def load_model(ref: str, trusted: bool | None = None) -> LoadedModel:
     """Load a model version (``churn``, ``churn@production``, ``churn@7``) for prediction."""
-    return default_client().models.load(ref, trusted=trusted)
+    loaded: LoadedModel = default_client().models.load(ref, trusted=trusted)
+    return loaded
 
 
 def best_version(name: str, metric: str, mode: str = "max") -> ModelVersion:
@@ -166,7 +175,7 @@ def pull_model(ref: str, dest: str | os.PathLike[str]) -> Path:
     return default_client().models.pull(ref, dest)
 
 
-# ---------- experiment tracking: the active run lives in a contextvar (loopml.tracking.active)
+# ---------- experiment tracking: the active run lives in a contextvar (loopml.tracker.active)
 def start_run(
     experiment: str = "default",
     name: str | None = None,
@@ -183,13 +192,13 @@ def start_run(
 
 def active_run() -> ActiveRun | None:
     """The innermost active run of this thread or task, or None."""
-    from loopml.tracking.active import current_run
+    from loopml.tracker.active import current_run
 
     return current_run()
 
 
 def _run() -> ActiveRun:
-    from loopml.tracking.active import require_run
+    from loopml.tracker.active import require_run
 
     return require_run()
 
@@ -236,13 +245,13 @@ def log_input(dataset_ref: str) -> str:
 
 def flush() -> None:
     """Block until every metric logged so far is committed."""
-    from loopml.tracking.active import current_run
+    from loopml.tracker.active import current_run
 
     run = current_run()
     if run is not None:
         run.flush()
     client = default_client()
-    if "tracking" in client.__dict__ and (run is None or run.service is not client.tracking):
+    if "services" in client.__dict__ and (run is None or run.tracker is not client.tracking):
         client.tracking.flush()
 
 

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from loopml.core.errors import Conflict, InvalidInput, InvalidName, NotFound
 from loopml.deployments import DeploymentStatus
 from loopml.deployments.gate import parse_gate
-from loopml.deployments.record import check_transition
+from loopml.deployments.lifecycle import check_transition
 from loopml.meta.tables import events
 from loopml.sdk import Client
 
@@ -189,10 +189,12 @@ def test_the_production_pipeline_uses_the_same_rules(registry: Client) -> None:
     from loopml.pipelines.production import run_production
 
     out = run_production(
-        "m", select="best:accuracy", gate="accuracy >= production", stores=registry.stores
+        "m", select="best:accuracy", gate="accuracy >= production", services=registry.services
     )
     assert out["status"] == "deployed" and out["version"] == 2 and out["target"] == "m@production"
-    again = run_production("m", version=3, gate="accuracy >= production", stores=registry.stores)
+    again = run_production(
+        "m", version=3, gate="accuracy >= production", services=registry.services
+    )
     assert again["status"] == "refused" and _alias(registry) == 2
 
 

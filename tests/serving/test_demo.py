@@ -17,7 +17,7 @@ def test_demo_switches_versions_without_failed_requests(
 ) -> None:
     register_versions(client, cancer, two_models)
     x, y = cancer
-    out = run_serving_demo(client.stores, "cancer", x.head(60), y[:60], burst=40)
+    out = run_serving_demo(client.services, "cancer", x.head(60), y[:60], burst=40)
     assert out["burst"]["failed"] == 0 and out["burst"]["requests"] == 40
     assert out["feedback"] == 40
     assert out["deployment"]["status"] == "deployed" and out["deployment"]["version"] == 2

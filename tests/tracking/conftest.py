@@ -6,7 +6,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from loopml.tracking import active
+from loopml.sdk import Client
+from loopml.tracker import active
+from loopml.tracker.tracker import Tracker
 
 
 @pytest.fixture(autouse=True)
@@ -14,3 +16,9 @@ def empty_run_stack() -> Iterator[None]:
     token = active._stack.set(())
     yield
     active._stack.reset(token)
+
+
+def another_tracker(client: Client, **options: float) -> Tracker:
+    """A second client-side tracker over the same services, as another process has."""
+    s = client.services
+    return Tracker(s.runs, s.search, s.maintenance, **options)

@@ -18,12 +18,13 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from loopml.api.runs import RunStatus
 from loopml.core.errors import Conflict, InvalidInput
 from loopml.core.settings import load_settings
 from loopml.meta.tables import events, runs
 from loopml.sdk import Client
-from loopml.tracking import RunStatus, TrackingService
 from tests.conftest import run_cli
+from tests.tracking.conftest import another_tracker
 
 DEADLINE_S = 20.0
 
@@ -257,7 +258,7 @@ def _as_if_from_another_host(client: Client, run_id: str) -> None:
 def test_a_stale_heartbeat_from_another_host_is_reaped_after_the_timeout(
     client: Client,
 ) -> None:
-    owner = TrackingService(client.stores)  # its process "leaves": no more heartbeats
+    owner = another_tracker(client)  # its process "leaves": no more heartbeats
     run = owner.start_run(experiment="e", name="remote")
     owner.close()
     _as_if_from_another_host(client, run.id)
@@ -323,7 +324,7 @@ def test_heartbeat_settings_come_from_the_environment() -> None:
 
 
 def test_a_run_left_running_before_heartbeats_existed_is_reaped(client: Client) -> None:
-    owner = TrackingService(client.stores)
+    owner = another_tracker(client)
     run = owner.start_run(experiment="e", name="zombie")
     owner.close()
     with client.stores.meta.write() as conn:  # as a database upgraded from 0004 has it

@@ -11,11 +11,12 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from loopml.api.runs import RunStatus
 from loopml.core.errors import Conflict, InvalidInput, InvalidName, NotFound
 from loopml.meta.tables import events, experiments, metrics, run_params, runs
 from loopml.sdk import Client
-from loopml.tracking import RunStatus, TrackingService
-from loopml.tracking.active import current_run
+from loopml.tracker.active import current_run
+from tests.tracking.conftest import another_tracker
 
 
 def _count(client: Client, table: sa.Table) -> int:
@@ -91,7 +92,7 @@ def test_a_run_ends_once(client: Client) -> None:
 def test_a_stale_running_run_can_be_marked_killed(client: Client) -> None:
     run = client.tracking.start_run(experiment="e")
     run.flush()  # a run is in the database from its first flush
-    other = TrackingService(client.stores)  # e.g. another process cleaning up
+    other = another_tracker(client)  # e.g. another process cleaning up
     other.end_run(run.id, RunStatus.KILLED)
     assert client.tracking.get_run(run.id).status is RunStatus.KILLED
     other.close()

@@ -8,6 +8,8 @@ from typing import BinaryIO
 import blake3
 import pyfastcdc
 
+from loopml.core.errors import InvalidInput
+
 # FastCDC's real average is avg_size + min_size: 48 KiB + 16 KiB gives ~64 KiB chunks.
 AVG_SIZE = 48 * 1024
 MIN_SIZE = 16 * 1024
@@ -35,7 +37,7 @@ class FileChunks:
         """``buffer`` (at least :data:`BUFFER_SIZE` bytes) is reused if given: a fresh 8 MiB
         buffer per file costs its page faults and zeroing again for every file."""
         if buffer is not None and len(buffer) < BUFFER_SIZE:
-            raise ValueError(f"a chunking buffer needs {BUFFER_SIZE} bytes")
+            raise InvalidInput(f"a chunking buffer needs {BUFFER_SIZE} bytes, got {len(buffer)}")
         self._buffer = buffer
         self._stream = stream
         self._hasher = blake3.blake3()

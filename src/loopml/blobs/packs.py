@@ -26,6 +26,7 @@ from typing import IO
 import blake3
 
 from loopml.blobs.backend import Backend
+from loopml.core.errors import IntegrityError
 
 MAGIC = b"LOOPPAK1"
 ENTRY = struct.Struct("<32sQI")
@@ -56,7 +57,9 @@ def parse_footer(tail: bytes) -> list[PackEntry]:
     """Entries from the end of a pack (``tail`` must hold the whole footer)."""
     count, magic = TRAILER.unpack_from(tail, len(tail) - TRAILER.size)
     if magic != MAGIC:
-        raise ValueError("not a loopml pack (bad magic)")
+        raise IntegrityError(
+            "not a loopml pack (bad magic): the pack file is damaged; run loopml fsck"
+        )
     start = len(tail) - TRAILER.size - count * ENTRY.size
     return [PackEntry(*ENTRY.unpack_from(tail, start + i * ENTRY.size)) for i in range(count)]
 

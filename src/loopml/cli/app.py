@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
-    from loopml.stores import Stores
+    from loopml.api.protocols import Maintenance
 
 from loopml.cli import datasets, deploy, models, pipeline, runs, serve
 from loopml.cli.output import console, emit_json, errors_to_exit, human_bytes
@@ -39,19 +39,17 @@ app.command("rollback")(deploy.rollback)
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 
 
-def _stores() -> Stores:
+def _maintenance() -> Maintenance:
     from loopml.sdk import default_client
 
-    return default_client().stores
+    return default_client().maintenance
 
 
 @app.command()
 def fsck(json_out: JsonOpt = False) -> None:
     """Verify every stored chunk against its digest and every reference against the index."""
-    from loopml.blobs.fsck import fsck as run_fsck
-
     with errors_to_exit():
-        report = run_fsck(_stores().blobs)
+        report = _maintenance().fsck()
     if json_out:
         emit_json(report.to_dict())
     else:
@@ -77,13 +75,12 @@ def gc(
     json_out: JsonOpt = False,
 ) -> None:
     """Remove stored data that no version references; repack mostly-dead packs."""
-    from loopml.blobs.gc import gc as run_gc
 
     def waiting() -> None:
         sys.stderr.write("gc: waiting for running pushes (or another gc) to finish...\n")
 
     with errors_to_exit():
-        report = run_gc(_stores().blobs, grace_s=grace, dry_run=dry_run, on_wait=waiting)
+        report = _maintenance().gc(grace_s=grace, dry_run=dry_run, on_wait=waiting)
     if json_out:
         emit_json(report.to_dict())
         return

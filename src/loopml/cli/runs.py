@@ -10,7 +10,7 @@ from loopml.cli.output import console, emit_json, errors_to_exit, fail, human_by
 from loopml.core.times import iso_ms as iso
 
 if TYPE_CHECKING:
-    from loopml.tracking.run import Run
+    from loopml.api.runs import Run
 
 app = typer.Typer(help="Experiment runs: list, show, compare, reap.", no_args_is_help=True)
 

@@ -64,12 +64,12 @@ def serve(
             trusted=trusted,
             access_log=access_log,
         )
-        stores = default_client().stores
+        services = default_client().services
         app = None
         if workers == 1:
             from loopml.serving.app import ServingApp
 
-            app = ServingApp(config, stores)
+            app = ServingApp(config, services)
             served = app.prepare()
             what = f"{served.name} version {served.version}"
         else:  # each worker loads the model; check the reference resolves before starting them
@@ -79,4 +79,4 @@ def serve(
             f"with {workers} worker(s); Ctrl+C to stop\n"
         )
         sys.stderr.flush()
-        run_server(config, stores, app)
+        run_server(config, services, app)

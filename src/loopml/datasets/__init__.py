@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from loopml.api.datasets import DatasetSummary, DatasetVersion, FileEntry, PushResult
     from loopml.datasets.service import DatasetService
-    from loopml.datasets.version import DatasetSummary, DatasetVersion, FileEntry, PushResult
 
 __all__ = ["DatasetService", "DatasetSummary", "DatasetVersion", "FileEntry", "PushResult"]
 
@@ -18,7 +18,7 @@ def __getattr__(name: str) -> Any:
 
         return DatasetService
     if name in __all__:
-        from loopml.datasets import version
+        from loopml.api import datasets
 
-        return getattr(version, name)
+        return getattr(datasets, name)
     raise AttributeError(name)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from loopml.datasets.version import DatasetVersion
+from loopml.api.datasets import DatasetVersion
 
 
 def diff_versions(a: DatasetVersion, b: DatasetVersion) -> dict[str, Any]:

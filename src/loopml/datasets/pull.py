@@ -11,11 +11,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from loopml.api.datasets import DatasetVersion
 from loopml.core.errors import Conflict, InvalidInput
 from loopml.core.paths import safe_relpath
 from loopml.core.refs import parse_ref
 from loopml.datasets import repository as repo
-from loopml.datasets.version import DatasetVersion
 from loopml.stores import Stores
 
 Progress = Callable[[int], None]

@@ -16,11 +16,12 @@ import os
 import time
 from pathlib import Path
 
+from loopml.api.datasets import FileEntry, PushResult
 from loopml.blobs.hashcache import HashCache
 from loopml.core.names import validate_name
 from loopml.core.settings import Settings
+from loopml.datasets.rows import version_from_row
 from loopml.datasets.sources import collect, content_digest
-from loopml.datasets.version import FileEntry, PushResult, version_from_row
 from loopml.meta.lite import open_reader
 
 _LATEST = (

@@ -7,9 +7,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from loopml.api.datasets import DatasetSummary, DatasetVersion, FileEntry
 from loopml.core.errors import NotFound
 from loopml.core.refs import Ref
-from loopml.datasets.version import DatasetSummary, DatasetVersion, FileEntry, version_from_row
+from loopml.datasets.rows import version_from_row
 from loopml.meta.rows import lock_named
 from loopml.meta.tables import dataset_files, dataset_versions, datasets
 

@@ -7,12 +7,12 @@ import os
 from pathlib import Path
 from typing import Any
 
+from loopml.api.datasets import DatasetSummary, DatasetVersion, PushResult
 from loopml.core.names import validate_name
 from loopml.datasets import pull as pull_mod
 from loopml.datasets import push as push_mod
 from loopml.datasets import repository as repo
 from loopml.datasets.diff import diff_versions
-from loopml.datasets.version import DatasetSummary, DatasetVersion, PushResult
 from loopml.stores import Stores
 
 

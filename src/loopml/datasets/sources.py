@@ -10,9 +10,9 @@ from pathlib import Path
 
 import blake3
 
+from loopml.api.datasets import FileEntry
 from loopml.core.errors import InvalidInput
 from loopml.core.paths import safe_relpath
-from loopml.datasets.version import FileEntry
 
 
 def collect(source: Path) -> list[tuple[str, Path]]:

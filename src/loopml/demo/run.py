@@ -68,7 +68,7 @@ def run_demo(
 
     fresh = client.datasets.load(v2.version.ref)
     summary["production"] = run_serving_demo(
-        client.stores,
+        client.services,
         "churn",
         rows=features(fresh),
         labels=fresh["churned"],

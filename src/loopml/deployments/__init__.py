@@ -1,6 +1,6 @@
 """Block 6a: the production pipeline: deploy a chosen version behind a gate, roll back, history."""
 
-from loopml.deployments.record import (
+from loopml.api.deployments import (
     Action,
     Deployment,
     DeploymentStatus,

@@ -13,9 +13,9 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from loopml.api.deployments import GateCheck, GateResult
+from loopml.api.models import ModelVersion
 from loopml.core.errors import InvalidInput
-from loopml.deployments.record import GateCheck, GateResult
-from loopml.models import ModelVersion
 
 _OPS: dict[str, Callable[[float, float], bool]] = {
     ">=": operator.ge,

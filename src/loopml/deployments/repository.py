@@ -7,13 +7,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from loopml.deployments.record import (
-    Action,
-    Deployment,
-    DeploymentStatus,
-    GateResult,
-    check_transition,
-)
+from loopml.api import codec
+from loopml.api.deployments import Action, Deployment, DeploymentStatus, GateResult
+from loopml.deployments.lifecycle import check_transition
 from loopml.meta.tables import deployments, events
 
 _D = deployments.c
@@ -30,7 +26,7 @@ def from_row(row: Any) -> Deployment:
         previous_version=row.previous_version,
         selector=row.selector,
         gate=row.gate,
-        gate_result=GateResult.from_dict(row.gate_result),
+        gate_result=codec.from_builtins(row.gate_result, GateResult) if row.gate_result else None,
         status=DeploymentStatus(row.status),
         reason=row.reason,
         created_at=row.created_at,

@@ -17,15 +17,17 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from loopml.api import codec
+from loopml.api.deployments import Action, Deployment, DeploymentStatus, GateResult
+from loopml.api.models import ModelVersion
+from loopml.api.protocols import Models
 from loopml.core.errors import Conflict, InvalidInput, LoopError, NotFound
 from loopml.core.identity import whoami
 from loopml.core.names import validate_name
 from loopml.deployments import repository as repo
 from loopml.deployments.gate import evaluate_gate, parse_gate
 from loopml.deployments.lock import alias_lock
-from loopml.deployments.record import Action, Deployment, DeploymentStatus, GateResult
 from loopml.meta.events import append_event
-from loopml.models import ModelService, ModelVersion
 from loopml.stores import Stores
 
 
@@ -56,9 +58,9 @@ def parse_selector(select: str | None, version: int | None, alias: str | None) -
 class DeploymentService:
     """Deployments of model versions to aliases (``production`` by default)."""
 
-    def __init__(self, stores: Stores, models: ModelService | None = None) -> None:
+    def __init__(self, stores: Stores, models: Models) -> None:
         self.stores = stores
-        self.models = models or ModelService(stores)
+        self.models = models
 
     def deploy(
         self,
@@ -86,7 +88,7 @@ class DeploymentService:
                 "previous_version": None if incumbent is None else incumbent.version,
                 "selector": selector,
                 "gate": gate,
-                "gate_result": result.to_dict(),
+                "gate_result": codec.to_builtins(result),
                 "reason": result.reason,
             }
             if incumbent is not None and incumbent.version == candidate.version:

@@ -318,7 +318,7 @@ FILE_REFERENCES: list[tuple[sa.Table, str]] = [
 
 # --- deployments: the production pipeline (block 6) ---
 # One row per deploy or rollback attempt. ``status`` follows the lifecycle in
-# ``loopml.deployments.record``: pending → deployed | refused | unchanged | failed,
+# ``loopml.api.deployments``: pending → deployed | refused | unchanged | failed,
 # and deployed → rolled_back.
 deployments = sa.Table(
     "deployments",

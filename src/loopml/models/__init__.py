@@ -1,9 +1,9 @@
 """Block 3: the model registry."""
 
+from loopml.api.models import AliasChange, ModelFile, ModelSummary, ModelVersion
 from loopml.models.loaded import LoadedClassifier, LoadedModel
 from loopml.models.service import ModelService
 from loopml.models.signature import ColumnSpec, Signature, TensorSpec
-from loopml.models.version import AliasChange, ModelFile, ModelSummary, ModelVersion
 
 __all__ = [
     "AliasChange",

@@ -6,11 +6,11 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from loopml.api.models import AliasChange
 from loopml.core.errors import InvalidInput, InvalidName, NotFound
 from loopml.core.names import validate_name
 from loopml.meta.events import append_event
 from loopml.models import repository as repo
-from loopml.models.version import AliasChange
 from loopml.stores import Stores
 
 

@@ -15,13 +15,13 @@ from pathlib import Path
 
 import blake3
 
+from loopml.api.models import ModelFile, ModelVersion
 from loopml.core.errors import Conflict, InvalidInput, PermissionDenied
 from loopml.core.paths import safe_relpath
 from loopml.core.refs import parse_ref
 from loopml.models import repository as repo
 from loopml.models.flavors import MANIFEST, get_flavor
 from loopml.models.loaded import LoadedModel, loaded
-from loopml.models.version import ModelFile, ModelVersion
 from loopml.stores import Stores
 
 TRUST_ENV = "LOOPML_TRUST_PICKLE"

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from loopml.api.models import ModelVersion
 from loopml.models.flavors import Predictor
 from loopml.models.signature import Signature, as_data
-from loopml.models.version import ModelVersion
 
 
 class LoadedModel:

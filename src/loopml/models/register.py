@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 import sqlalchemy as sa
 
+from loopml.api.models import ModelFile, ModelVersion
 from loopml.core.errors import InvalidInput, NotFound, StoreError
 from loopml.core.identity import whoami
 from loopml.core.names import validate_name
@@ -22,7 +23,6 @@ from loopml.meta.events import append_event
 from loopml.models import repository as repo
 from loopml.models.flavors import INPUT_EXAMPLE, MANIFEST, SavedModel, get_flavor, infer_flavor
 from loopml.models.signature import Signature, as_data, infer_spec
-from loopml.models.version import ModelFile, ModelVersion
 from loopml.stores import Stores
 
 MANIFEST_FORMAT = 1
@@ -54,13 +54,13 @@ class Tracking(Protocol):
 
 
 class RunHandle(Protocol):
-    """An active run: its id and the tracking service it writes through."""
+    """An active run: its id and the runs service it is recorded in."""
 
     @property
     def id(self) -> str: ...
 
     @property
-    def service(self) -> Any: ...
+    def runs(self) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -141,7 +141,7 @@ def run_lineage(
     read through the tracking service."""
     if run is None and tracking is not None and active is not None:
         current = active()
-        if current is not None and getattr(current, "service", None) is tracking:
+        if current is not None and getattr(current, "runs", None) is tracking:
             run = current.id
     if run is None:
         return Lineage(None, None, None, ())

@@ -7,11 +7,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from loopml.api.models import ModelFile, ModelSummary, ModelVersion
 from loopml.core.errors import NotFound
 from loopml.core.refs import Ref
 from loopml.meta.rows import lock_named
 from loopml.meta.tables import model_aliases, model_files, model_versions, models
-from loopml.models.version import ModelFile, ModelSummary, ModelVersion
 
 _V = model_versions.c
 _A = model_aliases.c

@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from loopml.api.models import AliasChange, ModelSummary, ModelVersion
 from loopml.core.errors import InvalidInput, NotFound
 from loopml.core.names import validate_name
 from loopml.models import aliases
@@ -16,7 +17,6 @@ from loopml.models import register as register_mod
 from loopml.models import repository as repo
 from loopml.models.loaded import LoadedModel
 from loopml.models.signature import Signature
-from loopml.models.version import AliasChange, ModelSummary, ModelVersion
 from loopml.stores import Stores
 
 MODES = ("max", "min")

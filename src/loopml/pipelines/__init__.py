@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from loopml.api.pipelines import Output, PipelineRun, RunStatus, StepRun, StepStatus
 from loopml.pipelines.context import Decision, StepContext, current_step
 from loopml.pipelines.materializers import Materializer, register_materializer
 from loopml.pipelines.pipeline import Pipeline, pipeline
-from loopml.pipelines.run import Output, PipelineRun, RunStatus, StepRun, StepStatus
 from loopml.pipelines.step import Handle, Step, step
 
 if TYPE_CHECKING:

@@ -1,6 +1,6 @@
 """Built-in steps of the standard training pipeline: load a dataset version, register a
 model, decide whether to deploy it (a condition that records its verdict), and deploy it.
-``deploy_if`` and ``deploy`` go through :class:`loopml.deployments.DeploymentService`,
+``deploy_if`` and ``deploy`` go through the deployments service (``current_step().services``),
 so a pipeline follows the same gate rules as ``loopml deploy`` and its deployments are recorded
 and can be rolled back like any other."""
 
@@ -8,21 +8,23 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loopml.core.errors import InvalidInput, NotFound
 from loopml.pipelines.context import Decision, current_step
 from loopml.pipelines.step import step
-from loopml.stores import Stores
+
+if TYPE_CHECKING:
+    from loopml.api.protocols import Backend
 
 
-def _dataset_version(stores: Stores, ref: Any) -> str:
+def _dataset_version(backend: Backend | None, ref: Any) -> str:
     """What ``ref`` means right now: a new latest version is a new cache key."""
-    from loopml.datasets import DatasetService
-
     if not isinstance(ref, str):
         raise InvalidInput(f"load_dataset takes a dataset reference such as 'churn@3', not {ref!r}")
-    v = DatasetService(stores).show(ref)
+    if backend is None:
+        raise InvalidInput("load_dataset runs inside a pipeline run by loopml.run_pipeline")
+    v = backend.datasets.show(ref)
     return f"{v.ref}:{v.content_digest}"
 
 
@@ -121,15 +123,11 @@ def deploy_if(
     not a reason to replace a model. It is yes when no version holds the alias yet, and when
     ``version`` already holds it (``deploy`` then records an unchanged deployment).
     """
-    from loopml.deployments import DeploymentService
-
     gate = _gate(metric, threshold, better_than, mode)
     ctx = current_step()
     mv = ctx.models.show(version)
     target = better_than if better_than is not None else "production"
-    _, result = DeploymentService(ctx.stores, ctx.models).check(
-        mv.name, version=mv.version, gate=gate, to=target
-    )
+    _, result = ctx.services.deployments.check(mv.name, version=mv.version, gate=gate, to=target)
     return Decision(result.passed, result.reason, version)
 
 
@@ -138,11 +136,9 @@ def deploy(version: str, alias: str = "production") -> dict[str, Any]:
     """Deploy ``version`` to ``alias`` through the deployment service (serving follows the
     alias): the deployment is recorded in ``loopml deploy history``, appends its event, and
     ``loopml rollback`` undoes it. Returns the deployment record as a dict."""
-    from loopml.deployments import DeploymentService
-
     ctx = current_step()
     mv = ctx.models.show(version)
-    record = DeploymentService(ctx.stores, ctx.models).deploy(mv.name, version=mv.version, to=alias)
+    record = ctx.services.deployments.deploy(mv.name, version=mv.version, to=alias)
     was = "nothing" if record.previous_version is None else f"version {record.previous_version}"
     print(f"{mv.name}@{alias} → version {mv.version}: {record.status.value} (was {was})")
     return record.to_dict()

@@ -5,6 +5,7 @@ A step returns a :class:`Decision` to act as a condition on the steps after it."
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -12,8 +13,7 @@ from typing import TYPE_CHECKING, Any
 from loopml.core.errors import InvalidInput
 
 if TYPE_CHECKING:
-    from loopml.datasets import DatasetService
-    from loopml.models import ModelService
+    from loopml.api.protocols import Backend, Datasets, Models
     from loopml.stores import Stores
 
 
@@ -28,10 +28,17 @@ class Decision:
 
 
 class StepContext:
-    def __init__(self, run_id: str, step: str, stores: Stores) -> None:
+    def __init__(
+        self,
+        run_id: str,
+        step: str,
+        stores: Stores,
+        connect: Callable[[Stores], Backend] | None = None,
+    ) -> None:
         self.run_id = run_id
         self.step = step
         self.stores = stores
+        self._connect = connect
         self.metrics: dict[str, float] = {}
         self.datasets: list[str] = []
 
@@ -51,17 +58,22 @@ class StepContext:
         self.datasets.append(dataset_ref)
 
     @functools.cached_property
-    def datasets_service(self) -> DatasetService:
-        from loopml.datasets import DatasetService
+    def services(self) -> Backend:
+        """The services (datasets, models, runs, deployments…) over this worker's stores."""
+        if self._connect is None:
+            raise InvalidInput(
+                "this step runs without services: run it through a pipeline "
+                "(loopml.run_pipeline or loopml pipeline run)"
+            )
+        return self._connect(self.stores)
 
-        return DatasetService(self.stores)
+    @property
+    def datasets_service(self) -> Datasets:
+        return self.services.datasets
 
-    @functools.cached_property
-    def models(self) -> ModelService:
-        from loopml.models import ModelService
-        from loopml.tracking import TrackingService
-
-        return ModelService(self.stores, tracking=TrackingService(self.stores))
+    @property
+    def models(self) -> Models:
+        return self.services.models
 
 
 _CURRENT: ContextVar[StepContext | None] = ContextVar("loopml_step_context", default=None)

@@ -10,13 +10,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from loopml.api.pipelines import Output, StepRun, StepStatus
 from loopml.blobs.packs import pack_key
 from loopml.core.errors import LoopError
 from loopml.pipelines import cache
 from loopml.pipelines import materializers as mats
 from loopml.pipelines import repository as repo
 from loopml.pipelines.pipeline import Node, Plan, Spec
-from loopml.pipelines.run import Output, StepRun, StepStatus
 from loopml.pipelines.worker import StepResult, StepTask, load_output
 from loopml.stores import Stores
 
@@ -89,9 +89,13 @@ class Coordinator:
         use_cache: bool = True,
         reuse: dict[str, StepRun] | None = None,
         progress: Progress | None = None,
+        backend: Any = None,
+        connect: Callable[..., Any] | None = None,
     ) -> None:
         self.stores = stores
         self.tracker = tracker
+        self.backend = backend  # the other services, for ``cache_extra`` of built-in steps
+        self.connect = connect
         self.plan = plan
         self.run_id = run_id
         self.executor = executor
@@ -166,7 +170,7 @@ class Coordinator:
         if step.cache_extra is not None:
             args = [self._pending(s) for s in node.args]
             kwargs = {k: self._pending(s) for k, s in node.kwargs.items()}
-            extra = step.cache_extra(self.stores, *args, **kwargs)
+            extra = step.cache_extra(self.backend, *args, **kwargs)
         return cache.cache_key(fingerprint, node.args, node.kwargs, digests, extra)
 
     def _pending(self, spec: Spec) -> Any:
@@ -253,6 +257,7 @@ class Coordinator:
             materializers=mats.user_registrations(),
             resources=dict(node.step.resources),
             source_file=node.step.func.__code__.co_filename,
+            connect=self.connect,
         )
         try:
             self.executor.submit(task)

@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
+from loopml.api.pipelines import StepStatus
 from loopml.core.errors import InvalidInput
 from loopml.core.settings import Settings
 from loopml.pipelines import repository as repo
-from loopml.pipelines.run import StepStatus
 from loopml.pipelines.worker import StepResult, StepTask, execute, worker_id
 
 _PRELOAD = ["loopml.pipelines.executor_local"]

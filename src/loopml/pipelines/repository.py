@@ -8,6 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from loopml.api.pipelines import Output, OutputFile, PipelineRun, RunStatus, StepRun, StepStatus
 from loopml.core.errors import InvalidInput, NotFound
 from loopml.meta.tables import (
     file_objects,
@@ -17,17 +18,7 @@ from loopml.meta.tables import (
     pipeline_steps,
     runs,
 )
-from loopml.pipelines.run import (
-    Output,
-    OutputFile,
-    PipelineRun,
-    RunStatus,
-    StepRun,
-    StepStatus,
-    check_run_transition,
-    check_step_transition,
-    sources_of,
-)
+from loopml.pipelines.lifecycle import check_run_transition, check_step_transition, sources_of
 
 _R = pipeline_runs.c
 _S = pipeline_steps.c

@@ -8,23 +8,23 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
+from loopml.api.pipelines import PipelineRun, RunStatus, StepRun, StepStatus
 from loopml.core.errors import Conflict, InvalidInput
 from loopml.core.identity import whoami
 from loopml.pipelines import repository as repo
-from loopml.pipelines.execute import Coordinator, Executor, Progress
+from loopml.pipelines.execute import Coordinator, Executor, Progress, Tracker
 from loopml.pipelines.params import jsonable
 from loopml.pipelines.pipeline import Pipeline, Plan
-from loopml.pipelines.run import PipelineRun, RunStatus, StepRun, StepStatus
 from loopml.pipelines.source import load_pipeline
 from loopml.pipelines.worker import load_output
 from loopml.stores import Stores
 
 if TYPE_CHECKING:
-    from loopml.tracking import TrackingService
+    from loopml.api.protocols import Backend
 
 EXECUTORS = ("local", "ray")
 
@@ -39,13 +39,39 @@ def source_of(p: Pipeline) -> str:
     return f"{p.func.__module__}:{p.func.__name__}"
 
 
+class Tracking(Tracker, Protocol):
+    """The client side of tracking that records a pipeline run as a tracked run."""
+
+    def start_run(
+        self,
+        experiment: str = ...,
+        name: str | None = None,
+        *,
+        params: Mapping[str, Any] | None = None,
+        tags: Mapping[str, Any] | None = None,
+        parent_run_id: str | None = None,
+    ) -> Any: ...
+
+    def end_run(self, run_id: str, status: Any = ..., error: str | None = None) -> None: ...
+
+
 class PipelineService:
     """``tracking`` records every run as a tracked run (same id); without it runs are only
-    recorded here."""
+    recorded here. ``backend`` (the other services, from :func:`loopml.connect`) is what
+    steps reach through ``current_step()``; ``connect`` builds it again in a worker process
+    over the worker's stores."""
 
-    def __init__(self, stores: Stores, tracking: TrackingService | None = None) -> None:
+    def __init__(
+        self,
+        stores: Stores,
+        tracking: Tracking | None = None,
+        backend: Backend | None = None,
+        connect: Callable[[Stores], Backend] | None = None,
+    ) -> None:
         self.stores = stores
         self.tracking = tracking
+        self.backend = backend
+        self.connect = connect
 
     # ---------- running ----------
     def run(
@@ -145,7 +171,16 @@ class PipelineService:
                 plan, source, executor_name, workers, no_cache, ray_address, resumed_from, notes
             )
             coordinator = Coordinator(
-                self.stores, self.tracking, plan, run_id, executor, not no_cache, reuse, progress
+                self.stores,
+                self.tracking,
+                plan,
+                run_id,
+                executor,
+                not no_cache,
+                reuse,
+                progress,
+                backend=self.backend,
+                connect=self.connect,
             )
             try:
                 outcome = coordinator.run()
@@ -192,7 +227,7 @@ class PipelineService:
             )
             # Runs are written behind; steps in other processes must find this one now.
             handle.flush()
-            run_id = handle.id
+            run_id: str = handle.id
         else:
             run_id = uuid.uuid4().hex
         steps = [
@@ -245,9 +280,9 @@ class PipelineService:
         """Fail the running pipeline runs whose coordinator is dead: their tracked run (which
         the coordinator keeps alive with heartbeats) was killed or reaped as lost. Their
         unfinished steps fail with them. Returns their ids; reading runs calls this first."""
-        if self.tracking is None:
+        if self.tracking is None or self.backend is None:
             return []
-        self.tracking.reap_stale()
+        self.backend.maintenance.reap_runs()
         with self.stores.meta.read() as conn:
             orphans = repo.orphaned_runs(conn)
         failed = []

@@ -22,13 +22,13 @@ from typing import Any
 
 import blake3
 
+from loopml.api.pipelines import Output, OutputFile, StepStatus
 from loopml.core.errors import InvalidInput, LoopError
 from loopml.core.paths import safe_relpath
 from loopml.pipelines import materializers as mats
 from loopml.pipelines import repository as repo
 from loopml.pipelines.capture import capture_output
 from loopml.pipelines.context import Decision, StepContext, activate, deactivate
-from loopml.pipelines.run import Output, OutputFile, StepStatus
 from loopml.stores import Stores
 
 
@@ -47,6 +47,9 @@ class StepTask:
     materializers: list[Any] = field(default_factory=list)
     resources: dict[str, float] = field(default_factory=dict)
     source_file: str | None = None  # the step's file, for tracebacks of by-value functions
+    # Builds the services over the worker's stores (``loopml.connect.over_stores``, pickled
+    # by reference): what ``current_step()`` offers a step.
+    connect: Callable[..., Any] | None = None
 
 
 @dataclass
@@ -213,7 +216,7 @@ def execute(stores: Stores, task: StepTask) -> StepResult:
             scratch_dir.append(Path(tempfile.mkdtemp(prefix="step-", dir=base)))
         return scratch_dir[0]
 
-    ctx = StepContext(task.run_id, task.step, stores)
+    ctx = StepContext(task.run_id, task.step, stores, task.connect)
     stdout = stderr = ""
     error: str | None = None
     decision: dict[str, Any] | None = None

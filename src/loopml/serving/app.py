@@ -16,7 +16,7 @@ import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 from starlette.applications import Starlette
@@ -37,6 +37,9 @@ from loopml.serving.predlog import PredictionLogger
 from loopml.serving.swap import AliasWatcher, ModelHolder, last_event_id
 from loopml.stores import Stores
 
+if TYPE_CHECKING:
+    from loopml.api.protocols import Models
+
 log = logging.getLogger("loopml.serving")
 
 Scope = MutableMapping[str, Any]
@@ -49,20 +52,32 @@ _JSON = (b"content-type", b"application/json")
 _V2_INFER_RE = re.compile(r"/v2/models/([^/]+)(?:/versions/([^/]+))?/infer")
 
 
-class _ClientGone(Exception):
+class _ClientGone(LoopError):
     """The client disconnected before sending its whole body."""
+
+    def __init__(self) -> None:
+        super().__init__("the client disconnected before sending its whole body")
+
+
+class EmbeddedServices(Protocol):
+    """What the endpoint takes from ``loopml.connect()``: the models service, and the stores
+    its prediction log and hot swap use."""
+
+    @property
+    def models(self) -> Models: ...
+
+    @property
+    def stores(self) -> Stores: ...
 
 
 class ServingApp:
     """One served reference (``churn@production``) with batching, logging and hot swap."""
 
-    def __init__(self, config: ServeConfig, stores: Stores) -> None:
-        from loopml.models import ModelService
-
+    def __init__(self, config: ServeConfig, services: EmbeddedServices) -> None:
         self.config = config
-        self.stores = stores
+        self.stores = services.stores
         self.ref = parse_ref(config.ref, "model reference")
-        self.models = ModelService(stores)
+        self.models = services.models
         self.metrics = Metrics()
         self.holder: ModelHolder | None = None
         self.batcher: MicroBatcher | None = None
@@ -363,7 +378,7 @@ class ServingApp:
         }
 
     async def _v2_server(self, _request: Request) -> Response:
-        from loopml import __version__
+        from loopml.core.version import __version__
 
         return JSONResponse({"name": "loopml", "version": __version__, "extensions": []})
 
@@ -433,12 +448,17 @@ def create_app_from_env() -> ServingApp:
     """The app of one ``--workers`` process: configuration comes from the parent's env."""
     import os
 
-    from loopml.core.settings import load_settings
-    from loopml.serving.server import CONFIG_ENV
-    from loopml.stores import open_stores
+    from loopml.serving.config import CONFIG_ENV
 
     config = ServeConfig.from_json(os.environ[CONFIG_ENV])
-    return ServingApp(config, open_stores(load_settings()))
+    return ServingApp(config, _connect())
+
+
+def _connect() -> Any:
+    # A uvicorn worker process builds its app by name; it connects like any other process.
+    from loopml.connect import connect
+
+    return connect()
 
 
 __all__ = ["RequestError", "ServingApp", "create_app_from_env"]

@@ -9,6 +9,10 @@ from typing import Any
 
 from loopml.core.errors import InvalidInput
 
+# How ``loopml serve --workers N`` hands the configuration to the worker processes uvicorn
+# spawns (process plumbing, not settings).
+CONFIG_ENV = "LOOPML_SERVE_CONFIG"
+
 
 @dataclass(frozen=True)
 class ServeConfig:

@@ -14,12 +14,10 @@ import urllib.request
 from collections.abc import Callable
 from typing import Any
 
-from loopml.deployments import DeploymentService
 from loopml.serving.app import ServingApp
 from loopml.serving.config import ServeConfig
 from loopml.serving.predlog import read_log
 from loopml.serving.server import BackgroundServer
-from loopml.stores import Stores
 
 
 def _post(url: str, body: Any) -> tuple[int, dict[str, Any], float]:
@@ -53,7 +51,7 @@ def _summary(results: list[tuple[int, dict[str, Any], float]]) -> dict[str, Any]
 
 
 def run_serving_demo(
-    stores: Stores,
+    services: Any,  # from loopml.connect(): models, deployments and the stores
     name: str,
     rows: Any,
     labels: Any = None,
@@ -79,7 +77,7 @@ def run_serving_demo(
     if labels is not None:  # numpy or pandas labels as plain Python values
         truth = labels.tolist() if hasattr(labels, "tolist") else list(labels)
     config = ServeConfig(f"{name}@production", port=0, poll_interval_s=0.2, log_flush_s=0.2)
-    app = ServingApp(config, stores)
+    app = ServingApp(config, services)
     server = BackgroundServer(app)
     url = server.start()
     try:
@@ -122,7 +120,7 @@ def run_serving_demo(
         for t in threads:
             t.start()
         if deploy is None:
-            record = DeploymentService(stores).deploy(
+            record = services.deployments.deploy(
                 name, select=f"best:{metric}", gate=f"{metric} >= production"
             )
             say(
@@ -162,7 +160,7 @@ def run_serving_demo(
         _status, meta, _ms = _post_get(url + "/metadata")
     finally:
         server.stop()
-    log_dir = config.log_path(stores.settings.home)
+    log_dir = config.log_path(services.settings.home)
     logged = {
         "prediction_rows": read_log(log_dir, "predictions", name).num_rows,
         "feedback_rows": read_log(log_dir, "feedback", name).num_rows,

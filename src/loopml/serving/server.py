@@ -10,12 +10,10 @@ import threading
 from typing import Any
 
 from loopml.core.errors import OperationalError
-from loopml.serving.app import ServingApp
-from loopml.serving.config import ServeConfig
-from loopml.stores import Stores
+from loopml.serving.app import EmbeddedServices, ServingApp
+from loopml.serving.config import CONFIG_ENV, ServeConfig
 
 # ``--workers N`` starts N processes that import the app; they read the configuration here.
-CONFIG_ENV = "LOOPML_SERVE_CONFIG"
 
 
 def _fast_loop() -> dict[str, str]:
@@ -48,13 +46,13 @@ def uvicorn_options(config: ServeConfig) -> dict[str, Any]:
     }
 
 
-def serve(config: ServeConfig, stores: Stores, app: ServingApp | None = None) -> None:
+def serve(config: ServeConfig, services: EmbeddedServices, app: ServingApp | None = None) -> None:
     """Serve until interrupted. With one worker the app (already prepared, if given) runs in
     this process; with more, uvicorn starts worker processes that each load the model."""
     import uvicorn
 
     if config.workers == 1:
-        uvicorn.run(app or ServingApp(config, stores), **uvicorn_options(config))
+        uvicorn.run(app or ServingApp(config, services), **uvicorn_options(config))
         return
     # Worker processes are spawned by uvicorn and import the app by name; the configuration
     # reaches them through their environment, which this process passes down.

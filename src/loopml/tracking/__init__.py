@@ -1,14 +1,13 @@
 """Block 2: experiment tracking. Names load on first use, so importing a submodule (the CLI
-needs only value objects) does not pull in SQLAlchemy."""
+needs only value objects) does not pull in SQLAlchemy. The client side (the active run, the
+metric buffer) is :mod:`loopml.tracker`."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from loopml.tracking.active import ActiveRun
-    from loopml.tracking.lexer import FilterError
-    from loopml.tracking.run import (
+    from loopml.api.runs import (
         Artifact,
         Experiment,
         MetricPoint,
@@ -16,24 +15,25 @@ if TYPE_CHECKING:
         Run,
         RunStatus,
     )
-    from loopml.tracking.service import TrackingService
+    from loopml.tracking.lexer import FilterError
+    from loopml.tracking.service import RunService, SearchService
 
 __all__ = [
-    "ActiveRun",
     "Artifact",
     "Experiment",
     "FilterError",
     "MetricPoint",
     "MetricSummary",
     "Run",
+    "RunService",
     "RunStatus",
-    "TrackingService",
+    "SearchService",
 ]
 
 _HOME = {
-    "ActiveRun": "loopml.tracking.active",
     "FilterError": "loopml.tracking.lexer",
-    "TrackingService": "loopml.tracking.service",
+    "RunService": "loopml.tracking.service",
+    "SearchService": "loopml.tracking.service",
 }
 
 
@@ -41,5 +41,5 @@ def __getattr__(name: str) -> Any:
     if name in __all__:
         import importlib
 
-        return getattr(importlib.import_module(_HOME.get(name, "loopml.tracking.run")), name)
+        return getattr(importlib.import_module(_HOME.get(name, "loopml.api.runs")), name)
     raise AttributeError(name)

@@ -34,9 +34,9 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Literal
 
+from loopml.api.runs import RunStatus
 from loopml.core.errors import InvalidInput
 from loopml.tracking.lexer import EXAMPLE, Field, FilterError, Token, tokenize
-from loopml.tracking.run import RunStatus
 
 Value = float | str
 

@@ -8,8 +8,8 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
+from loopml.api.runs import Artifact, MetricSummary, Run, RunStatus
 from loopml.meta.tables import experiments, runs
-from loopml.tracking.run import Artifact, MetricSummary, Run, RunStatus
 
 _IN_BATCH = 500
 

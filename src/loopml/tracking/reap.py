@@ -26,26 +26,6 @@ class Owner:
     scope: str | None  # boot id and pid namespace; None where the platform does not say
 
 
-@dataclass(frozen=True)
-class LostRun:
-    """A running run found dead and ended as lost."""
-
-    id: str
-    experiment: str
-    name: str
-    end_time: float
-    reason: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "experiment": self.experiment,
-            "name": self.name,
-            "end_time": iso(self.end_time),
-            "reason": self.reason,
-        }
-
-
 @functools.cache
 def _host_and_scope() -> tuple[str, str | None]:
     host = socket.gethostname()[:255]

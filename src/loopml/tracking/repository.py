@@ -10,6 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from loopml.api.runs import Artifact, Experiment, MetricPoint, RunStatus
 from loopml.core.errors import Conflict, InvalidInput, NotFound
 from loopml.core.refs import Ref
 from loopml.meta.rows import insert_ignore
@@ -24,7 +25,6 @@ from loopml.meta.tables import (
     runs,
 )
 from loopml.tracking.load import FULL_COLUMNS
-from loopml.tracking.run import Artifact, Experiment, MetricPoint, RunStatus
 
 _R = runs.c
 _IN_BATCH = 500

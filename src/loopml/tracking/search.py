@@ -9,6 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from loopml.api.runs import Run
 from loopml.core.errors import InvalidInput, NotFound
 from loopml.meta.tables import experiments, latest_metrics, run_params, run_tags, runs
 from loopml.tracking.filter import (
@@ -22,7 +23,6 @@ from loopml.tracking.filter import (
 )
 from loopml.tracking.lexer import Field
 from loopml.tracking.load import LIST_COLUMNS, load_runs
-from loopml.tracking.run import Run
 
 MAX_LIMIT = 50_000
 _SIDE = {"metric": latest_metrics, "param": run_params, "tag": run_tags}

@@ -3,24 +3,22 @@ exceptions lose nothing, a failed write keeps its points."""
 
 from __future__ import annotations
 
-import contextlib
 import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
 
+from loopml.api.runs import LogBatch, RunStatus
 from loopml.core.errors import Conflict, StoreError
-from loopml.meta.engine import MetaStore
 from loopml.meta.tables import metrics
 from loopml.sdk import Client
-from loopml.tracking import RunStatus, TrackingService
-from loopml.tracking.flush import Writer
+from loopml.tracker.buffer import Writer
+from tests.tracking.conftest import another_tracker
 
 
 def _stored_points(client: Client, run_id: str) -> int:
@@ -49,7 +47,7 @@ def test_flush_blocks_until_points_are_visible_to_another_client(
 
 
 def test_background_thread_commits_without_an_explicit_flush(client: Client) -> None:
-    service = TrackingService(client.stores, flush_interval_s=0.05)
+    service = another_tracker(client, flush_interval_s=0.05)
     try:
         run = service.start_run(experiment="e")
         run.log_metric("loss", 0.5)
@@ -64,7 +62,7 @@ def test_background_thread_commits_without_an_explicit_flush(client: Client) -> 
 
 
 def test_a_full_buffer_is_written_by_the_producer(client: Client) -> None:
-    writer = Writer(client.stores.meta, interval_s=60, batch_points=10, max_pending=50)
+    writer = Writer(client.services.runs, interval_s=60, batch_points=10, max_pending=50)
     run = client.tracking.start_run(experiment="e")
     run.flush()  # the run exists for this second writer
     try:
@@ -86,25 +84,28 @@ def test_end_run_commits_metrics_with_the_status_change(client: Client) -> None:
     assert _stored_points(client, run.id) == 2
 
 
-class FlakyMeta(MetaStore):
-    """A metadata store whose next ``failures`` write transactions fail."""
+class FlakyRuns:
+    """The runs service, whose next ``failures`` batches fail as a busy database would."""
 
-    failures = 0
+    def __init__(self, runs: Any) -> None:
+        self.runs = runs
+        self.failures = 0
 
-    @contextlib.contextmanager
-    def write(self) -> Iterator[Connection]:
+    def log_batch(self, batch: LogBatch) -> tuple[str, ...]:
         if self.failures:
             self.failures -= 1
             raise StoreError("database is locked (simulated)")
-        with super().write() as conn:
-            yield conn
+        return self.runs.log_batch(batch)  # type: ignore[no-any-return]
+
+    def heartbeat(self, run_ids: tuple[str, ...]) -> Any:
+        return self.runs.heartbeat(run_ids)
 
 
 def test_a_failed_write_keeps_its_points_for_the_next_flush(client: Client) -> None:
     run = client.tracking.start_run(experiment="e")
     run.flush()
-    flaky = FlakyMeta(client.stores.meta.engine)
-    writer = Writer(flaky, interval_s=60)
+    flaky = FlakyRuns(client.services.runs)
+    writer = Writer(flaky, interval_s=60)  # type: ignore[arg-type]
     try:
         for i in range(100):
             writer.add(run.id, "loss", float(i), None, time.time())
@@ -213,7 +214,7 @@ def test_a_run_is_in_the_database_from_its_first_flush(client: Client) -> None:
 
 
 def test_background_thread_writes_a_new_run_without_a_flush(client: Client) -> None:
-    service = TrackingService(client.stores, flush_interval_s=0.05)
+    service = another_tracker(client, flush_interval_s=0.05)
     other = Client(client.settings)
     try:
         run = service.start_run(experiment="e")
@@ -252,7 +253,7 @@ def test_a_run_ended_before_its_first_write_is_written_once_with_both_events(
 def test_a_param_clash_with_another_writer_is_reported_at_flush(client: Client) -> None:
     run = client.tracking.start_run(experiment="e")
     run.flush()
-    other = TrackingService(client.stores)  # e.g. another process logging to the same run
+    other = another_tracker(client)  # e.g. another process logging to the same run
     try:
         other.log_params(run.id, {"lr": 0.2})
         run.log_params({"lr": 0.1, "depth": 3})  # no clash with what this process logged

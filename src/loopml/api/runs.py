@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from loopml.core.errors import Conflict, InvalidInput
+from loopml.core.errors import InvalidInput
 from loopml.core.times import iso_ms as iso
 
 
@@ -33,20 +33,6 @@ class RunStatus(StrEnum):
         except ValueError:
             legal = ", ".join(s.value for s in cls)
             raise InvalidInput(f"unknown run status {value!r}: use one of {legal}") from None
-
-
-def check_transition(run_id: str, old: RunStatus, new: RunStatus) -> None:
-    """The one place that knows the legal moves: running → finished | failed | killed | lost
-    (``lost`` is what the reaper records; people end runs as one of the other three)."""
-    if not new.is_terminal:
-        raise InvalidInput(
-            f"a run cannot be ended as {new.value!r}; end it as finished, failed or killed"
-        )
-    if old.is_terminal:
-        raise Conflict(
-            f"run {run_id} has already ended as {old.value}; a run ends once, "
-            "start a new run to record more"
-        )
 
 
 @dataclass(frozen=True)
@@ -97,6 +83,7 @@ class MetricSummary:
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "key": self.key,
             "value": self.value,
             "step": self.step,
             "timestamp": iso(self.timestamp),
@@ -174,3 +161,80 @@ class Run:
             d["metric_summaries"] = {k: s.to_dict() for k, s in self.metric_summaries.items()}
             d["environment"] = dict(self.environment)
         return d
+
+
+@dataclass(frozen=True)
+class NewRun:
+    """A run to start: what the client knows of it (ids, names, where it runs, what it was
+    given) when it asks the runs service to record it."""
+
+    id: str
+    experiment: str
+    name: str
+    start_time: float
+    created_by: str
+    code: dict[str, Any]
+    environment: dict[str, Any]
+    parent_run_id: str | None = None
+    host: str | None = None
+    pid: int | None = None
+    pid_scope: str | None = None
+    params: dict[str, str] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RunValues:
+    """Params or tags for one run."""
+
+    run_id: str
+    values: dict[str, str]
+
+
+@dataclass(frozen=True)
+class MetricColumns:
+    """Metric points of any runs as columns (compact on the wire, cheap to build from the
+    client's buffer): point ``i`` is ``(run_ids[i], keys[i], steps[i], timestamps[i],
+    values[i])``."""
+
+    run_ids: tuple[str, ...] = ()
+    keys: tuple[str, ...] = ()
+    steps: tuple[int, ...] = ()
+    timestamps: tuple[float, ...] = ()
+    values: tuple[float, ...] = ()
+
+    def __len__(self) -> int:
+        return len(self.run_ids)
+
+
+@dataclass(frozen=True)
+class LogBatch:
+    """What a client buffered (checked already), written in one transaction, in order:
+    params, then tags, then metric points."""
+
+    params: tuple[RunValues, ...] = ()
+    tags: tuple[RunValues, ...] = ()
+    points: MetricColumns = field(default_factory=MetricColumns)
+
+    def __bool__(self) -> bool:
+        return bool(self.params or self.tags or len(self.points))
+
+
+@dataclass(frozen=True)
+class LostRun:
+    """A running run found dead and ended as lost."""
+
+    id: str
+    experiment: str
+    name: str
+    end_time: float
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "experiment": self.experiment,
+            "name": self.name,
+            "end_time": iso(self.end_time),
+            "reason": self.reason,
+        }

@@ -1,15 +1,16 @@
-"""Write-behind for tracking: params, tags and metric points collect in memory and are
-committed together, in batches, by a background thread, by ``flush()`` or by the next
-synchronous write. Every synchronous write (starting or ending a run, inputs, artifacts) goes
-through :meth:`Writer.transaction`, which commits what is pending first, in the same
-transaction, so writes land in the order they were made.
+"""Write-behind for tracking, on the client: params, tags and metric points collect in
+memory and go to the runs service together, in batches (one :class:`LogBatch` per
+transaction), from a background thread, from ``flush()`` or before the next synchronous write.
+Every synchronous write (starting or ending a run, inputs, artifacts) runs inside
+:meth:`Writer.ordered`, which sends what is pending first, so writes land in the order they
+were made.
 
 Something logged is *acknowledged* once a flush that started after it has returned: it is
 committed and survives a crash of the process. A run exists in the database from the moment
 ``start_run`` returns, so even a process killed right after it leaves a row to reap.
 
-The same thread keeps the runs this process has open alive: every ``heartbeat_s`` it
-refreshes their ``heartbeat_at`` (see :mod:`loopml.tracking.reap`).
+The same thread keeps the runs this process has open alive: every ``heartbeat_s`` it asks the
+runs service to refresh their heartbeat (see :mod:`loopml.tracking.reap`).
 """
 
 from __future__ import annotations
@@ -24,62 +25,69 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import sqlalchemy as sa
-from sqlalchemy.engine import Connection
-
+from loopml.api.protocols import Runs
+from loopml.api.runs import LogBatch, MetricColumns, RunValues
 from loopml.core.errors import Conflict, LoopError, StoreError
-from loopml.meta.engine import MetaStore
-from loopml.meta.events import append_event
-from loopml.tracking import repository as repo
-from loopml.tracking.repository import PointRow
 
 log = logging.getLogger("loopml.tracking")
+
+PointRow = tuple[str, str, int, float, float]  # run_id, key, step, timestamp, value
 
 
 @dataclass
 class Pending:
-    """Writes not committed yet, in the order they must be applied."""
+    """Writes not sent yet, in the order they must be applied."""
 
-    runs: list[dict[str, Any]] = field(default_factory=list)  # rows, "experiment" by name
     params: list[tuple[str, dict[str, str]]] = field(default_factory=list)
     tags: list[tuple[str, dict[str, str]]] = field(default_factory=list)
     points: list[PointRow] = field(default_factory=list)
 
     def __bool__(self) -> bool:
-        return bool(self.runs or self.params or self.tags or self.points)
+        return bool(self.params or self.tags or self.points)
 
     def prepend(self, older: Pending) -> None:
-        self.runs[:0] = older.runs
         self.params[:0] = older.params
         self.tags[:0] = older.tags
         self.points[:0] = older.points
 
+    def batch(self) -> LogBatch:
+        """The pending writes as the value the runs service takes."""
+        columns = (
+            MetricColumns(*map(tuple, zip(*self.points, strict=True)))
+            if self.points
+            else MetricColumns()
+        )
+        return LogBatch(
+            params=tuple(RunValues(r, v) for r, v in self.params),
+            tags=tuple(RunValues(r, v) for r, v in self.tags),
+            points=columns,
+        )
+
 
 class Writer:
-    """One per service: the pending writes, a write lock and a lazily started flusher."""
+    """One per client: the pending writes, a write lock and a lazily started flusher."""
 
     def __init__(
         self,
-        meta: MetaStore,
+        runs: Runs,
         interval_s: float = 1.0,
         batch_points: int = 20_000,
         max_pending: int = 200_000,
         heartbeat_s: float = 10.0,
     ) -> None:
-        self.meta = meta
+        self.runs = runs
         self.interval_s = interval_s
         self.heartbeat_s = heartbeat_s
         self.batch_points = batch_points
         self.max_pending = max_pending
         self._pending = Pending()
         self._lock = threading.Lock()  # guards _pending and _next_step
-        self._write_lock = threading.RLock()  # one writer transaction at a time
+        self._write_lock = threading.RLock()  # one write to the service at a time
         self._wake = threading.Event()
         self._stop = False
         self._thread: threading.Thread | None = None
         self._error: LoopError | None = None
         self._next_step: dict[tuple[str, str], int] = {}
-        self._experiment_ids: dict[str, int] = {}  # committed experiments
         self._late: list[Conflict] = []  # param clashes found while committing
         self._beating: set[str] = set()  # open runs of this process, kept alive
         me = weakref.ref(self)
@@ -96,19 +104,6 @@ class Writer:
         self._beating = set()  # the parent's runs are not ours to keep alive
 
     # ---------- producing ----------
-    def write_run(self, row: dict[str, Any], params: dict[str, str], tags: dict[str, str]) -> None:
-        """Commit a new run now, with its params, tags and ``run.started`` event (and what
-        was pending before it), and keep it alive with heartbeats until :meth:`unwatch`."""
-        batch = Pending(
-            runs=[row],
-            params=[(row["id"], params)] if params else [],
-            tags=[(row["id"], tags)] if tags else [],
-        )
-        with self.transaction() as conn:
-            new_ids, _ = self._write(conn, batch)  # a new run has no params to clash with
-        self._experiment_ids.update(new_ids)
-        self.watch(row["id"])
-
     def watch(self, run_id: str) -> None:
         """Send heartbeats for ``run_id`` from the background thread."""
         with self._lock:
@@ -189,75 +184,43 @@ class Writer:
         with self._lock:
             self._pending.prepend(taken)
 
-    def _write(self, conn: Connection, batch: Pending) -> tuple[dict[str, int], list[Conflict]]:
-        """Apply ``batch`` on ``conn``: runs (with their events), params, tags, points."""
-        new_ids: dict[str, int] = {}
-        late: list[Conflict] = []
-        rows = []
-        for row in batch.runs:
-            name = row["experiment"]
-            exp_id = self._experiment_ids.get(name) or new_ids.get(name)
-            if exp_id is None:
-                exp_id = new_ids[name] = repo.ensure_experiment(
-                    conn, name, row["start_time"], row["created_by"]
-                ).id
-            rows.append(
-                {k: v for k, v in row.items() if k != "experiment"} | {"experiment_id": exp_id}
-            )
-        repo.insert_runs(conn, rows)
-        for row in batch.runs:
-            payload = {"run_id": row["id"], "experiment": row["experiment"], "name": row["name"]}
-            append_event(conn, "run.started", row["id"], payload)
-            if row["status"] != "running":  # ended before it was first written
-                append_event(conn, f"run.{row['status']}", row["id"], payload)
-        for run_id, params in batch.params:
-            try:
-                repo.insert_params(conn, run_id, params)
-            except Conflict as exc:
-                # Another process logged this run's param first (a race between writers):
-                # its value stays, and the flush reports the clash.
-                late.append(exc)
-        for run_id, tags in batch.tags:
-            repo.upsert_tags(conn, run_id, tags)
+    def _send(self) -> None:
+        """Send what is pending as one batch; if the service cannot take it now, it stays
+        buffered for the next attempt (a batch it refuses as invalid can never succeed and
+        is dropped, with the error raised)."""
+        batch = self._take()
+        if not batch:
+            return
         try:
-            repo.write_points(conn, batch.points)
-        except sa.exc.IntegrityError as exc:
-            # Points are checked (their run exists) before they are buffered, so this batch
-            # can never succeed; retrying it would block every later write.
-            refused, batch.points = batch.points, []
-            raise StoreError(
-                f"the database refused {len(refused)} buffered metric point(s), "
-                f"which are dropped: {exc.orig}"
-            ) from exc
-        return new_ids, late
+            late = self.runs.log_batch(batch.batch())
+        except StoreError:
+            self._put_back(batch)
+            raise
+        except LoopError:
+            raise
+        except BaseException:
+            self._put_back(batch)
+            raise
+        self._error = None
+        for message in late:
+            log.warning("loopml: %s", message)
+            self._late.append(Conflict(message))
 
     @contextlib.contextmanager
-    def transaction(self) -> Iterator[Connection]:
-        """A write transaction that first applies everything pending; if it fails, the pending
-        writes stay buffered for the next attempt."""
+    def ordered(self) -> Iterator[None]:
+        """Hold the write lock for a synchronous write, after sending what is pending, so
+        writes reach the service in the order they were made."""
         with self._write_lock:
-            batch = self._take()
-            try:
-                with self.meta.write() as conn:
-                    new_ids, late = self._write(conn, batch) if batch else ({}, [])
-                    yield conn
-            except BaseException:
-                self._put_back(batch)
-                raise
-            self._experiment_ids.update(new_ids)
-            self._error = None
-            for exc in late:
-                log.warning("loopml: %s", exc)
-            self._late += late
+            self.commit_pending()
+            yield
 
     def commit_pending(self) -> None:
-        """Commit what is buffered (late param clashes are kept for :meth:`flush`)."""
+        """Send what is buffered (late param clashes are kept for :meth:`flush`)."""
         with self._write_lock:
             if not self._pending:
                 return
             try:
-                with self.transaction():
-                    pass
+                self._send()
             except LoopError:
                 raise
             except Exception as exc:
@@ -307,12 +270,12 @@ class Writer:
                 log.warning("loopml: background tracking flush failed (will retry): %s", exc)
 
     def beat(self) -> None:
-        """Commit what is pending and refresh the heartbeat of the runs kept alive, in one
-        transaction; a run that another process ended (or reaped) is no longer kept alive."""
+        """Send what is pending, then refresh the heartbeat of the runs kept alive; a run that
+        another process ended (or reaped) is no longer kept alive."""
         with self._lock:
-            ids = sorted(self._beating)
-        with self.transaction() as conn:
-            ended = repo.heartbeat(conn, ids)
+            ids = tuple(sorted(self._beating))
+        with self.ordered():
+            ended = self.runs.heartbeat(ids)
         for run_id, status in ended.items():
             self.unwatch(run_id)
             log.warning(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import json
 import os
 import platform
 import subprocess
@@ -114,6 +113,7 @@ def installed_packages() -> dict[str, str]:
 
 
 @functools.cache
+@functools.cache
 def environment() -> dict[str, Any]:
     """Python version, platform and installed packages of this process (cached)."""
     return {
@@ -124,9 +124,3 @@ def environment() -> dict[str, Any]:
         "machine": platform.machine(),
         "packages": installed_packages(),
     }
-
-
-@functools.cache
-def environment_json() -> str:
-    """:func:`environment` as JSON text, serialized once per process."""
-    return json.dumps(environment())

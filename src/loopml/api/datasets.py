@@ -76,22 +76,3 @@ class PushResult:
             "seconds": round(self.seconds, 4),
             **self.version.to_dict(with_files=False),
         }
-
-
-def version_from_row(name: str, row: Any, files: tuple[FileEntry, ...] = ()) -> DatasetVersion:
-    """A version from a ``dataset_versions`` row (any object with its columns as attributes)."""
-    return DatasetVersion(
-        name=name,
-        version=row.version,
-        kind=row.kind,
-        content_digest=row.content_digest,
-        parent_version=row.parent_version,
-        message=row.message,
-        meta=dict(row.meta or {}),
-        stats=dict(row.stats or {}),
-        file_count=row.file_count,
-        total_bytes=row.total_bytes,
-        created_at=row.created_at,
-        created_by=row.created_by,
-        files=files,
-    )

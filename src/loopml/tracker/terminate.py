@@ -15,18 +15,21 @@ import sys
 import threading
 import weakref
 from types import FrameType
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-if TYPE_CHECKING:
-    from loopml.tracking.service import TrackingService
+
+class Tracker(Protocol):
+    """A tracker whose open runs SIGTERM ends (:class:`loopml.tracker.tracker.Tracker`)."""
+
+    def end_open_runs_on_signal(self, signum: int) -> None: ...
 
 
 class TermHandler:
-    """The installed SIGTERM handler: the services whose open runs it ends."""
+    """The installed SIGTERM handler: the trackers whose open runs it ends."""
 
     def __init__(self) -> None:
         self.pid = os.getpid()
-        self.services: weakref.WeakSet[TrackingService] = weakref.WeakSet()
+        self.services: weakref.WeakSet[Tracker] = weakref.WeakSet()
 
     def __call__(self, signum: int, frame: FrameType | None) -> None:
         try:
@@ -42,7 +45,7 @@ class TermHandler:
             signal.raise_signal(signum)
 
 
-def watch(service: TrackingService) -> None:
+def watch(service: Tracker) -> None:
     """Have SIGTERM end ``service``'s open runs, if this thread may and nobody else handles it."""
     if threading.current_thread() is not threading.main_thread():
         return

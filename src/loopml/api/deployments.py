@@ -6,7 +6,6 @@ from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from loopml.core.errors import Conflict
 from loopml.core.times import iso
 
 
@@ -22,26 +21,6 @@ class DeploymentStatus(StrEnum):
     UNCHANGED = "unchanged"  # the alias already pointed at the version
     FAILED = "failed"  # moving the alias failed
     ROLLED_BACK = "rolled_back"  # a later rollback undid this deployment
-
-
-# The one table of legal moves.
-_MOVES: dict[DeploymentStatus, frozenset[DeploymentStatus]] = {
-    DeploymentStatus.PENDING: frozenset(
-        {
-            DeploymentStatus.DEPLOYED,
-            DeploymentStatus.REFUSED,
-            DeploymentStatus.UNCHANGED,
-            DeploymentStatus.FAILED,
-        }
-    ),
-    DeploymentStatus.DEPLOYED: frozenset({DeploymentStatus.ROLLED_BACK}),
-}
-
-
-def check_transition(deployment_id: int, old: DeploymentStatus, new: DeploymentStatus) -> None:
-    """Raise Conflict unless ``old → new`` is a legal move of a deployment."""
-    if new not in _MOVES.get(old, frozenset()):
-        raise Conflict(f"deployment {deployment_id} cannot go from {old.value} to {new.value}")
 
 
 @dataclass(frozen=True)
@@ -62,18 +41,6 @@ class GateResult:
     passed: bool
     reason: str
     checks: tuple[GateCheck, ...] = ()
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["checks"] = [asdict(c) for c in self.checks]
-        return d
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any] | None) -> GateResult | None:
-        if not data:
-            return None
-        checks = tuple(GateCheck(**c) for c in data.get("checks", []))
-        return cls(data.get("expression"), bool(data["passed"]), str(data["reason"]), checks)
 
 
 @dataclass(frozen=True)
@@ -102,7 +69,6 @@ class Deployment:
         d = asdict(self)
         d["action"] = self.action.value
         d["status"] = self.status.value
-        d["gate_result"] = None if self.gate_result is None else self.gate_result.to_dict()
         d["created_at"] = iso(self.created_at)
         d["updated_at"] = iso(self.updated_at)
         d["target"] = f"{self.model}@{self.alias}"

@@ -6,16 +6,54 @@ from __future__ import annotations
 import logging
 import os
 import traceback
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from contextvars import ContextVar
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
+from loopml.api.runs import Artifact, Run, RunStatus
 from loopml.core.errors import InvalidInput, LoopError
-from loopml.tracking.run import Artifact, Run, RunStatus
 
 if TYPE_CHECKING:
-    from loopml.tracking.service import TrackingService
+    from loopml.api.protocols import Runs
+
+
+class Tracker(Protocol):
+    """What a run handle writes through (:class:`loopml.tracker.tracker.Tracker`)."""
+
+    @property
+    def runs(self) -> Runs: ...
+
+    def log_params(self, run_id: str, params: Mapping[str, Any]) -> None: ...
+
+    def log_metric(
+        self, run_id: str, key: str, value: float, step: int | None, timestamp: float | None
+    ) -> None: ...
+
+    def log_metrics(
+        self,
+        run_id: str,
+        metrics: Mapping[str, float],
+        step: int | None,
+        timestamp: float | None,
+    ) -> None: ...
+
+    def log_metric_batch(self, run_id: str, points: Iterable[Sequence[Any]]) -> None: ...
+
+    def set_tags(self, run_id: str, tags: Mapping[str, Any]) -> None: ...
+
+    def log_artifact(
+        self, run_id: str, path: str | os.PathLike[str], artifact_path: str | None
+    ) -> list[Artifact]: ...
+
+    def log_input(self, run_id: str, dataset_ref: str) -> str: ...
+
+    def flush(self) -> None: ...
+
+    def get_run(self, run_id: str) -> Run: ...
+
+    def end_run(self, run_id: str, status: RunStatus | str, error: str | None) -> None: ...
+
 
 log = logging.getLogger("loopml.tracking")
 
@@ -62,13 +100,13 @@ class ActiveRun:
 
     def __init__(
         self,
-        service: TrackingService,
+        tracker: Tracker,
         run_id: str,
         experiment: str,
         name: str,
         parent_run_id: str | None,
     ) -> None:
-        self.service = service
+        self.tracker = tracker
         self.id = run_id
         self.experiment = experiment
         self.name = name
@@ -79,20 +117,25 @@ class ActiveRun:
         return f"<ActiveRun {self.id} {self.experiment}/{self.name} {self.status.value}>"
 
     @property
+    def runs(self) -> Runs:
+        """The runs service this run is recorded in."""
+        return self.tracker.runs
+
+    @property
     def ended(self) -> bool:
         return self.status.is_terminal
 
     # ---------- logging ----------
     def log_param(self, key: str, value: Any) -> None:
-        self.service.log_params(self.id, {key: value})
+        self.tracker.log_params(self.id, {key: value})
 
     def log_params(self, params: Mapping[str, Any]) -> None:
-        self.service.log_params(self.id, params)
+        self.tracker.log_params(self.id, params)
 
     def log_metric(
         self, key: str, value: float, step: int | None = None, timestamp: float | None = None
     ) -> None:
-        self.service.log_metric(self.id, key, value, step, timestamp)
+        self.tracker.log_metric(self.id, key, value, step, timestamp)
 
     def log_metrics(
         self,
@@ -100,40 +143,40 @@ class ActiveRun:
         step: int | None = None,
         timestamp: float | None = None,
     ) -> None:
-        self.service.log_metrics(self.id, metrics, step, timestamp)
+        self.tracker.log_metrics(self.id, metrics, step, timestamp)
 
     def log_metric_batch(self, points: Iterable[tuple[Any, ...]]) -> None:
         """Log many ``(key, value, step)`` or ``(key, value, step, timestamp)`` points."""
-        self.service.log_metric_batch(self.id, points)
+        self.tracker.log_metric_batch(self.id, points)
 
     def set_tag(self, key: str, value: Any) -> None:
-        self.service.set_tags(self.id, {key: value})
+        self.tracker.set_tags(self.id, {key: value})
 
     def set_tags(self, tags: Mapping[str, Any]) -> None:
-        self.service.set_tags(self.id, tags)
+        self.tracker.set_tags(self.id, tags)
 
     def log_artifact(
         self, path: str | os.PathLike[str], artifact_path: str | None = None
     ) -> list[Artifact]:
-        return self.service.log_artifact(self.id, path, artifact_path)
+        return self.tracker.log_artifact(self.id, path, artifact_path)
 
     def log_input(self, dataset_ref: str) -> str:
-        return self.service.log_input(self.id, dataset_ref)
+        return self.tracker.log_input(self.id, dataset_ref)
 
     def flush(self) -> None:
         """Block until everything logged so far is committed."""
-        self.service.flush()
+        self.tracker.flush()
 
     def get(self) -> Run:
         """A snapshot of the run as stored (after a flush)."""
-        return self.service.get_run(self.id)
+        return self.tracker.get_run(self.id)
 
     # ---------- ending ----------
     def end(self, status: RunStatus | str = RunStatus.FINISHED, error: str | None = None) -> None:
         """End the run (once; later calls do nothing) and leave the active-run stack."""
         if self.ended:
             return
-        self.service.end_run(self.id, status, error)
+        self.tracker.end_run(self.id, status, error)
 
     def __enter__(self) -> ActiveRun:
         return self

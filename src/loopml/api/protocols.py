@@ -1,0 +1,261 @@
+"""One interface per service. The embedded implementations (over the local stores) are built
+by :func:`loopml.connect`; a remote one (HTTP to a ``loopml server``) will implement the same
+Protocols. Arguments and results are the plain values of :mod:`loopml.api`.
+
+Still client-side in shape (they take objects or local paths, and move when blob transfer is
+split into manifest and chunk calls): ``Datasets.push/pull/load``, ``Models.register/load/
+pull``, ``Runs.log_artifact`` and ``Pipelines.run`` (a ``@pipeline`` object)."""
+
+from __future__ import annotations
+
+import builtins
+import os
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+from loopml.api.datasets import DatasetSummary, DatasetVersion, PushResult
+from loopml.api.deployments import Deployment, GateResult
+from loopml.api.maintenance import FsckSummary, GcSummary
+from loopml.api.models import AliasChange, ModelSummary, ModelVersion
+from loopml.api.pipelines import PipelineRun, StepStatus
+from loopml.api.runs import (
+    Artifact,
+    Experiment,
+    LogBatch,
+    LostRun,
+    MetricPoint,
+    NewRun,
+    Run,
+    RunStatus,
+)
+
+ByteProgress = Callable[[int], None]
+StepProgress = Callable[[str, StepStatus, str], None]
+
+
+class Datasets(Protocol):
+    """Block 1: immutable, numbered dataset versions."""
+
+    def push(
+        self,
+        name: str,
+        source: Any,
+        message: str | None = None,
+        meta: dict[str, Any] | None = None,
+        progress: ByteProgress | None = None,
+    ) -> PushResult: ...
+
+    def pull(
+        self, ref: str, dest: str | os.PathLike[str], progress: ByteProgress | None = None
+    ) -> Path: ...
+
+    def load(self, ref: str) -> Any: ...
+
+    def show(self, ref: str) -> DatasetVersion: ...
+
+    def list(self) -> builtins.list[DatasetSummary]: ...
+
+    def versions(self, name: str) -> builtins.list[DatasetVersion]: ...
+
+    def diff(self, a: str, b: str) -> dict[str, Any]: ...
+
+
+class Runs(Protocol):
+    """Block 2: experiments, the lifecycle of runs, their params, metrics (in batches), tags,
+    artifacts, inputs and liveness. Buffering and the active run are the client's."""
+
+    def create_experiment(self, name: str) -> Experiment: ...
+
+    def get_experiment(self, name: str) -> Experiment: ...
+
+    def list_experiments(self) -> builtins.list[Experiment]: ...
+
+    def start_run(self, run: NewRun) -> None: ...
+
+    def end_run(
+        self, run_id: str, status: RunStatus | str = ..., error: str | None = None
+    ) -> None: ...
+
+    def run_status(self, run_id: str) -> RunStatus: ...
+
+    def resolve_run_id(self, run_id: str) -> str: ...
+
+    def log_params(self, run_id: str, params: Mapping[str, Any]) -> None: ...
+
+    def set_tags(self, run_id: str, tags: Mapping[str, Any]) -> None: ...
+
+    def log_batch(self, batch: LogBatch) -> tuple[str, ...]: ...
+
+    def log_input(self, run_id: str, dataset_ref: str) -> str: ...
+
+    def log_artifact(
+        self, run_id: str, path: str | os.PathLike[str], artifact_path: str | None = None
+    ) -> builtins.list[Artifact]: ...
+
+    def heartbeat(self, run_ids: tuple[str, ...]) -> dict[str, RunStatus]: ...
+
+    def get_run(self, run_id: str) -> Run: ...
+
+    def metric_history(self, run_id: str, key: str) -> builtins.list[MetricPoint]: ...
+
+
+class Search(Protocol):
+    """Block 2: finding runs with a filter expression and an order."""
+
+    def search_runs(
+        self,
+        experiment: str | Sequence[str] | None = None,
+        filter: str | None = None,
+        order_by: str | Sequence[str] | None = None,
+        limit: int = 100,
+    ) -> builtins.list[Run]: ...
+
+    def list_runs(
+        self, experiment: str | Sequence[str] | None = None, limit: int = 100
+    ) -> builtins.list[Run]: ...
+
+
+class Models(Protocol):
+    """Block 3: named models, numbered versions and aliases."""
+
+    def register(
+        self,
+        name: str,
+        model: Any,
+        *,
+        run: Any = None,
+        metrics: Mapping[str, Any] | None = None,
+        params: Mapping[str, Any] | None = None,
+        signature: Any = None,
+        input_example: Any = None,
+        flavor: str | None = None,
+        tags: Mapping[str, Any] | None = None,
+        description: str | None = None,
+    ) -> ModelVersion: ...
+
+    def load(self, ref: str, trusted: bool | None = None) -> Any: ...
+
+    def show(self, ref: str) -> ModelVersion: ...
+
+    def versions(self, name: str) -> builtins.list[ModelVersion]: ...
+
+    def list(self) -> builtins.list[ModelSummary]: ...
+
+    def best_version(self, name: str, metric: str, mode: str = "max") -> ModelVersion: ...
+
+    def set_alias(self, name: str, alias: str, version: int) -> AliasChange: ...
+
+    def delete_alias(self, name: str, alias: str) -> AliasChange: ...
+
+    def pull(self, ref: str, dest: str | os.PathLike[str]) -> Path: ...
+
+
+class Pipelines(Protocol):
+    """Block 4: running, resuming and reading training pipelines."""
+
+    def run(
+        self,
+        pipeline: Any,
+        params: Mapping[str, Any] | None = None,
+        *,
+        executor: str = "local",
+        workers: int | None = None,
+        no_cache: bool = False,
+        ray_address: str | None = None,
+        progress: StepProgress | None = None,
+    ) -> PipelineRun: ...
+
+    def resume(
+        self,
+        run_id: str,
+        *,
+        executor: str | None = None,
+        workers: int | None = None,
+        ray_address: str | None = None,
+        progress: StepProgress | None = None,
+    ) -> PipelineRun: ...
+
+    def get_run(self, run_id: str) -> PipelineRun: ...
+
+    def list_runs(
+        self, pipeline: str | None = None, limit: int = 50
+    ) -> builtins.list[PipelineRun]: ...
+
+    def load_output(self, run_id: str, step: str, output: str = "output") -> Any: ...
+
+
+class Deployments(Protocol):
+    """Block 6a: deploying a chosen version behind a gate, rolling back, history."""
+
+    def deploy(
+        self,
+        name: str,
+        *,
+        select: str | None = None,
+        version: int | None = None,
+        alias: str | None = None,
+        gate: str | None = None,
+        to: str = "production",
+    ) -> Deployment: ...
+
+    def check(
+        self,
+        name: str,
+        *,
+        select: str | None = None,
+        version: int | None = None,
+        alias: str | None = None,
+        gate: str | None = None,
+        to: str = "production",
+    ) -> tuple[ModelVersion, GateResult]: ...
+
+    def rollback(self, name: str, to: str = "production") -> Deployment: ...
+
+    def history(
+        self, name: str, to: str | None = None, limit: int = 100
+    ) -> builtins.list[Deployment]: ...
+
+
+class Maintenance(Protocol):
+    """Checking and cleaning the stores, and ending what died: fsck, gc, reaping."""
+
+    def fsck(self, progress: ByteProgress | None = None) -> FsckSummary: ...
+
+    def gc(
+        self,
+        grace_s: float = ...,
+        dry_run: bool = False,
+        on_wait: Callable[[], None] | None = None,
+    ) -> GcSummary: ...
+
+    def reap_runs(self) -> builtins.list[LostRun]: ...
+
+    def reap_pipelines(self) -> builtins.list[str]: ...
+
+
+class Backend(Protocol):
+    """The services of one backend, as :func:`loopml.connect` returns them."""
+
+    @property
+    def datasets(self) -> Datasets: ...
+
+    @property
+    def runs(self) -> Runs: ...
+
+    @property
+    def search(self) -> Search: ...
+
+    @property
+    def models(self) -> Models: ...
+
+    @property
+    def pipelines(self) -> Pipelines: ...
+
+    @property
+    def deployments(self) -> Deployments: ...
+
+    @property
+    def maintenance(self) -> Maintenance: ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,200 @@
+"""The one factory: ``loopml.connect()`` reads the settings once and returns the services of
+one backend wired together. Nothing else constructs a service; a service that needs another
+gets it here (pipelines: datasets, models, runs and deployments; deployments: models).
+Today the backend is embedded (the local stores); a remote one (HTTP to a ``loopml server``)
+will be chosen here by ``settings.uri`` and implement the same interfaces."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from loopml.core.errors import InvalidInput
+from loopml.core.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from loopml.api.protocols import (
+        Datasets,
+        Deployments,
+        Maintenance,
+        Models,
+        Pipelines,
+        Runs,
+        Search,
+    )
+    from loopml.stores import Stores
+    from loopml.tracker.tracker import Tracker
+
+
+class Services:
+    """The services of one backend (plus ``tracker``, this process's side of tracking). Each is
+    built on first use, so connecting costs nothing until a service is called; the stores open
+    with the first one. Read-only: there is nothing to set."""
+
+    __slots__ = ("_built", "_lock", "_owns_stores", "_stores", "settings")
+    settings: Settings
+    _stores: Stores | None
+    _owns_stores: bool
+    _built: dict[str, Any]
+    _lock: threading.RLock
+
+    def __init__(self, settings: Settings, stores: Stores | None = None) -> None:
+        object.__setattr__(self, "settings", settings)
+        object.__setattr__(self, "_stores", stores)
+        object.__setattr__(self, "_owns_stores", stores is None)
+        object.__setattr__(self, "_built", {})
+        object.__setattr__(self, "_lock", threading.RLock())
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"Services is read-only: cannot set {name!r}")
+
+    def __repr__(self) -> str:
+        return f"<Services embedded db={self.settings.db_url!r}>"
+
+    @property
+    def stores(self) -> Stores:
+        """The opened stores (embedded backend only)."""
+        with self._lock:
+            if self._stores is None:
+                from loopml.stores import open_stores
+
+                object.__setattr__(self, "_stores", open_stores(self.settings))
+            assert self._stores is not None
+            return self._stores
+
+    def _get(self, name: str, build: Callable[[], Any]) -> Any:
+        found = self._built.get(name)
+        if found is None:
+            with self._lock:
+                found = self._built.get(name)
+                if found is None:
+                    found = self._built[name] = build()
+        return found
+
+    @property
+    def datasets(self) -> Datasets:
+        return self._get("datasets", self._datasets)  # type: ignore[no-any-return]
+
+    @property
+    def runs(self) -> Runs:
+        return self._get("runs", self._runs)  # type: ignore[no-any-return]
+
+    @property
+    def search(self) -> Search:
+        return self._get("search", self._search)  # type: ignore[no-any-return]
+
+    @property
+    def models(self) -> Models:
+        return self._get("models", self._models)  # type: ignore[no-any-return]
+
+    @property
+    def pipelines(self) -> Pipelines:
+        return self._get("pipelines", self._pipelines)  # type: ignore[no-any-return]
+
+    @property
+    def deployments(self) -> Deployments:
+        return self._get("deployments", self._deployments)  # type: ignore[no-any-return]
+
+    @property
+    def maintenance(self) -> Maintenance:
+        return self._get("maintenance", self._maintenance)  # type: ignore[no-any-return]
+
+    @property
+    def tracker(self) -> Tracker:
+        """This process's runs, metric buffer and flusher over ``runs`` (client side)."""
+        return self._get("tracker", self._tracker)  # type: ignore[no-any-return]
+
+    # ---------- the embedded wiring ----------
+    def _datasets(self) -> Datasets:
+        from loopml.datasets.service import DatasetService
+
+        return DatasetService(self.stores)
+
+    def _runs(self) -> Runs:
+        from loopml.tracking.service import RunService
+
+        return RunService(self.stores)
+
+    def _search(self) -> Search:
+        from loopml.tracking.service import RunService, SearchService
+
+        runs = self.runs
+        assert isinstance(runs, RunService)
+        return SearchService(runs)
+
+    def _models(self) -> Models:
+        from loopml.models.service import ModelService
+
+        return ModelService(self.stores, tracking=self.runs, active_run=_active_run)
+
+    def _pipelines(self) -> Pipelines:
+        from loopml.pipelines.service import PipelineService
+
+        return PipelineService(
+            self.stores,
+            tracking=self.tracker,
+            backend=self,
+            connect=over_stores,
+        )
+
+    def _deployments(self) -> Deployments:
+        from loopml.deployments.service import DeploymentService
+
+        return DeploymentService(self.stores, self.models)
+
+    def _maintenance(self) -> Maintenance:
+        from loopml.maintenance.service import MaintenanceService
+        from loopml.tracking.service import RunService
+
+        runs = self.runs
+        assert isinstance(runs, RunService)
+        return MaintenanceService(self.stores, runs.reap_stale, self._reap_pipelines)
+
+    def _reap_pipelines(self) -> list[str]:
+        from loopml.pipelines.service import PipelineService
+
+        pipelines = self.pipelines
+        assert isinstance(pipelines, PipelineService)
+        return pipelines.reap_orphans()
+
+    def _tracker(self) -> Tracker:
+        from loopml.tracker.tracker import Tracker
+
+        return Tracker(
+            self.runs, self.search, self.maintenance, heartbeat_s=self.settings.heartbeat_s
+        )
+
+    def close(self) -> None:
+        """Commit what this process buffered, stop its flusher, close the stores it opened."""
+        with self._lock:
+            tracker = self._built.pop("tracker", None)
+            if tracker is not None:
+                tracker.close()
+            self._built.clear()
+            if self._owns_stores and self._stores is not None:
+                self._stores.close()
+                object.__setattr__(self, "_stores", None)
+
+
+def _active_run() -> Any:
+    from loopml.tracker.active import current_run
+
+    return current_run()
+
+
+def connect(settings: Settings | None = None, **overrides: str | None) -> Services:
+    """The services for ``settings`` (default: read from the ``LOOPML_*`` environment once;
+    keyword overrides such as ``home=``, ``db=``, ``blobs=`` win over it)."""
+    if settings is None:
+        settings = load_settings(None, **overrides)
+    elif overrides:
+        raise InvalidInput(
+            "connect() takes settings or keyword overrides (home=, db=...), not both"
+        )
+    return Services(settings)
+
+
+def over_stores(stores: Stores) -> Services:
+    """The embedded services over stores a worker process has open already (it closes them)."""
+    return Services(stores.settings, stores)

@@ -1,0 +1,1 @@
+"""Checking and cleaning the stores and ending what died: fsck, gc, reaping."""
