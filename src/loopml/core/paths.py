@@ -1,7 +1,9 @@
-"""Relative paths inside a version: normalized and confined to it."""
+"""Paths: relative paths inside a version (normalized and confined to it), destinations as
+typed, and paths shown in messages."""
 
 from __future__ import annotations
 
+import os
 import posixpath
 
 from loopml.core.errors import InvalidInput
@@ -17,3 +19,16 @@ def safe_relpath(path: str) -> str:
     if norm in (".", "") or norm == ".." or norm.startswith("../"):
         raise InvalidInput(f"invalid path {path!r}: it leaves its version folder")
     return norm
+
+
+def names_folder(raw: str) -> bool:
+    """Whether a destination as typed names a folder by its trailing separator (``restore/``);
+    look at the raw string: ``Path("restore/")`` drops the slash."""
+    return raw.endswith(("/", os.sep))
+
+
+def shown(path: str | os.PathLike[str]) -> str:
+    """A path for a message: bytes that are not UTF-8 appear as ``\\xff`` escapes, so the
+    message can be printed and sent as JSON."""
+    text = os.fspath(path)
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
