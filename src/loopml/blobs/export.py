@@ -66,13 +66,18 @@ def export(
     """Write ``files`` to ``dest`` (see the module docstring for where), every byte verified;
     nothing of the pull is left on failure. Returns the path written."""
     raw = os.fspath(dest)
-    if not raw:
-        raise InvalidInput("the destination is empty; give a file or folder path")
+    if not raw or "\x00" in raw:
+        raise InvalidInput(
+            f"destination {shown(raw)!r} is empty or holds a NUL character; "
+            "give a file or folder path"
+        )
     path = Path(raw)
+    _check_name(path.parent, path.name)
     made: Path | None = None
+    # os.path's checks, not Path's: they answer False (not raise) on a name too long
     if single:
-        if names_folder(raw) or path.is_dir():
-            if not path.is_dir():
+        if names_folder(raw) or os.path.isdir(path):
+            if not os.path.isdir(path):
                 if os.path.lexists(path):
                     raise _taken(path)
                 _check_parent(path.parent)
@@ -84,9 +89,9 @@ def export(
             raise _taken(target)
     else:
         target = path
-        if target.is_symlink():
+        if os.path.islink(target):
             raise _taken(target)
-        if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        if os.path.lexists(target) and (not os.path.isdir(target) or any(target.iterdir())):
             raise Conflict(
                 f"destination {shown(target)!r} exists and is not an empty folder; "
                 "pull into a new or empty folder"
@@ -115,7 +120,7 @@ def export(
 
 
 def _taken(path: Path) -> LoopError:
-    if path.is_symlink():
+    if os.path.islink(path):
         return InvalidInput(
             f"destination {shown(path)!r} is a symbolic link; a pull never writes through a "
             "link: remove it or pull to another path"
@@ -125,7 +130,7 @@ def _taken(path: Path) -> LoopError:
 
 def _check_parent(parent: Path) -> None:
     # the parent may be a link (a symlinked home); it is the user's own choice of folder
-    if not parent.is_dir():
+    if not os.path.isdir(parent):
         raise InvalidInput(f"folder {shown(parent)!r} does not exist; create it first")
 
 
@@ -287,6 +292,6 @@ def _place_folder(root: Path, target: Path) -> None:
                 f"destination {shown(target)!r} is no longer an empty folder; "
                 "pull into a new or empty folder"
             ) from None
-        if exc.errno == errno.ENOTDIR or target.is_symlink():
+        if exc.errno == errno.ENOTDIR or os.path.islink(target):
             raise _taken(target) from None
         raise _os_error(exc, repr(shown(target))) from exc
