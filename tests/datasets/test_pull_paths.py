@@ -152,9 +152,7 @@ def test_a_linked_parent_folder_works_like_a_symlinked_home(
 
 
 @pytest.mark.parametrize("length", [200, 250, 255])
-def test_a_file_name_that_pushes_also_pulls(
-    lite: Client, tmp_path: Path, length: int
-) -> None:
+def test_a_file_name_that_pushes_also_pulls(lite: Client, tmp_path: Path, length: int) -> None:
     name = "n" * (length - 4) + ".txt"
     src = tmp_path / "src"
     src.mkdir()
@@ -174,7 +172,7 @@ def test_a_destination_name_the_file_system_refuses_is_a_clear_error(
     lite: Client, single: str, folder: str, tmp_path: Path, name: str
 ) -> None:
     for ref in (single, folder):
-        with pytest.raises(InvalidInput, match="refuses the name|NUL"):
+        with pytest.raises(InvalidInput, match=r"refuses the name|NUL"):
             lite.datasets.pull(ref, tmp_path / name)
     assert _leftovers(tmp_path) == []
 

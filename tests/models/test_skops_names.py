@@ -52,7 +52,9 @@ def _retype(data: bytes, old: str, new: str) -> bytes:
     out = io.BytesIO()
     with zipfile.ZipFile(io.BytesIO(data)) as src, zipfile.ZipFile(out, "w") as dst:
         for item in src.infolist():
-            content = json.dumps(schema).encode() if item.filename == "schema.json" else src.read(item)
+            content = (
+                json.dumps(schema).encode() if item.filename == "schema.json" else src.read(item)
+            )
             dst.writestr(item, content)
     return out.getvalue()
 

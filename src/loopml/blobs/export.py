@@ -68,7 +68,7 @@ def export(
     raw = os.fspath(dest)
     if not raw or "\x00" in raw:
         raise InvalidInput(
-            f"destination {shown(raw)!r} is empty or holds a NUL character; "
+            f"destination {shown(raw)} is empty or holds a NUL character; "
             "give a file or folder path"
         )
     path = Path(raw)
@@ -93,7 +93,7 @@ def export(
             raise _taken(target)
         if os.path.lexists(target) and (not os.path.isdir(target) or any(target.iterdir())):
             raise Conflict(
-                f"destination {shown(target)!r} exists and is not an empty folder; "
+                f"destination {shown(target)} exists and is not an empty folder; "
                 "pull into a new or empty folder"
             )
     try:
@@ -104,7 +104,7 @@ def export(
             if single:
                 _, digest, size = files[0]
                 tmp = staging / "f"
-                _write(store, digest, tmp, repr(shown(target)))
+                _write(store, digest, tmp, shown(target))
                 if progress:
                     progress(size)
                 _place_file(tmp, target)
@@ -122,16 +122,16 @@ def export(
 def _taken(path: Path) -> LoopError:
     if os.path.islink(path):
         return InvalidInput(
-            f"destination {shown(path)!r} is a symbolic link; a pull never writes through a "
+            f"destination {shown(path)} is a symbolic link; a pull never writes through a "
             "link: remove it or pull to another path"
         )
-    return Conflict(f"destination {shown(path)!r} already exists; remove it or pick another path")
+    return Conflict(f"destination {shown(path)} already exists; remove it or pick another path")
 
 
 def _check_parent(parent: Path) -> None:
     # the parent may be a link (a symlinked home); it is the user's own choice of folder
     if not os.path.isdir(parent):
-        raise InvalidInput(f"folder {shown(parent)!r} does not exist; create it first")
+        raise InvalidInput(f"folder {shown(parent)} does not exist; create it first")
 
 
 def _check_name(parent: Path, name: str) -> None:
@@ -142,8 +142,8 @@ def _check_name(parent: Path, name: str) -> None:
     size = len(os.fsencode(name))
     if limit > 0 and size > limit:
         raise InvalidInput(
-            f"the file system refuses the name {shown(name)!r}: {size} bytes, at most {limit} "
-            f"in {shown(parent)!r}; pull to a shorter name"
+            f"the file system refuses the name {shown(name)}: {size} bytes, at most {limit} "
+            f"in {shown(parent)}; pull to a shorter name"
         )
 
 
@@ -153,7 +153,7 @@ def _mkdir_new(path: Path) -> Path:
     except FileExistsError:
         raise _taken(path) from None
     except OSError as exc:
-        raise _os_error(exc, f"folder {shown(path)!r}") from exc
+        raise _os_error(exc, f"folder {shown(path)}") from exc
     return path
 
 
@@ -178,7 +178,7 @@ def _staging(parent: Path) -> Iterator[Path]:
     try:
         staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=parent))
     except OSError as exc:
-        raise _os_error(exc, f"in folder {shown(parent)!r}") from exc
+        raise _os_error(exc, f"in folder {shown(parent)}") from exc
     fd = -1
     try:
         fd = os.open(staging, os.O_RDONLY)
@@ -255,9 +255,9 @@ def _write_tree(store: BlobStore, files: Files, staging: Path, progress: Progres
             try:
                 os.mkdir(d)
             except OSError as exc:
-                raise _os_error(exc, f"folder {shown(rel)!r} of the version") from exc
+                raise _os_error(exc, f"folder {shown(rel)} of the version") from exc
             made.add(d)
-        _write(store, digest, out, f"file {shown(rel)!r} of the version")
+        _write(store, digest, out, f"file {shown(rel)} of the version")
         if progress:
             progress(size)
     for d in sorted(made, key=lambda p: len(p.parts), reverse=True):
@@ -266,7 +266,7 @@ def _write_tree(store: BlobStore, files: Files, staging: Path, progress: Progres
 
 
 def _place_file(tmp: Path, target: Path) -> None:
-    what = repr(shown(target))
+    what = shown(target)
     try:
         os.link(tmp, target, follow_symlinks=False)  # fails if anything took the name since
         return
@@ -289,9 +289,9 @@ def _place_folder(root: Path, target: Path) -> None:
     except OSError as exc:
         if exc.errno in (errno.ENOTEMPTY, errno.EEXIST):
             raise Conflict(
-                f"destination {shown(target)!r} is no longer an empty folder; "
+                f"destination {shown(target)} is no longer an empty folder; "
                 "pull into a new or empty folder"
             ) from None
         if exc.errno == errno.ENOTDIR or os.path.islink(target):
             raise _taken(target) from None
-        raise _os_error(exc, repr(shown(target))) from exc
+        raise _os_error(exc, shown(target)) from exc

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import posixpath
+import re
 
 from loopml.core.errors import InvalidInput
 
@@ -28,7 +29,8 @@ def names_folder(raw: str) -> bool:
 
 
 def shown(path: str | os.PathLike[str]) -> str:
-    """A path for a message: bytes that are not UTF-8 appear as ``\\xff`` escapes, so the
-    message can be printed and sent as JSON."""
-    text = os.fspath(path)
-    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    """A path quoted for a message, like ``repr``; bytes of a name that is not UTF-8 appear
+    as ``\\xff``, so the message prints and travels as JSON."""
+    text = repr(os.fspath(path))
+    # os.fsdecode keeps such bytes as lone surrogates U+DC80..U+DCFF, which repr shows as \udcXX
+    return re.sub(r"\\udc([89a-f][0-9a-f])", r"\\x\1", text)
