@@ -158,3 +158,23 @@ def test_a_single_file_source_that_is_a_bad_link_is_a_clear_error(
     link.symlink_to("f.csv" if kind == "loop" else "gone.csv")
     with pytest.raises(InvalidInput, match=r"symlink loop|broken symlink"):
         lite.datasets.push("ds", link)
+
+
+def test_a_single_file_with_a_name_that_is_not_utf8_is_refused_by_sdk_and_cli(
+    lite: Client, tmp_path: Path
+) -> None:
+    raw = os.fsencode(tmp_path) + b"/r\xe9sum\xe9.csv"
+    with open(raw, "wb") as f:
+        f.write(b"a\n1\n")
+    path = Path(os.fsdecode(raw))
+    with pytest.raises(InvalidInput, match="not valid UTF-8"):
+        lite.datasets.push("ds", path)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOOPML_")}
+    env.update(
+        LOOPML_HOME=str(lite.settings.home),
+        LOOPML_DB=lite.settings.db_url,
+        LOOPML_BLOBS=lite.settings.blobs_url,
+    )
+    r = run_cli(env, "datasets", "push", "ds", os.fsdecode(raw))
+    assert r.returncode == 1 and "not valid UTF-8" in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr and _shown(path) in r.stderr

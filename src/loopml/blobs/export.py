@@ -100,7 +100,7 @@ def export(
         parent = target.parent
         _check_parent(parent)
         _check_name(parent, target.name)
-        with _staging(parent) as staging:
+        with staging_folder(parent) as staging:
             if single:
                 _, digest, size = files[0]
                 tmp = staging / "f"
@@ -172,8 +172,9 @@ def _os_error(exc: OSError, what: str) -> LoopError:
 
 
 @contextlib.contextmanager
-def _staging(parent: Path) -> Iterator[Path]:
-    """A fresh private folder in ``parent``, locked while the pull uses it, then removed."""
+def staging_folder(parent: Path) -> Iterator[Path]:
+    """A fresh private folder in ``parent``, locked while in use, then removed; a killed
+    process's is removed by the next use of ``parent``."""
     sweep_stale(parent)
     try:
         staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=parent))

@@ -5,13 +5,11 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-import shutil
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from loopml.blobs.export import export
+from loopml.blobs.export import export, staging_folder
 from loopml.core.refs import parse_ref
 from loopml.datasets import repository as repo
 from loopml.datasets.version import DatasetVersion
@@ -55,13 +53,10 @@ def load(stores: Stores, ref: str) -> Any:
     cache = stores.settings.cache_dir / "datasets" / version.name / str(version.version)
     if not cache.exists():
         cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=".pull-", dir=cache.parent))
-        try:
+        with staging_folder(cache.parent) as tmp:
             if version.kind != "folder":
                 (tmp / "v").mkdir()
             pull(stores, ref, tmp / "v")
-            with contextlib.suppress(OSError):
+            with contextlib.suppress(OSError):  # another process filled the cache first
                 os.replace(tmp / "v", cache)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
     return cache if version.kind == "folder" else cache / version.files[0].path
