@@ -91,7 +91,7 @@ def export(
         target = path
         if os.path.islink(target):
             raise _taken(target)
-        if os.path.lexists(target) and (not os.path.isdir(target) or any(target.iterdir())):
+        if os.path.lexists(target) and not _empty_folder(target):
             raise Conflict(
                 f"destination {shown(target)} exists and is not an empty folder; "
                 "pull into a new or empty folder"
@@ -110,13 +110,24 @@ def export(
                 _place_file(tmp, target)
             else:
                 _place_folder(_write_tree(store, files, staging, progress), target)
-            fsync_dir(parent)
+            with contextlib.suppress(OSError):  # a folder we may write but not read
+                fsync_dir(parent)
     except BaseException:
         if made is not None:
             with contextlib.suppress(OSError):
                 made.rmdir()
         raise
     return target
+
+
+def _empty_folder(path: Path) -> bool:
+    if not os.path.isdir(path):
+        return False
+    try:
+        with os.scandir(path) as entries:
+            return next(entries, None) is None
+    except OSError as exc:
+        raise _os_error(exc, f"folder {shown(path)}") from exc
 
 
 def _taken(path: Path) -> LoopError:
