@@ -59,9 +59,9 @@ def fsck(json_out: JsonOpt = False) -> None:
         c.print(
             f"checked {report.packs} pack(s), {report.chunks} chunk(s), "
             f"{human_bytes(report.bytes)}, {report.files} file(s); "
-            f"{report.orphan_objects} orphan object(s) and {report.leftover_files} leftover "
-            f"temporary file(s) of interrupted writes, {human_bytes(report.leftover_bytes)} "
-            "(removed by loopml gc)"
+            f"{report.orphan_objects} orphan object(s) and {report.leftover_files} temporary "
+            f"file(s) of running or interrupted writes, {human_bytes(report.leftover_bytes)} "
+            "(loopml gc removes orphans and leftovers past its grace period)"
         )
         for p in report.problems:
             c.print(f"[red]problem:[/] {p}")
