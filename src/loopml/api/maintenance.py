@@ -16,6 +16,8 @@ class FsckSummary:
     files: int
     orphan_objects: int
     problems: tuple[str, ...] = ()
+    leftover_files: int = 0  # temporary files of running or interrupted writes
+    leftover_bytes: int = 0
 
     @property
     def ok(self) -> bool:
@@ -28,6 +30,8 @@ class FsckSummary:
             "bytes": self.bytes,
             "files": self.files,
             "orphan_objects": self.orphan_objects,
+            "leftover_files": self.leftover_files,
+            "leftover_bytes": self.leftover_bytes,
             "problems": list(self.problems),
             "ok": self.ok,
         }
@@ -42,6 +46,7 @@ class GcSummary:
     packs_repacked: int
     orphans_deleted: int
     bytes_freed: int
+    leftovers_deleted: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -50,4 +55,5 @@ class GcSummary:
             "packs_repacked": self.packs_repacked,
             "orphans_deleted": self.orphans_deleted,
             "bytes_freed": self.bytes_freed,
+            "leftovers_deleted": self.leftovers_deleted,
         }

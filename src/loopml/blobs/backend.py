@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -53,6 +55,57 @@ class Backend(Protocol):
     def iter(self, prefix: str = "") -> Iterator[tuple[str, int]]:
         """Yield ``(key, size)`` of every object under ``prefix``."""
         ...
+
+
+@dataclass(frozen=True)
+class Leftover:
+    """Something an interrupted write left in a staging folder: a partly written pack, an
+    upload, a DataFrame's temporary folder."""
+
+    path: Path
+    size: int
+    mtime: float  # the latest change anywhere inside it
+
+
+def _tree(path: str) -> tuple[int, float]:
+    size, latest = 0, os.lstat(path).st_mtime
+    for dirpath, _dirs, files in os.walk(path):
+        for name in files:
+            with contextlib.suppress(OSError):
+                st = os.lstat(os.path.join(dirpath, name))
+                size += st.st_size
+                latest = max(latest, st.st_mtime)
+    return size, latest
+
+
+def staging_leftovers(backend: Backend) -> list[Leftover]:
+    """Everything in the backend's staging folder: a running write's files, or what a killed
+    one left behind (told apart by the maintenance lock and age, see :mod:`loopml.blobs.gc`)."""
+    found = []
+    try:
+        entries = list(os.scandir(backend.staging_dir()))
+    except OSError:
+        return []
+    for entry in entries:
+        try:
+            if entry.is_dir(follow_symlinks=False):
+                size, mtime = _tree(entry.path)
+            else:
+                st = entry.stat(follow_symlinks=False)
+                size, mtime = st.st_size, st.st_mtime
+        except OSError:
+            continue  # gone meanwhile
+        found.append(Leftover(Path(entry.path), size, mtime))
+    return sorted(found, key=lambda item: item.path)
+
+
+def remove_leftover(item: Leftover) -> None:
+    """Delete a staging leftover (a folder without following links in it)."""
+    if item.path.is_dir() and not item.path.is_symlink():
+        shutil.rmtree(item.path, ignore_errors=True)
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            item.path.unlink()
 
 
 def fsync_dir(path: Path) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 import blake3
 import sqlalchemy as sa
 
+from loopml.blobs.backend import staging_leftovers
 from loopml.blobs.chunker import DIGEST_SIZE
 from loopml.blobs.packs import pack_key
 from loopml.blobs.store import BlobStore
@@ -23,6 +24,9 @@ class FsckReport:
     bytes: int = 0
     files: int = 0
     orphan_objects: int = 0
+    # what killed writes left in the staging folder (``gc`` removes it once past its grace)
+    leftover_files: int = 0
+    leftover_bytes: int = 0
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -94,4 +98,7 @@ def fsck(store: BlobStore, progress: Callable[[int], None] | None = None) -> Fsc
     for key, _size in store.backend.iter("packs/"):
         if key.rsplit("/", 1)[-1] not in known_packs:
             report.orphan_objects += 1
+    for item in staging_leftovers(store.backend):
+        report.leftover_files += 1
+        report.leftover_bytes += item.size
     return report

@@ -1,5 +1,6 @@
-"""Removing what no version references: dead files, dead packs, mostly-dead packs (repacked)
-and orphan objects left by interrupted pushes.
+"""Removing what no version references: dead files, dead packs, mostly-dead packs (repacked),
+orphan objects left by interrupted pushes, and their partly written files in the staging
+folder (older than the grace period).
 
 A collection holds the blob store's maintenance lock exclusively (a dry run shared), so it
 waits for running writes, and writes wait for it: nothing a write reuses disappears before
@@ -14,6 +15,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from loopml.blobs.backend import remove_leftover, staging_leftovers
 from loopml.blobs.chunker import DIGEST_SIZE
 from loopml.blobs.packs import PackWriter, pack_key
 from loopml.blobs.store import MAINTENANCE_LOCK, BlobStore
@@ -30,6 +32,7 @@ class GcReport:
     packs_deleted: int = 0
     packs_repacked: int = 0
     orphans_deleted: int = 0
+    leftovers_deleted: int = 0
     bytes_freed: int = 0
 
     def to_dict(self) -> dict[str, Any]:
@@ -139,4 +142,13 @@ def _collect(store: BlobStore, grace_s: float, dry_run: bool) -> GcReport:
             report.bytes_freed += size
             if not dry_run:
                 store.backend.delete(key)
+    # Files in the staging folder belong to a running write (which holds the maintenance lock
+    # shared, so none runs now unless this is a dry run) or to a killed one; the grace period
+    # also spares a write of another store sharing the folder.
+    for item in staging_leftovers(store.backend):
+        if item.mtime < cutoff:
+            report.leftovers_deleted += 1
+            report.bytes_freed += item.size
+            if not dry_run:
+                remove_leftover(item)
     return report

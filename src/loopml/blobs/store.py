@@ -14,7 +14,9 @@ A read needs no lock: when a ``gc`` repack moved chunks under it, it locates the
 
 from __future__ import annotations
 
+import contextlib
 import os
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -179,18 +181,24 @@ class BlobStore:
             raise IntegrityError(f"file {digest} reassembled to different content; run loopml fsck")
 
     def write_file(self, digest: str, dest: Path) -> None:
-        """Write a stored file to ``dest`` atomically (temp file, fsync, rename)."""
-        tmp = dest.with_name(f".{dest.name}.loopml-tmp")
+        """Write a stored file to ``dest`` atomically: a temporary file created exclusively
+        beside it (short name, never through a link), fsynced, then renamed over ``dest``."""
+        fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".loopml-")
         try:
-            with open(tmp, "wb") as f:
-                for data in self.iter_file(digest):
-                    f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
+            with os.fdopen(fd, "wb") as f:
+                self.write_to(digest, f)
             os.replace(tmp, dest)
         except BaseException:
-            tmp.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
             raise
+
+    def write_to(self, digest: str, f: BinaryIO) -> None:
+        """Write a stored file's verified bytes to the open file ``f``, then fsync it."""
+        for data in self.iter_file(digest):
+            f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
 
     def read_bytes(self, digest: str) -> bytes:
         return b"".join(self.iter_file(digest))

@@ -57,7 +57,9 @@ def fsck(json_out: JsonOpt = False) -> None:
         c.print(
             f"checked {report.packs} pack(s), {report.chunks} chunk(s), "
             f"{human_bytes(report.bytes)}, {report.files} file(s); "
-            f"{report.orphan_objects} orphan object(s) (removed by loopml gc)"
+            f"{report.orphan_objects} orphan object(s) and {report.leftover_files} temporary "
+            f"file(s) of running or interrupted writes, {human_bytes(report.leftover_bytes)} "
+            "(loopml gc removes orphans and leftovers past its grace period)"
         )
         for p in report.problems:
             c.print(f"[red]problem:[/] {p}")
@@ -70,7 +72,10 @@ def fsck(json_out: JsonOpt = False) -> None:
 def gc(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Report, delete nothing.")] = False,
     grace: Annotated[
-        float, typer.Option(help="Keep unindexed packs younger than this many seconds.")
+        float,
+        typer.Option(
+            help="Keep unindexed packs and temporary files younger than this many seconds."
+        ),
     ] = 3600.0,
     json_out: JsonOpt = False,
 ) -> None:
@@ -87,7 +92,8 @@ def gc(
     console().print(
         f"{'would free' if dry_run else 'freed'} {human_bytes(report.bytes_freed)}: "
         f"{report.files_removed} file(s), {report.packs_deleted} pack(s) deleted, "
-        f"{report.packs_repacked} repacked, {report.orphans_deleted} orphan(s)"
+        f"{report.packs_repacked} repacked, {report.orphans_deleted} orphan(s), "
+        f"{report.leftovers_deleted} leftover temporary file(s)"
     )
 
 

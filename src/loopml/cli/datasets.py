@@ -96,7 +96,14 @@ def push(
 @app.command()
 def pull(
     ref: Annotated[str, typer.Argument(help="NAME, NAME@N or NAME/N.")],
-    dest: Annotated[Path, typer.Argument(help="Destination path (new or empty folder).")],
+    # a str, not a Path: a trailing "/" (a folder to pull into) must reach the SDK intact
+    dest: Annotated[
+        str,
+        typer.Argument(
+            help="Where to write: a new or empty folder for a folder version; for a single "
+            "file a file path, or a folder (ending in / or existing) to put it in."
+        ),
+    ],
     json_out: JsonOpt = False,
 ) -> None:
     """Write a dataset version to DEST, every byte verified."""

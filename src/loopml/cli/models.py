@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -161,7 +160,7 @@ def alias(
 @app.command()
 def pull(
     ref: Annotated[str, typer.Argument(help="NAME, NAME@N, NAME/N or NAME@ALIAS.")],
-    dest: Annotated[Path, typer.Argument(help="Destination folder (new or empty).")],
+    dest: Annotated[str, typer.Argument(help="Destination folder (new or empty).")],
     json_out: JsonOpt = False,
 ) -> None:
     """Write the artifact files of a version into DEST, every byte verified."""

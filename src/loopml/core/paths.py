@@ -1,8 +1,11 @@
-"""Relative paths inside a version: normalized and confined to it."""
+"""Paths: relative paths inside a version (normalized and confined to it), destinations as
+typed, and paths shown in messages."""
 
 from __future__ import annotations
 
+import os
 import posixpath
+import re
 
 from loopml.core.errors import InvalidInput
 
@@ -17,3 +20,17 @@ def safe_relpath(path: str) -> str:
     if norm in (".", "") or norm == ".." or norm.startswith("../"):
         raise InvalidInput(f"invalid path {path!r}: it leaves its version folder")
     return norm
+
+
+def names_folder(raw: str) -> bool:
+    """Whether a destination as typed names a folder by its trailing separator (``restore/``);
+    look at the raw string: ``Path("restore/")`` drops the slash."""
+    return raw.endswith(("/", os.sep))
+
+
+def shown(path: str | os.PathLike[str]) -> str:
+    """A path quoted for a message, like ``repr``; bytes of a name that is not UTF-8 appear
+    as ``\\xff``, so the message prints and travels as JSON."""
+    text = repr(os.fspath(path))
+    # os.fsdecode keeps such bytes as lone surrogates U+DC80..U+DCFF, which repr shows as \udcXX
+    return re.sub(r"\\udc([89a-f][0-9a-f])", r"\\x\1", text)

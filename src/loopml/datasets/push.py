@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from loopml.api.datasets import FileEntry, PushResult
+from loopml.blobs.store import Ingest
 from loopml.core.errors import InvalidInput
 from loopml.core.identity import whoami
 from loopml.core.names import validate_name
@@ -69,7 +70,12 @@ def push(
     validate_name(name, "dataset name")
     user_meta = _parse_meta(meta)
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory(dir=stores.blobs.backend.staging_dir()) as tmp:
+    # The write session (and its maintenance lock) comes first: a gc must not take the
+    # DataFrame's temporary file for a killed push's leftover.
+    with (
+        stores.blobs.ingest() as ingest,
+        tempfile.TemporaryDirectory(dir=stores.blobs.backend.staging_dir()) as tmp,
+    ):
         if isinstance(source, (str, os.PathLike)):
             path = Path(source)
             files = collect(path)
@@ -86,11 +92,12 @@ def push(
                 f"cannot push a {type(source).__name__}: pass a file or folder path or a "
                 "pandas DataFrame"
             )
-        return _store(stores, name, kind, files, message, user_meta, progress, started)
+        return _store(stores, ingest, name, kind, files, message, user_meta, progress, started)
 
 
 def _store(
     stores: Stores,
+    ingest: Ingest,
     name: str,
     kind: str,
     files: list[tuple[str, Path]],
@@ -99,64 +106,60 @@ def _store(
     progress: Progress | None,
     started: float,
 ) -> PushResult:
-    blobs = stores.blobs
-    with blobs.ingest() as ingest:
-        try:
-            stored = ingest.add_paths([p for _rel, p in files], progress)
-            entries = [
-                FileEntry(rel, f.size, f.digest) for (rel, _p), f in zip(files, stored, strict=True)
-            ]
-            digest = content_digest(kind, entries)
-            ingest.finish()
-        except BaseException:
-            ingest.abort()
-            raise
-        total = sum(e.size for e in entries)
-        user = whoami()
-        with stores.meta.read() as conn:
-            ds_id = repo.dataset_id(conn, name)
-            latest = repo.latest_row(conn, ds_id) if ds_id is not None else None
+    try:
+        stored = ingest.add_paths([p for _rel, p in files], progress)
+        entries = [
+            FileEntry(rel, f.size, f.digest) for (rel, _p), f in zip(files, stored, strict=True)
+        ]
+        digest = content_digest(kind, entries)
+        ingest.finish()
+    except BaseException:
+        ingest.abort()
+        raise
+    total = sum(e.size for e in entries)
+    user = whoami()
+    with stores.meta.read() as conn:
+        ds_id = repo.dataset_id(conn, name)
+        latest = repo.latest_row(conn, ds_id) if ds_id is not None else None
+    if latest is not None and latest.content_digest == digest:
+        ingest.remember_hashes()
+        existing = version_from_row(name, latest)
+        return PushResult(existing, False, ingest.bytes_read, 0, time.perf_counter() - started)
+    stats = _profile(files, total)
+    now = time.time()
+    with stores.meta.write() as conn:
+        ds_id = repo.lock_dataset(conn, name, now, user)
+        latest = repo.latest_row(conn, ds_id)
         if latest is not None and latest.content_digest == digest:
-            ingest.remember_hashes()
+            # Another process pushed the same content while we were hashing.
             existing = version_from_row(name, latest)
             return PushResult(existing, False, ingest.bytes_read, 0, time.perf_counter() - started)
-        stats = _profile(files, total)
-        now = time.time()
-        with stores.meta.write() as conn:
-            ds_id = repo.lock_dataset(conn, name, now, user)
-            latest = repo.latest_row(conn, ds_id)
-            if latest is not None and latest.content_digest == digest:
-                # Another process pushed the same content while we were hashing.
-                existing = version_from_row(name, latest)
-                return PushResult(
-                    existing, False, ingest.bytes_read, 0, time.perf_counter() - started
-                )
-            number = 1 if latest is None else latest.version + 1
-            values = {
-                "dataset_id": ds_id,
-                "version": number,
-                "parent_version": None if latest is None else latest.version,
-                "content_digest": digest,
-                "kind": kind,
-                "message": message,
-                "meta": user_meta,
-                "stats": stats,
-                "file_count": len(entries),
-                "total_bytes": total,
-                "created_at": now,
-                "created_by": user,
-            }
-            ingest.commit(conn)
-            repo.insert_version(conn, values, entries)
-            append_event(
-                conn,
-                "dataset.version_created",
-                f"{name}@{number}",
-                {"dataset": name, "version": number, "content_digest": digest},
-            )
-            row = repo.latest_row(conn, ds_id)
-        ingest.remember_hashes()
-        version = version_from_row(name, row, tuple(entries))
-        return PushResult(
-            version, True, ingest.bytes_read, ingest.bytes_new, time.perf_counter() - started
+        number = 1 if latest is None else latest.version + 1
+        values = {
+            "dataset_id": ds_id,
+            "version": number,
+            "parent_version": None if latest is None else latest.version,
+            "content_digest": digest,
+            "kind": kind,
+            "message": message,
+            "meta": user_meta,
+            "stats": stats,
+            "file_count": len(entries),
+            "total_bytes": total,
+            "created_at": now,
+            "created_by": user,
+        }
+        ingest.commit(conn)
+        repo.insert_version(conn, values, entries)
+        append_event(
+            conn,
+            "dataset.version_created",
+            f"{name}@{number}",
+            {"dataset": name, "version": number, "content_digest": digest},
         )
+        row = repo.latest_row(conn, ds_id)
+    ingest.remember_hashes()
+    version = version_from_row(name, row, tuple(entries))
+    return PushResult(
+        version, True, ingest.bytes_read, ingest.bytes_new, time.perf_counter() - started
+    )

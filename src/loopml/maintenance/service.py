@@ -30,7 +30,16 @@ class MaintenanceService:
         from loopml.blobs.fsck import fsck
 
         r = fsck(self.stores.blobs, progress)
-        return FsckSummary(r.packs, r.chunks, r.bytes, r.files, r.orphan_objects, tuple(r.problems))
+        return FsckSummary(
+            r.packs,
+            r.chunks,
+            r.bytes,
+            r.files,
+            r.orphan_objects,
+            tuple(r.problems),
+            r.leftover_files,
+            r.leftover_bytes,
+        )
 
     def gc(
         self,
@@ -43,7 +52,12 @@ class MaintenanceService:
 
         r = gc(self.stores.blobs, grace_s=grace_s, dry_run=dry_run, on_wait=on_wait)
         return GcSummary(
-            r.files_removed, r.packs_deleted, r.packs_repacked, r.orphans_deleted, r.bytes_freed
+            r.files_removed,
+            r.packs_deleted,
+            r.packs_repacked,
+            r.orphans_deleted,
+            r.bytes_freed,
+            r.leftovers_deleted,
         )
 
     def reap_runs(self) -> list[LostRun]:

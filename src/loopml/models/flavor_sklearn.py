@@ -1,12 +1,18 @@
 """scikit-learn models stored with skops: no pickle, and only types checked at save time
-(scikit-learn, numpy and scipy classes and numpy ufuncs) are trusted at load time."""
+(scikit-learn, numpy and scipy classes and numpy ufuncs) are trusted at load time.
+
+skops imports the module of every type a file names, so every name in the file's schema is
+screened first, from the name alone, before skops or anything else imports a thing."""
 
 from __future__ import annotations
 
 import importlib
+import io
+import json
+import zipfile
 from typing import Any
 
-from loopml.core.errors import InvalidInput, PermissionDenied
+from loopml.core.errors import InvalidInput, LoopError, PermissionDenied
 from loopml.models.flavors import SavedModel, module_path, mro_modules
 from loopml.models.signature import ColumnSpec, Signature, TensorSpec
 
@@ -14,17 +20,44 @@ NAME = "sklearn"
 REQUIRES_TRUST = False
 MODEL_FILE = "model.skops"
 _TRUSTED_PACKAGES = ("sklearn", "numpy", "scipy")
+# Standard-library modules skops itself writes (dict, list, partial, defaultdict…).
+_STDLIB_MODULES = ("builtins", "functools", "collections")
+# Parts of the trusted packages that do things when imported (command lines, build and test
+# helpers): a file naming them is refused before anything is imported.
+_NEVER_IMPORTED = ("f2py", "distutils", "_build_utils", "_pytesttester", "conftest", "setup")
+_SCHEMA = "schema.json"
+_SCHEMA_LIMIT = 64 * 1024 * 1024
 
 
 def matches(obj: Any) -> bool:
     return "sklearn" in mro_modules(obj) or module_path(obj, ".skops") is not None
 
 
+def importable(type_name: str) -> bool:
+    """Whether a type named in a skops file points only into modules that are safe to import,
+    decided from the name alone: Python's builtins (and the two standard modules skops writes),
+    or scikit-learn, numpy and scipy outside their command-line, build and test modules."""
+    module_name, _, attr = type_name.rpartition(".")
+    parts = module_name.split(".")
+    if not attr.isidentifier() or not all(p.isidentifier() for p in parts):
+        return False
+    if module_name in _STDLIB_MODULES:
+        return True
+    if parts[0] not in _TRUSTED_PACKAGES:
+        return False
+    for p in parts[1:]:
+        dunder = p.startswith("__") and p.endswith("__")  # __main__, __init__, __config__
+        if dunder or p in _NEVER_IMPORTED or p.lstrip("_").startswith("test"):
+            return False
+    return True
+
+
 def allowed(type_name: str) -> bool:
     """Whether a type skops does not trust by default may be trusted: a class (or numpy
     ufunc) that really exists in scikit-learn, numpy or scipy. Functions such as
-    ``numpy.load`` and anything from other packages are refused."""
-    if type_name.split(".", 1)[0] not in _TRUSTED_PACKAGES:
+    ``numpy.load`` and anything from other packages are refused. Only a name that passes
+    :func:`importable` is ever imported to find out."""
+    if type_name.split(".", 1)[0] not in _TRUSTED_PACKAGES or not importable(type_name):
         return False
     module_name, _, attr = type_name.rpartition(".")
     try:
@@ -34,6 +67,50 @@ def allowed(type_name: str) -> bool:
     import numpy as np
 
     return isinstance(found, type | np.ufunc)
+
+
+def named_types(data: bytes, what: str) -> list[str]:
+    """Every type (``module.name``) a skops file names, read from its ``schema.json`` without
+    importing anything."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            info = archive.getinfo(_SCHEMA)
+            if info.file_size > _SCHEMA_LIMIT:
+                raise InvalidInput(
+                    f"{what} has a {info.file_size}-byte {_SCHEMA}; a skops model's schema is "
+                    f"at most {_SCHEMA_LIMIT >> 20} MiB here"
+                )
+            schema = json.loads(archive.read(info))
+    except (zipfile.BadZipFile, KeyError, ValueError, RecursionError, EOFError, OSError) as exc:
+        raise InvalidInput(
+            f"{what} is not a valid skops file (a zip holding {_SCHEMA}): {exc}"
+        ) from exc
+    names: set[str] = set()
+    stack = [schema]
+    while stack:  # iterative: a deeply nested schema cannot exhaust the stack
+        node = stack.pop()
+        if isinstance(node, dict):
+            if "__module__" in node or "__class__" in node:
+                module, cls = node.get("__module__"), node.get("__class__")
+                ok = isinstance(module, str) and isinstance(cls, str)
+                names.add(f"{module}.{cls}" if ok else f"{module!r}.{cls!r}")
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return sorted(names)
+
+
+def _screen(data: bytes, what: str, error: type[LoopError]) -> None:
+    """Refuse a file naming a type outside the modules safe to import, before skops (which
+    imports the module of every type it meets) reads it."""
+    refused = [t for t in named_types(data, what) if not importable(t)]
+    if refused:
+        raise error(
+            f"{what} names type(s) from modules loopml will not import to check them: "
+            f"{', '.join(refused)}; only scikit-learn, numpy and scipy classes (and Python "
+            "builtins) are accepted. If you trust the file, load it yourself with skops and "
+            "register the object with flavor='python' (loading it then needs trusted=True)"
+        )
 
 
 def _untrusted(data: bytes, what: str) -> list[str]:
@@ -85,6 +162,7 @@ def save(obj: Any) -> SavedModel:
             f"flavor 'sklearn' takes a scikit-learn estimator or a .skops file, not a "
             f"{type(obj).__name__}"
         )
+    _screen(data, "the model", InvalidInput)
     types = _untrusted(data, "the model")
     _check_allowed(types, "the model")
     return SavedModel(
@@ -103,6 +181,7 @@ def load(files: dict[str, bytes], meta: dict[str, Any]) -> SklearnPredictor:
     import skops.io as sio
 
     data = files[meta.get("file", MODEL_FILE)]
+    _screen(data, "the stored model", PermissionDenied)
     types = _untrusted(data, "the stored model")
     recorded = set(meta.get("trusted_types", []))
     unexpected = [t for t in types if t not in recorded]

@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import tempfile
 from pathlib import Path
 
 import blake3
 
 from loopml.api.models import ModelFile, ModelVersion
-from loopml.core.errors import Conflict, InvalidInput, PermissionDenied
-from loopml.core.paths import safe_relpath
+from loopml.blobs.export import export
+from loopml.core.errors import InvalidInput, PermissionDenied
 from loopml.core.refs import parse_ref
 from loopml.models import repository as repo
 from loopml.models.flavors import MANIFEST, get_flavor
@@ -89,25 +88,5 @@ def pull(stores: Stores, ref: str, dest: str | os.PathLike[str]) -> tuple[ModelV
     """Write the files of version ``ref`` into ``dest`` (a new or empty folder), every byte
     verified; nothing is left behind on failure."""
     version = resolve(stores, ref)
-    target = Path(dest)
-    if target.exists() and (not target.is_dir() or any(target.iterdir())):
-        raise Conflict(
-            f"destination {str(target)!r} exists and is not an empty folder; "
-            "pull into a new or empty folder"
-        )
-    parent = target.absolute().parent
-    if not parent.is_dir():
-        raise InvalidInput(f"folder {str(parent)!r} does not exist; create it first")
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.loopml-", dir=parent))
-    try:
-        for f in version.files:
-            out = staging / safe_relpath(f.path)
-            out.parent.mkdir(parents=True, exist_ok=True)
-            stores.blobs.write_file(f.digest, out)
-        if target.exists():
-            target.rmdir()
-        os.replace(staging, target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return version, target
+    files = [(f.path, f.digest, f.size) for f in version.files]
+    return version, export(stores.blobs, files, dest, single=False)
