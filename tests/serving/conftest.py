@@ -106,13 +106,19 @@ class Server:
         return err or ""
 
 
-def start_server(settings: Settings, ref: str, *args: str, timeout: float = 60.0) -> Server:
+def start_server(
+    settings: Settings,
+    ref: str,
+    *args: str,
+    timeout: float = 60.0,
+    extra_env: dict[str, str] | None = None,
+) -> Server:
     """``loopml serve REF`` in a subprocess; returns once ``/ready`` answers 200."""
     port = free_port()
     log_dir = settings.home / "monitoring"
     proc = subprocess.Popen(
         [LOOPML_BIN, "serve", ref, "--port", str(port), "--log-dir", str(log_dir), *args],
-        env=env_for(settings),
+        env={**env_for(settings), **(extra_env or {})},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,

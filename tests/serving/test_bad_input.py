@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.serving.conftest import Server, metric
+from tests.serving.conftest import metric
 
 Cancer = tuple[pd.DataFrame, np.ndarray]
 
@@ -367,12 +367,12 @@ def test_wrong_routes_and_methods_answer_json_4xx(
 
 
 def test_an_integer_beyond_float64_is_422_naming_the_column(
-    server: Server, http: httpx.Client, cancer: Cancer
+    http: httpx.Client, cancer: Cancer
 ) -> None:
     # Python's json writes 10**400 as digits (orjson would not); the endpoint reads it exactly
     def post_raw(path: str, body: Any) -> httpx.Response:
         headers = {"content-type": "application/json"}
-        return httpx.post(server.url + path, content=json.dumps(body), headers=headers, timeout=30)
+        return http.post(path, content=json.dumps(body), headers=headers)
 
     def refused(res: httpx.Response, field: str) -> None:
         assert res.status_code == 422, res.text

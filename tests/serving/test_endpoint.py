@@ -102,9 +102,7 @@ def test_concurrent_requests_are_batched_and_answered_each_their_own(
 
     def one(i: int) -> tuple[int, list[int]]:
         n = 1 + i % 5
-        res = httpx.post(
-            server.url + "/predict", json={"records": _records(cancer, n, i)}, timeout=30
-        )
+        res = http.post("/predict", json={"records": _records(cancer, n, i)})
         assert res.status_code == 200, res.text
         return i, res.json()["predictions"]
 

@@ -158,45 +158,55 @@ def _refused(res: httpx.Response, field: str) -> None:
     assert res.json()["field"] == field and "does not fit" in res.json()["error"]
 
 
-def _post_raw(url: str, body: str) -> httpx.Response:
+@pytest.fixture(scope="module")
+def raw() -> Iterator[httpx.Client]:
+    with httpx.Client(timeout=30) as c:
+        yield c
+
+
+def _post_raw(http: httpx.Client, url: str, body: str) -> httpx.Response:
     # Python's json writes 10**400 as digits, which orjson would refuse to write
-    return httpx.post(url, content=body, headers={"content-type": "application/json"}, timeout=30)
+    return http.post(url, content=body, headers={"content-type": "application/json"})
 
 
 @pytest.mark.parametrize(("column", "value"), TOO_BIG[::2])
 def test_predict_and_v2_refuse_a_column_value_that_does_not_fit(
-    dtype_servers: dict[str, Server], column: str, value: Any
+    dtype_servers: dict[str, Server], raw: httpx.Client, column: str, value: Any
 ) -> None:
     import json
 
     url = dtype_servers["mixed"].url
     row = {**ROW, column: value}
-    _refused(_post_raw(url + "/predict", json.dumps({"records": [row]})), f"records[0].{column}")
+    _refused(
+        _post_raw(raw, url + "/predict", json.dumps({"records": [row]})), f"records[0].{column}"
+    )
     rows = json.dumps({"instances": [list(ROW.values()), _with(column, value)]})
-    _refused(_post_raw(url + "/predict", rows), f"instances[1][{_pos(column)}]")
+    _refused(_post_raw(raw, url + "/predict", rows), f"instances[1][{_pos(column)}]")
     datatypes = {"f": "FP64", "i": "INT64", "u": "UINT64"}
     inputs = [{"name": k, "shape": [1], "datatype": datatypes[k[0]], "data": [row[k]]} for k in ROW]
     _refused(
-        _post_raw(url + "/v2/models/mixed/infer", json.dumps({"inputs": inputs})),
+        _post_raw(raw, url + "/v2/models/mixed/infer", json.dumps({"inputs": inputs})),
         f"inputs[{_pos(column)}].data[0]",
     )
 
 
-def test_values_at_the_edge_of_their_dtype_are_served(dtype_servers: dict[str, Server]) -> None:
+def test_values_at_the_edge_of_their_dtype_are_served(
+    dtype_servers: dict[str, Server], raw: httpx.Client
+) -> None:
     import json
 
     row = {**ROW, "f32": 3.4e38, "i64": 2**63 - 1, "i8": -128, "u64": 2**64 - 1}
-    res = _post_raw(dtype_servers["mixed"].url + "/predict", json.dumps({"records": [row]}))
+    res = _post_raw(raw, dtype_servers["mixed"].url + "/predict", json.dumps({"records": [row]}))
     assert res.status_code == 200, res.text
 
 
 @pytest.mark.parametrize("data", [[[1e300, 1.0]], [[1.0, -1e39]], [[BIG, 1]], [[1, -BIG]]])
 def test_predict_and_v2_refuse_a_tensor_value_that_does_not_fit(
-    dtype_servers: dict[str, Server], data: Any
+    dtype_servers: dict[str, Server], raw: httpx.Client, data: Any
 ) -> None:
     import json
 
     url = dtype_servers["tensor"].url
-    _refused(_post_raw(url + "/predict", json.dumps({"instances": data})), "instances")
+    _refused(_post_raw(raw, url + "/predict", json.dumps({"instances": data})), "instances")
     v2 = {"inputs": [{"name": "x", "shape": [1, 2], "datatype": "FP32", "data": data}]}
-    _refused(_post_raw(url + "/v2/models/tensor/infer", json.dumps(v2)), "inputs[0].data")
+    _refused(_post_raw(raw, url + "/v2/models/tensor/infer", json.dumps(v2)), "inputs[0].data")
