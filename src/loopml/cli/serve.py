@@ -49,7 +49,7 @@ def serve(
             "--allowed-host",
             metavar="NAME",
             help="A Host name to answer besides localhost, 127.0.0.1 and [::1] (repeatable). "
-            "Bound to another address than loopback, only these names are answered.",
+            "Bound to a non-loopback address, Host is checked only when this is given.",
         ),
     ] = None,
 ) -> None:
