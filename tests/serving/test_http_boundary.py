@@ -55,6 +55,17 @@ def test_a_body_that_is_not_json_is_415_naming_the_type(
     assert body["request_id"] == res.headers["x-request-id"]
 
 
+def test_a_large_body_refused_unread_leaves_the_connection_usable(
+    http: httpx.Client, cancer: Cancer
+) -> None:
+    for _ in range(3):  # the same kept-alive connection each time
+        res = http.post(
+            "/predict", content=b"x" * 3_000_000, headers={"content-type": "text/plain"}
+        )
+        assert res.status_code == 415
+        assert http.post("/predict", json=_body("/predict", cancer)).status_code == 200
+
+
 JSON_TYPES = [
     "application/json",
     "application/json; charset=utf-8",
