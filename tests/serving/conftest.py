@@ -106,13 +106,19 @@ class Server:
         return err or ""
 
 
-def start_server(settings: Settings, ref: str, *args: str, timeout: float = 60.0) -> Server:
+def start_server(
+    settings: Settings,
+    ref: str,
+    *args: str,
+    timeout: float = 60.0,
+    extra_env: dict[str, str] | None = None,
+) -> Server:
     """``loopml serve REF`` in a subprocess; returns once ``/ready`` answers 200."""
     port = free_port()
     log_dir = settings.home / "monitoring"
     proc = subprocess.Popen(
         [LOOPML_BIN, "serve", ref, "--port", str(port), "--log-dir", str(log_dir), *args],
-        env=env_for(settings),
+        env={**env_for(settings), **(extra_env or {})},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
@@ -174,3 +180,20 @@ def wait_until(condition: Callable[[], Any], timeout: float = 10.0, what: str = 
             return value
         time.sleep(0.05)
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def metric_values(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    """A Prometheus text exposition as {(sample name, labels): value}, read by the reference
+    parser (so a malformed line fails the test)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def metric(text: str, name: str, **labels: str) -> float | None:
+    """One sample of an exposition, or None when it is absent."""
+    return metric_values(text).get((name, frozenset(labels.items())))

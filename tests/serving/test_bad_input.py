@@ -3,12 +3,15 @@ server keeps answering."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import httpx
 import numpy as np
 import pandas as pd
 import pytest
+
+from tests.serving.conftest import metric
 
 Cancer = tuple[pd.DataFrame, np.ndarray]
 
@@ -222,6 +225,36 @@ CASES: list[tuple[str, str, Any, int, str | None]] = [
         None,
     ),
     ("v2 invalid json", "/v2/models/cancer/infer", lambda c: b"{", 400, "body"),
+    (
+        "lone high surrogate in a label",
+        "/feedback",
+        lambda c: b'{"request_id": "r", "label": "a\\ud800"}',
+        422,
+        "label",
+    ),
+    (
+        "lone low surrogate in a request_id",
+        "/feedback",
+        lambda c: b'[{"request_id": "\\udc00", "label": 1}]',
+        422,
+        "body[0].request_id",
+    ),
+    (
+        "lone surrogate in a column name",
+        "/predict",
+        lambda c: b'{"records": [{"\\ud83d": 1}]}',
+        422,
+        "records[0] key",
+    ),
+    (
+        "surrogates in the wrong order",
+        "/v2/models/cancer/infer",
+        lambda c: (
+            b'{"inputs": [{"name": "\\ude00\\ud83d", "shape": [1], "datatype": "FP64", "data": [1]}]}'
+        ),
+        422,
+        "inputs[0].name",
+    ),
     ("feedback empty body", "/feedback", lambda c: b"", 400, "body"),
     ("feedback invalid json", "/feedback", lambda c: b"[{", 400, "body"),
     ("feedback no request_id", "/feedback", lambda c: {"label": 1}, 422, "request_id"),
@@ -293,14 +326,15 @@ def test_bad_input_is_a_4xx_naming_the_field(
 
 def test_a_body_over_the_limit_is_413(http: httpx.Client, cancer: Cancer) -> None:
     big = b'{"records": [' + b" " * (9 * 1024 * 1024) + b"]}"
-    res = http.post("/predict", content=big)
+    json_type = {"content-type": "application/json"}
+    res = http.post("/predict", content=big, headers=json_type)
     assert res.status_code == 413 and res.json()["field"] == "body"
 
     def chunks() -> Any:  # no content-length: the limit applies while reading
         for _ in range(10):
             yield b" " * (1024 * 1024)
 
-    res = http.post("/predict", content=chunks())
+    res = http.post("/predict", content=chunks(), headers=json_type)
     assert res.status_code == 413
     assert http.post("/predict", json={"records": [_good(cancer)]}).status_code == 200
 
@@ -310,18 +344,50 @@ def test_a_body_over_the_limit_is_413(http: httpx.Client, cancer: Cancer) -> Non
     [
         ("GET", "/predict", 405),
         ("PUT", "/feedback", 405),
+        ("DELETE", "/metrics", 405),
+        ("POST", "/health", 405),
+        ("GET", "/v2/models/cancer/infer", 405),
         ("GET", "/nope", 404),
+        ("POST", "/nope", 404),
         ("GET", "/v2/models/other", 404),
         ("GET", "/v2/models/cancer/versions/7", 404),
         ("GET", "/v2/models/other/ready", 404),
     ],
 )
-def test_wrong_routes_and_methods_are_4xx(
+def test_wrong_routes_and_methods_answer_json_4xx(
     http: httpx.Client, method: str, route: str, status: int
 ) -> None:
     res = http.request(method, route)
-    assert res.status_code == status
-    assert res.headers["x-request-id"]
+    assert res.status_code == status, res.text
+    assert res.headers["content-type"] == "application/json"
+    body = res.json()
+    assert body["error"] and body["request_id"] == res.headers["x-request-id"]
+    if status == 405:
+        assert method not in res.headers["allow"] and body["error"].startswith(method)
+
+
+def test_an_integer_beyond_float64_is_422_naming_the_column(
+    http: httpx.Client, cancer: Cancer
+) -> None:
+    # Python's json writes 10**400 as digits (orjson would not); the endpoint reads it exactly
+    def post_raw(path: str, body: Any) -> httpx.Response:
+        headers = {"content-type": "application/json"}
+        return http.post(path, content=json.dumps(body), headers=headers)
+
+    def refused(res: httpx.Response, field: str) -> None:
+        assert res.status_code == 422, res.text
+        assert res.json()["field"] == field and "does not fit" in res.json()["error"]
+
+    for big in (10**400, -(10**309)):
+        row = {**_good(cancer), "mean radius": big}
+        refused(post_raw("/predict", {"records": [row]}), "records[0].mean radius")
+        refused(post_raw("/predict", {"instances": [list(row.values())]}), "instances[0][0]")
+        values = list(row.values())
+        v2 = {"inputs": [{"name": "x", "shape": [1, 30], "datatype": "FP64", "data": values}]}
+        refused(post_raw("/v2/models/cancer/infer", v2), "inputs[0].data[0][0]")
+    text = http.get("/metrics").text
+    assert metric(text, "loopml_requests_total", route="/predict", status="500") is None
+    assert metric(text, "loopml_requests_total", route="/v2/infer", status="500") is None
 
 
 def test_no_500_was_ever_answered(http: httpx.Client) -> None:

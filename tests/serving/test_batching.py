@@ -4,6 +4,7 @@ request fails alone, and a slow model runs off the event loop."""
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from typing import Any, cast
 
@@ -78,21 +79,24 @@ def test_a_failing_request_fails_alone() -> None:
 
 
 def test_a_slow_model_runs_in_a_thread_and_the_loop_stays_free() -> None:
-    model = Doubler(delay_s=0.05)
+    loop_ran = threading.Event()
+    seen: list[bool] = []
+    loops: list[asyncio.AbstractEventLoop] = []
 
-    async def go(b: MicroBatcher, served: ServedModel) -> int:
+    class AsksTheLoop(Doubler):
+        """Slow on its first call; on the next, asks the event loop to set an event and waits
+        for it, which the loop can do only when the call is not blocking it."""
+
+        def predict(self, batch: Batch) -> np.ndarray:
+            if self.calls:
+                loops[0].call_soon_threadsafe(loop_ran.set)
+                seen.append(loop_ran.wait(5.0))
+            return super().predict(batch)
+
+    async def go(b: MicroBatcher, served: ServedModel) -> None:
+        loops.append(asyncio.get_running_loop())
         await b.predict(served, _batch(1))  # teaches the batcher the model is slow
-        ticks = 0
-
-        async def ticker() -> None:
-            nonlocal ticks
-            while True:
-                await asyncio.sleep(0.005)
-                ticks += 1
-
-        task = asyncio.create_task(ticker())
         await b.predict(served, _batch(2))
-        task.cancel()
-        return ticks
 
-    assert asyncio.run(_with_batcher(model, go)) >= 3
+    asyncio.run(_with_batcher(AsksTheLoop(delay_s=0.05), go))
+    assert seen == [True], "the loop ran while the model predicted"

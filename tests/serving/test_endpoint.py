@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from loopml.serving.predlog import read_log
-from tests.serving.conftest import Server, wait_until
+from tests.serving.conftest import Server, metric, wait_until
 
 Cancer = tuple[pd.DataFrame, np.ndarray]
 
@@ -102,9 +102,7 @@ def test_concurrent_requests_are_batched_and_answered_each_their_own(
 
     def one(i: int) -> tuple[int, list[int]]:
         n = 1 + i % 5
-        res = httpx.post(
-            server.url + "/predict", json={"records": _records(cancer, n, i)}, timeout=30
-        )
+        res = http.post("/predict", json={"records": _records(cancer, n, i)})
         assert res.status_code == 200, res.text
         return i, res.json()["predictions"]
 
@@ -113,35 +111,38 @@ def test_concurrent_requests_are_batched_and_answered_each_their_own(
     for i, predictions in results:
         assert predictions == expected[i : i + 1 + i % 5]
     metrics = http.get("/metrics").text
-    # some predict call held more than one request's rows
-    counts = _histogram(metrics, "loopml_batch_rows")
-    assert counts["+Inf"] > counts["1"]
-    requests = _histogram(metrics, "loopml_request_rows")
-    assert counts["+Inf"] < requests["+Inf"], "fewer predict calls than requests"
+    singles = metric(metrics, "loopml_batch_rows_bucket", le="1.0")
+    calls = metric(metrics, "loopml_batch_rows_count")
+    requests = metric(metrics, "loopml_request_rows_count")
+    assert singles is not None and calls is not None and requests is not None
+    assert calls > singles, "some predict call held more than one row"
+    assert calls < requests, "fewer predict calls than requests"
 
 
-def _histogram(text: str, name: str) -> dict[str, int]:
-    out = {}
-    for line in text.splitlines():
-        if line.startswith(f"{name}_bucket"):
-            le = line.split('le="')[1].split('"')[0]
-            out[le] = int(line.rsplit(" ", 1)[1])
-    return out
-
-
-def test_metrics_are_prometheus_text(http: httpx.Client, cancer: Cancer) -> None:
+def test_metrics_are_prometheus_text_with_the_same_names(
+    http: httpx.Client, cancer: Cancer
+) -> None:
     http.post("/predict", json={"records": _records(cancer, 2)})
     http.post("/predict", json={"records": [{}]})
     res = http.get("/metrics")
     assert res.headers["content-type"].startswith("text/plain; version=0.0.4")
     text = res.text
-    assert 'loopml_requests_total{route="/predict",status="200"}' in text
-    assert 'loopml_requests_total{route="/predict",status="422"}' in text
-    assert 'loopml_request_duration_seconds_bucket{route="/predict",le="+Inf"}' in text
-    assert 'loopml_model_version{model="cancer"} 1' in text
-    assert "loopml_prediction_log_dropped_total 0" in text
-    for line in text.splitlines():
-        assert line.startswith("#") or len(line.rsplit(" ", 1)) == 2
+    assert metric(text, "loopml_requests_total", route="/predict", status="200")
+    assert metric(text, "loopml_requests_total", route="/predict", status="422")
+    assert metric(text, "loopml_request_duration_seconds_bucket", route="/predict", le="+Inf")
+    assert metric(text, "loopml_model_version", model="cancer") == 1
+    assert metric(text, "loopml_model_loaded_timestamp_seconds", model="cancer")
+    assert metric(text, "loopml_prediction_log_dropped_total") == 0
+    assert metric(text, "loopml_prediction_log_failed_rows_total") == 0
+    for name in (
+        "loopml_prediction_log_rows_total",
+        "loopml_prediction_log_queued",
+        "loopml_model_swaps_total",
+        "loopml_model_swap_failures_total",
+        "loopml_process_start_time_seconds",
+    ):
+        assert metric(text, name) is not None, name
+    assert "_created" not in text
 
 
 def test_predictions_and_feedback_reach_parquet_within_a_second(

@@ -43,10 +43,20 @@ def serve(
         bool, typer.Option("--trusted", help="Allow loading a pickled (python flavor) model.")
     ] = False,
     access_log: Annotated[bool, typer.Option("--access-log", help="Log every request.")] = False,
+    allowed_host: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--allowed-host",
+            metavar="NAME",
+            help="A Host name to answer besides localhost, 127.0.0.1 and [::1] (repeatable). "
+            "Bound to a non-loopback address, Host is checked only when this is given.",
+        ),
+    ] = None,
 ) -> None:
     """Serve a model version over HTTP: /predict, the v2 inference protocol, /metrics, /feedback."""
     from loopml.sdk import default_client
     from loopml.serving import ServeConfig
+    from loopml.serving.server import check_listen
     from loopml.serving.server import serve as run_server
 
     with errors_to_exit():
@@ -63,7 +73,9 @@ def serve(
             allow_nan=allow_nan,
             trusted=trusted,
             access_log=access_log,
+            allowed_hosts=tuple(allowed_host or ()),
         )
+        check_listen(host, port)  # before the model loads: a taken port fails at once
         services = default_client().services
         app = None
         if workers == 1:

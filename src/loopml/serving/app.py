@@ -3,8 +3,11 @@
 objects; the other routes are a small Starlette app behind them.
 
 Every response carries an ``x-request-id`` header (the client's, when it sends a valid one), and
-the JSON bodies of the POST routes carry ``request_id``. Errors are ``{"error", "field",
-"request_id"}`` with a 4xx status for anything wrong with the request.
+the JSON bodies of the POST routes carry ``request_id``. Errors, unknown routes and wrong methods
+included, are ``{"error", "field", "request_id"}`` with a 4xx status for anything wrong with the
+request. The POST routes take JSON bodies only (``Content-Type: application/json`` or
+``application/*+json``), so a web page on another site cannot post to them with a plain form;
+bound to loopback, the endpoint answers only loopback ``Host`` names (see ``hosts.py``).
 """
 
 from __future__ import annotations
@@ -15,13 +18,14 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, MutableMapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from loopml.core.errors import LoopError, NotFound
@@ -29,9 +33,18 @@ from loopml.core.refs import parse_ref
 from loopml.serving import codec
 from loopml.serving.batching import MicroBatcher
 from loopml.serving.config import ServeConfig
-from loopml.serving.errors import BodyTooLarge, RequestError, http_status
+from loopml.serving.errors import (
+    BodyTooLarge,
+    ClientGone,
+    MisdirectedRequest,
+    QueueFull,
+    RequestError,
+    UnsupportedMediaType,
+    http_status,
+)
 from loopml.serving.feedback import decode_feedback
-from loopml.serving.metrics import Metrics
+from loopml.serving.hosts import HostCheck
+from loopml.serving.metrics import CONTENT_TYPE, Metrics
 from loopml.serving.model import ServedModel, quiet_feature_name_warnings
 from loopml.serving.predlog import PredictionLogger
 from loopml.serving.swap import AliasWatcher, ModelHolder, last_event_id
@@ -49,14 +62,12 @@ Send = Callable[[Message], Awaitable[None]]
 
 _REQUEST_ID_RE = re.compile(rb"[A-Za-z0-9._:-]{1,128}")
 _JSON = (b"content-type", b"application/json")
+_JSON_TYPE = b"application/json"
 _V2_INFER_RE = re.compile(r"/v2/models/([^/]+)(?:/versions/([^/]+))?/infer")
-
-
-class _ClientGone(LoopError):
-    """The client disconnected before sending its whole body."""
-
-    def __init__(self) -> None:
-        super().__init__("the client disconnected before sending its whole body")
+_ROUTES_TEXT = (
+    "POST /predict, POST /feedback, POST /v2/models/NAME/infer, GET /health, /ready, "
+    "/metadata, /metrics, /v2/..."
+)
 
 
 class EmbeddedServices(Protocol):
@@ -78,7 +89,8 @@ class ServingApp:
         self.stores = services.stores
         self.ref = parse_ref(config.ref, "model reference")
         self.models = services.models
-        self.metrics = Metrics()
+        self.metrics = Metrics(config.metrics_dir)
+        self.hosts = HostCheck(config.host, config.allowed_hosts)
         self.holder: ModelHolder | None = None
         self.batcher: MicroBatcher | None = None
         self.logger: PredictionLogger | None = None
@@ -86,7 +98,18 @@ class ServingApp:
         self._after_id = 0
         self._ids = itertools.count(1)
         self._id_prefix = uuid.uuid4().hex[:12] + "-"
-        self.router = Starlette(routes=self._routes(), lifespan=self._lifespan)
+        self.router = Starlette(
+            routes=self._routes(),
+            lifespan=self._lifespan,
+            exception_handlers={
+                HTTPException: self._http_error,
+                LoopError: self._loop_error,
+                Exception: self._internal_error,
+            },
+        )
+        # a redirect to the path with(out) its trailing slash would name the request's own
+        # Host header; such paths are not served (404) instead
+        self.router.router.redirect_slashes = False
 
     # ---------- lifecycle
     def prepare(self) -> ServedModel:
@@ -104,6 +127,8 @@ class ServingApp:
         loaded = self.models.load(f"{self.ref.name}@{version}", trusted=self.config.trusted)
         served = ServedModel(loaded, allow_nan=self.config.allow_nan)
         served.warm_up()
+        # set when loaded: a hot swap makes it current right after (one assignment)
+        self.metrics.model_loaded(served.name, served.version, served.loaded_at)
         return served
 
     @contextlib.asynccontextmanager
@@ -120,6 +145,7 @@ class ServingApp:
             queue_size=self.config.log_queue_size,
             sample_rate=self.config.log_sample_rate,
             flush_s=self.config.log_flush_s,
+            tallies=self.metrics.log,
         )
         self.watcher = AliasWatcher(
             self.stores,
@@ -140,31 +166,48 @@ class ServingApp:
             await self.watcher.stop()
             await self.batcher.stop()
             self.logger.close()
+            self.metrics.close()
 
     # ---------- ASGI entry
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.router(scope, receive, send)
             return
-        rid = self._request_id(scope)
+        rid = host = ctype = None
+        for key, value in scope["headers"]:  # one pass over the headers, on every request
+            if key == b"host":
+                host = value
+            elif key == b"content-type":
+                ctype = value
+            elif key == b"x-request-id" and _REQUEST_ID_RE.fullmatch(value):
+                rid = value.decode()
+        if rid is None:
+            rid = f"{self._id_prefix}{next(self._ids)}"
+        if not self.hosts.allows(host):
+            await self._refuse_host(send, rid, host)
+            return
         path, method = scope["path"], scope["method"]
         if method == "POST":
             if path == "/predict":
-                await self._handle(scope, receive, send, rid, "/predict", self._predict)
+                await self._handle(scope, receive, send, rid, ctype, "/predict", self._predict)
                 return
             if path == "/feedback":
-                await self._handle(scope, receive, send, rid, "/feedback", self._feedback)
+                await self._handle(scope, receive, send, rid, ctype, "/feedback", self._feedback)
                 return
             if path.startswith("/v2/models/") and path.endswith("/infer"):
-                await self._handle(scope, receive, send, rid, "/v2/infer", self._infer)
+                await self._handle(scope, receive, send, rid, ctype, "/v2/infer", self._infer)
                 return
         await self._other(scope, receive, send, rid)
 
-    def _request_id(self, scope: Scope) -> str:
-        for key, value in scope["headers"]:
-            if key == b"x-request-id" and _REQUEST_ID_RE.fullmatch(value):
-                return str(value.decode())
-        return f"{self._id_prefix}{next(self._ids)}"
+    async def _refuse_host(self, send: Send, rid: str, host: bytes | None) -> None:
+        named = f"host {host.decode('latin-1')!r}" if host else "a request without a Host header"
+        exc = MisdirectedRequest(
+            f"{named} is not served here: this endpoint answers only requests for "
+            f"{self.hosts.describe()}; start it with --allowed-host NAME to add the name "
+            "clients use",
+            "host",
+        )
+        await _send_json(send, http_status(exc), _error(str(exc), exc.field, rid), rid)
 
     async def _handle(
         self,
@@ -172,17 +215,20 @@ class ServingApp:
         receive: Receive,
         send: Send,
         rid: str,
+        ctype: bytes | None,
         route: str,
         handler: Callable[[Scope, Any, str], Awaitable[dict[str, Any]]],
     ) -> None:
         start = time.perf_counter()
         status = 200
         try:
+            if ctype != _JSON_TYPE and not _is_json(ctype):
+                raise _unsupported(ctype)
             body = await self._read_body(scope, receive)
             data = codec.parse_json(body, allow_list=route == "/feedback")
             out = await handler(scope, data, rid)
             payload = _dumps(out)
-        except _ClientGone:
+        except ClientGone:
             self.metrics.observe_request(route, 499, time.perf_counter() - start)
             return
         except LoopError as exc:
@@ -197,19 +243,9 @@ class ServingApp:
             payload = _error(
                 f"internal error ({type(exc).__name__}); see the server log", None, rid
             )
-        await send(
-            {
-                "type": "http.response.start",
-                "status": status,
-                "headers": [
-                    _JSON,
-                    (b"content-length", str(len(payload)).encode()),
-                    (b"x-request-id", rid.encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": payload})
+        # counted before the answer leaves: a client that reads /metrics next sees it
         self.metrics.observe_request(route, status, time.perf_counter() - start)
+        await _send_json(send, status, payload, rid)
 
     async def _read_body(self, scope: Scope, receive: Receive) -> bytes:
         limit = self.config.max_body_bytes
@@ -223,7 +259,7 @@ class ServingApp:
         while True:
             message = await receive()
             if message["type"] == "http.disconnect":
-                raise _ClientGone
+                raise ClientGone("the client disconnected before sending its whole body")
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > limit:
@@ -282,8 +318,6 @@ class ServingApp:
         items = decode_feedback(data)
         queued = self.logger.log_feedback(items)
         if queued < len(items):
-            from loopml.serving.errors import QueueFull
-
             raise QueueFull(
                 f"the log queue is full; {queued} of {len(items)} label(s) were kept; "
                 "send the rest again shortly"
@@ -315,7 +349,30 @@ class ServingApp:
                 message["headers"] = [*message.get("headers", []), header]
             await send(message)
 
+        scope.setdefault("state", {})["request_id"] = rid
         await self.router(scope, receive, send_with_id)
+
+    # ---------- errors of the Starlette routes: JSON like the prediction routes
+    async def _http_error(self, request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        if exc.status_code == 404:
+            message = f"there is no route {request.url.path!r}; this endpoint serves {_ROUTES_TEXT}"
+        elif exc.status_code == 405:
+            allowed = (exc.headers or {}).get("Allow", "")
+            message = f"{request.method} is not allowed on {request.url.path!r}; use {allowed}"
+        else:
+            message = str(exc.detail)
+        return _error_response(request, exc.status_code, message, None, exc.headers)
+
+    async def _loop_error(self, request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, LoopError)
+        field = getattr(exc, "field", None)
+        return _error_response(request, http_status(exc), str(exc), field)
+
+    async def _internal_error(self, request: Request, exc: Exception) -> Response:
+        log.error("request %s failed", request.url.path, exc_info=exc)
+        message = f"internal error ({type(exc).__name__}); see the server log"
+        return _error_response(request, 500, message, None)
 
     def _routes(self) -> list[Route]:
         return [
@@ -362,20 +419,9 @@ class ServingApp:
         )
 
     async def _metrics(self, _request: Request) -> Response:
-        text = self.metrics.render(self._gauges)
-        return PlainTextResponse(text, media_type="text/plain; version=0.0.4; charset=utf-8")
-
-    def _gauges(self) -> dict[str, Any]:
-        served = self._current()
-        lg = self.logger
-        return {
-            "model": served.name,
-            "version": served.version,
-            "loaded_at": served.loaded_at,
-            "log_dropped": lg.dropped if lg else 0,
-            "log_rows": lg.written_rows if lg else 0,
-            "log_queued": lg.queued if lg else 0,
-        }
+        if self.logger is not None:
+            self.metrics.log.queued.set(self.logger.queued)
+        return Response(self.metrics.render(), media_type=CONTENT_TYPE)
 
     async def _v2_server(self, _request: Request) -> Response:
         from loopml.core.version import __version__
@@ -383,23 +429,17 @@ class ServingApp:
         return JSONResponse({"name": "loopml", "version": __version__, "extensions": []})
 
     async def _v2_model(self, request: Request) -> Response:
-        served = self._current()
-        try:
-            self._check_v2_target(
-                served, request.path_params["name"], request.path_params.get("version")
-            )
-        except NotFound as exc:
-            return JSONResponse({"error": str(exc)}, status_code=404)
+        served = self._current()  # NotFound and the rest answer through _loop_error
+        self._check_v2_target(
+            served, request.path_params["name"], request.path_params.get("version")
+        )
         return _json(served.v2_metadata())
 
     async def _v2_model_ready(self, request: Request) -> Response:
         served = self._current()
-        try:
-            self._check_v2_target(
-                served, request.path_params["name"], request.path_params.get("version")
-            )
-        except NotFound as exc:
-            return JSONResponse({"error": str(exc)}, status_code=404)
+        self._check_v2_target(
+            served, request.path_params["name"], request.path_params.get("version")
+        )
         return JSONResponse({"name": served.name, "ready": True})
 
 
@@ -442,6 +482,50 @@ def _json(data: dict[str, Any]) -> Response:
 
 def _error(message: str, field: str | None, rid: str) -> bytes:
     return orjson.dumps({"error": message, "field": field, "request_id": rid})
+
+
+def _error_response(
+    request: Request,
+    status: int,
+    message: str,
+    field: str | None,
+    headers: Mapping[str, str] | None = None,
+) -> Response:
+    rid = str(getattr(request.state, "request_id", ""))
+    return Response(
+        _error(message, field, rid), status, headers=headers, media_type="application/json"
+    )
+
+
+async def _send_json(send: Send, status: int, payload: bytes, rid: str) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                _JSON,
+                (b"content-length", str(len(payload)).encode()),
+                (b"x-request-id", rid.encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": payload})
+
+
+def _is_json(ctype: bytes | None) -> bool:
+    """``application/json`` or ``application/*+json``, any case, with any parameters."""
+    if not ctype:
+        return False
+    media = ctype.split(b";", 1)[0].strip().lower()
+    return media == _JSON_TYPE or (media.startswith(b"application/") and media.endswith(b"+json"))
+
+
+def _unsupported(ctype: bytes | None) -> UnsupportedMediaType:
+    found = f"found {ctype.decode('latin-1')!r}" if ctype else "found no Content-Type"
+    return UnsupportedMediaType(
+        f"this route takes a JSON body sent with Content-Type: application/json ({found})",
+        "content-type",
+    )
 
 
 def create_app_from_env() -> ServingApp:

@@ -52,9 +52,40 @@ def _parse_lenient(body: bytes, first: orjson.JSONDecodeError) -> Any:
     """Python's ``json`` also reads NaN and Infinity, which some clients send; they are then
     refused by the signature check, naming the field, rather than as invalid JSON."""
     try:
-        return json.loads(body)
+        data = json.loads(body)
     except (ValueError, RecursionError):
         raise MalformedBody(f"the request body is not valid JSON: {first}", "body") from None
+    _refuse_lone_surrogates(data)
+    return data
+
+
+def _refuse_lone_surrogates(data: Any) -> None:
+    """orjson refuses a string escape such as ``"\\ud800"`` that is half a UTF-16 pair; Python's
+    ``json`` reads it into text that no UTF-8 writer (the prediction log) can store, so it is
+    refused here, naming where it is."""
+    stack: list[tuple[str, Any]] = [("", data)]
+    while stack:
+        where, value = stack.pop()
+        if isinstance(value, str):
+            _check_text(value, where or "body")
+        elif isinstance(value, list):
+            stack.extend((f"{where or 'body'}[{i}]", v) for i, v in enumerate(value))
+        elif isinstance(value, dict):
+            for key, v in value.items():
+                _check_text(key, f"{where or 'body'} key")
+                stack.append((f"{where}.{key}" if where else key, v))
+
+
+def _check_text(text: str, where: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        bad = text[exc.start]
+        raise RequestError(
+            f"{where} holds a lone UTF-16 surrogate (\\u{ord(bad):04x}), which is not text; "
+            "send valid Unicode (a surrogate only as half of a pair)",
+            where,
+        ) from None
 
 
 def decode_predict(schema: InputSchema, data: dict[str, Any]) -> Batch:

@@ -31,8 +31,15 @@ class ServeConfig:
     allow_nan: bool | None = None  # None: what the model declares (scikit-learn tags)
     trusted: bool = False  # allow loading pickled (python flavor) models
     access_log: bool = False
+    allowed_hosts: tuple[str, ...] = ()  # Host names answered besides the loopback ones
+    metrics_dir: str | None = None  # --workers N: where the workers' metric files go
 
     def __post_init__(self) -> None:
+        from loopml.serving.hosts import normalize_allowed
+
+        # a tuple, normalized once (from JSON it arrives as a list)
+        hosts = tuple(dict.fromkeys(normalize_allowed(h) for h in self.allowed_hosts))
+        object.__setattr__(self, "allowed_hosts", hosts)
         checks = [
             (self.workers >= 1, "--workers must be at least 1"),
             (1 <= self.port <= 65535 or self.port == 0, "--port must be 0-65535"),

@@ -1,112 +1,177 @@
-"""Endpoint metrics in the Prometheus text format (version 0.0.4), kept in plain counters: the
-request path pays a dictionary update and a bisect, no locks (one event loop updates them)."""
+"""Endpoint metrics on ``prometheus_client``, the same names with one worker or several.
+
+With ``--workers N`` every worker writes its figures to memory-mapped files in one private
+folder that the parent created (``ServeConfig.metrics_dir``); ``/metrics`` in any worker
+aggregates the files of all of them, so totals do not depend on which worker answers. The
+request path holds the labelled children it needs, so it pays one dictionary lookup and the
+counter's own increment.
+"""
 
 from __future__ import annotations
 
-import bisect
+import os
 import time
-from collections.abc import Callable, Sequence
 from typing import Any
+
+from loopml.serving.predlog import LogTallies
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
-class Histogram:
-    def __init__(self, buckets: Sequence[float]) -> None:
-        self.buckets = tuple(buckets)
-        self.counts = [0] * (len(self.buckets) + 1)
-        self.total = 0.0
-        self.n = 0
+def use_multiprocess_dir(path: str) -> None:
+    """Make this process write its metrics to ``path`` (before any metric is created).
 
-    def observe(self, value: float) -> None:
-        self.counts[bisect.bisect_left(self.buckets, value)] += 1
-        self.total += value
-        self.n += 1
+    prometheus_client finds its files through ``PROMETHEUS_MULTIPROC_DIR`` only, and picks its
+    value class when first imported; both are set here, in a worker process that serves
+    nothing else."""
+    from prometheus_client import values
 
-    def lines(self, name: str, labels: str = "") -> list[str]:
-        sep = "," if labels else ""
-        out, cumulative = [], 0
-        for bound, count in zip(self.buckets, self.counts, strict=False):
-            cumulative += count
-            out.append(f'{name}_bucket{{{labels}{sep}le="{bound:g}"}} {cumulative}')
-        out.append(f'{name}_bucket{{{labels}{sep}le="+Inf"}} {self.n}')
-        brace = f"{{{labels}}}" if labels else ""
-        out.append(f"{name}_sum{brace} {self.total:.6f}")
-        out.append(f"{name}_count{brace} {self.n}")
-        return out
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
+    values.ValueClass = values.get_value_class()  # type: ignore[no-untyped-call]
 
 
 class Metrics:
     """Request counts by route and status, latency, batch sizes, model version, logging."""
 
-    def __init__(self) -> None:
-        self.requests: dict[tuple[str, int], int] = {}
-        self.latency: dict[str, Histogram] = {}
-        self.batch_rows = Histogram(BATCH_BUCKETS)
-        self.request_rows = Histogram(BATCH_BUCKETS)
-        self.swaps = 0
-        self.swap_failures = 0
-        self.started_at = time.time()
+    def __init__(self, multiprocess_dir: str | None = None) -> None:
+        import prometheus_client as prom
+
+        # the exposition stays what it was: no *_created series
+        prom.disable_created_metrics()  # type: ignore[no-untyped-call]
+        self.multiprocess_dir = multiprocess_dir
+        self.registry = prom.CollectorRegistry()
+        own: prom.CollectorRegistry | None = self.registry
+        if multiprocess_dir:
+            from prometheus_client import multiprocess
+
+            use_multiprocess_dir(multiprocess_dir)
+            multiprocess.MultiProcessCollector(self.registry, path=multiprocess_dir)  # type: ignore[no-untyped-call]
+            own = None  # the collector reads every worker's files, this one's included
+        self._requests = prom.Counter(
+            "loopml_requests",
+            "Requests answered, by route and HTTP status.",
+            ["route", "status"],
+            registry=own,
+        )
+        self._latency = prom.Histogram(
+            "loopml_request_duration_seconds",
+            "Time from request to response, by route.",
+            ["route"],
+            buckets=LATENCY_BUCKETS,
+            registry=own,
+        )
+        self.batch_rows = prom.Histogram(
+            "loopml_batch_rows",
+            "Rows per predict call (after micro-batching).",
+            buckets=BATCH_BUCKETS,
+            registry=own,
+        )
+        self.request_rows = prom.Histogram(
+            "loopml_request_rows",
+            "Rows per prediction request.",
+            buckets=BATCH_BUCKETS,
+            registry=own,
+        )
+        self._version = prom.Gauge(
+            "loopml_model_version",
+            "The model version being served.",
+            ["model"],
+            multiprocess_mode="mostrecent",
+            registry=own,
+        )
+        self._loaded_at = prom.Gauge(
+            "loopml_model_loaded_timestamp_seconds",
+            "When the served version was loaded.",
+            ["model"],
+            multiprocess_mode="mostrecent",
+            registry=own,
+        )
+        self._swaps = prom.Counter(
+            "loopml_model_swaps", "Hot swaps to a new version.", registry=own
+        )
+        self._swap_failures = prom.Counter(
+            "loopml_model_swap_failures", "New versions that could not be loaded.", registry=own
+        )
+        self.log = LogTallies(
+            dropped=prom.Counter(
+                "loopml_prediction_log_dropped",
+                "Log records dropped on a full queue.",
+                registry=own,
+            ),
+            written=prom.Counter(
+                "loopml_prediction_log_rows", "Rows written to the prediction log.", registry=own
+            ),
+            failed=prom.Counter(
+                "loopml_prediction_log_failed_rows",
+                "Rows the prediction log could not store (the server log says why).",
+                registry=own,
+            ),
+            queued=prom.Gauge(
+                "loopml_prediction_log_queued",
+                "Records waiting to be written.",
+                multiprocess_mode="livesum",
+                registry=own,
+            ),
+        )
+        started = prom.Gauge(
+            "loopml_process_start_time_seconds",
+            "When the endpoint started.",
+            multiprocess_mode="livemin",
+            registry=own,
+        )
+        started.set(time.time())
+        self._swap_count = 0
+        self._swap_failure_count = 0
+        self._request_children: dict[tuple[str, int], Any] = {}
+        self._latency_children: dict[str, Any] = {}
 
     def observe_request(self, route: str, status: int, seconds: float) -> None:
+        """Count one answered request and its latency."""
         key = (route, status)
-        self.requests[key] = self.requests.get(key, 0) + 1
-        hist = self.latency.get(route)
-        if hist is None:
-            hist = self.latency[route] = Histogram(LATENCY_BUCKETS)
-        hist.observe(seconds)
+        counter = self._request_children.get(key)
+        if counter is None:
+            counter = self._request_children[key] = self._requests.labels(route, str(status))
+        counter.inc()
+        latency = self._latency_children.get(route)
+        if latency is None:
+            latency = self._latency_children[route] = self._latency.labels(route)
+        latency.observe(seconds)
 
-    def render(self, gauges: Callable[[], dict[str, Any]]) -> str:
-        """The text exposition; ``gauges`` supplies the current model and log figures."""
-        g = gauges()
-        model = _escape(str(g["model"]))
-        lines = [
-            "# HELP loopml_requests_total Requests answered, by route and HTTP status.",
-            "# TYPE loopml_requests_total counter",
-        ]
-        for (route, status), n in sorted(self.requests.items()):
-            lines.append(f'loopml_requests_total{{route="{route}",status="{status}"}} {n}')
-        lines += [
-            "# HELP loopml_request_duration_seconds Time from request to response, by route.",
-            "# TYPE loopml_request_duration_seconds histogram",
-        ]
-        for route, hist in sorted(self.latency.items()):
-            lines += hist.lines("loopml_request_duration_seconds", f'route="{route}"')
-        lines += [
-            "# HELP loopml_batch_rows Rows per predict call (after micro-batching).",
-            "# TYPE loopml_batch_rows histogram",
-            *self.batch_rows.lines("loopml_batch_rows"),
-            "# HELP loopml_request_rows Rows per prediction request.",
-            "# TYPE loopml_request_rows histogram",
-            *self.request_rows.lines("loopml_request_rows"),
-            "# HELP loopml_model_version The model version being served.",
-            "# TYPE loopml_model_version gauge",
-            f'loopml_model_version{{model="{model}"}} {g["version"]}',
-            "# HELP loopml_model_loaded_timestamp_seconds When the served version was loaded.",
-            "# TYPE loopml_model_loaded_timestamp_seconds gauge",
-            f'loopml_model_loaded_timestamp_seconds{{model="{model}"}} {g["loaded_at"]:.3f}',
-            "# HELP loopml_model_swaps_total Hot swaps to a new version.",
-            "# TYPE loopml_model_swaps_total counter",
-            f"loopml_model_swaps_total {self.swaps}",
-            "# HELP loopml_model_swap_failures_total New versions that could not be loaded.",
-            "# TYPE loopml_model_swap_failures_total counter",
-            f"loopml_model_swap_failures_total {self.swap_failures}",
-            "# HELP loopml_prediction_log_dropped_total Log records dropped on a full queue.",
-            "# TYPE loopml_prediction_log_dropped_total counter",
-            f"loopml_prediction_log_dropped_total {g['log_dropped']}",
-            "# HELP loopml_prediction_log_rows_total Rows written to the prediction log.",
-            "# TYPE loopml_prediction_log_rows_total counter",
-            f"loopml_prediction_log_rows_total {g['log_rows']}",
-            "# HELP loopml_prediction_log_queued Records waiting to be written.",
-            "# TYPE loopml_prediction_log_queued gauge",
-            f"loopml_prediction_log_queued {g['log_queued']}",
-            "# HELP loopml_process_start_time_seconds When the endpoint started.",
-            "# TYPE loopml_process_start_time_seconds gauge",
-            f"loopml_process_start_time_seconds {self.started_at:.3f}",
-        ]
-        return "\n".join(lines) + "\n"
+    def model_loaded(self, model: str, version: int, loaded_at: float) -> None:
+        """Record the version this process now serves (or is about to, after a swap)."""
+        self._version.labels(model).set(version)
+        self._loaded_at.labels(model).set(loaded_at)
 
+    # ``swaps += 1`` (the hot-swap watcher) increments the counter behind it
+    @property
+    def swaps(self) -> int:
+        return self._swap_count
 
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    @swaps.setter
+    def swaps(self, value: int) -> None:
+        self._swaps.inc(value - self._swap_count)
+        self._swap_count = value
+
+    @property
+    def swap_failures(self) -> int:
+        return self._swap_failure_count
+
+    @swap_failures.setter
+    def swap_failures(self, value: int) -> None:
+        self._swap_failures.inc(value - self._swap_failure_count)
+        self._swap_failure_count = value
+
+    def render(self) -> bytes:
+        """The text exposition (version 0.0.4) of every worker's metrics."""
+        from prometheus_client import generate_latest
+
+        return generate_latest(self.registry)
+
+    def close(self) -> None:
+        """At shutdown: this process's live gauges (queue length, start time) stop counting."""
+        if self.multiprocess_dir:
+            from prometheus_client import multiprocess
+
+            multiprocess.mark_process_dead(os.getpid(), self.multiprocess_dir)  # type: ignore[no-untyped-call]

@@ -12,6 +12,7 @@ import numpy as np
 
 from loopml.models import LoadedModel
 from loopml.serving.codec import v2_datatype
+from loopml.serving.errors import ModelOutputError
 from loopml.serving.schema import Batch, InputSchema
 
 # scikit-learn warns when an estimator fitted on a DataFrame is given an array. The endpoint
@@ -69,7 +70,10 @@ class ServedModel:
     def predict(self, batch: Batch) -> np.ndarray:
         out = np.asarray(self._call(batch))
         if out.ndim == 0 or out.shape[0] != batch.n:
-            raise ValueError(f"model {self.loaded.ref} returned {out.shape} for {batch.n} row(s)")
+            raise ModelOutputError(
+                f"model {self.loaded.ref} returned shape {list(out.shape)} for {batch.n} row(s); "
+                "a model must return one output row per input row"
+            )
         return out
 
     def warm_up(self) -> None:

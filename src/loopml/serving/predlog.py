@@ -3,7 +3,9 @@
 Requests put a reference to their inputs and outputs on a bounded queue (no copy, no I/O); a
 background thread drains it and writes one Parquet file per (kind, hour, model version) every
 ``flush_s`` seconds or ``flush_rows`` rows, atomically (temporary file, then rename). A full
-queue drops the record and counts it: logging never slows or fails a request.
+queue drops the record and counts it: logging never slows or fails a request. A record the
+Parquet writer cannot encode is counted, logged with the reason, and left out alone: the rest of
+its batch is written.
 
 Layout under the monitoring store (Hive partitions, readable by pyarrow, pandas, DuckDB)::
 
@@ -24,10 +26,10 @@ import queue
 import random
 import threading
 import time
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -37,6 +39,37 @@ log = logging.getLogger("loopml.serving")
 
 _TICK = object()  # "nothing arrived before the flush deadline"
 META_COLUMNS = ("prediction", "request_id", "row", "timestamp", "model", "model_version")
+
+
+class Counter(Protocol):
+    """A counter kept elsewhere (the endpoint's metrics)."""
+
+    def inc(self, amount: float = 1) -> None: ...
+
+
+class Level(Protocol):
+    """A gauge kept elsewhere (the endpoint's metrics)."""
+
+    def set(self, value: float) -> None: ...
+
+
+class _Nowhere:
+    def inc(self, amount: float = 1) -> None:
+        pass
+
+    def set(self, value: float) -> None:
+        pass
+
+
+@dataclass(frozen=True)
+class LogTallies:
+    """Where the logger reports records dropped, rows written, rows it could not store, and
+    records waiting in its queue."""
+
+    dropped: Counter = field(default_factory=_Nowhere)
+    written: Counter = field(default_factory=_Nowhere)
+    failed: Counter = field(default_factory=_Nowhere)
+    queued: Level = field(default_factory=_Nowhere)
 
 
 @dataclass(frozen=True)
@@ -67,16 +100,18 @@ class PredictionLogger:
         sample_rate: float = 1.0,
         flush_s: float = 0.5,
         flush_rows: int = 50_000,
+        tallies: LogTallies | None = None,
     ) -> None:
         self.root = root
         self.model = model
         self.sample_rate = sample_rate
         self.flush_s = flush_s
         self.flush_rows = flush_rows
+        self.tallies = tallies or LogTallies()
         self.dropped = 0  # requests not logged because the queue was full
         self.written_rows = 0
+        self.failed_rows = 0  # rows that could not be stored (logged with the reason)
         self.files_written = 0
-        self.write_errors = 0
         self._queue: queue.Queue[_Prediction | _Feedback | None] = queue.Queue(queue_size)
         self._seq = 0
         self._thread = threading.Thread(target=self._drain, name="loopml-predlog", daemon=True)
@@ -103,6 +138,7 @@ class PredictionLogger:
             )
         except queue.Full:
             self.dropped += 1
+            self.tallies.dropped.inc()
 
     def log_feedback(self, items: Iterable[tuple[str, Any]]) -> int:
         """Queue ground-truth labels; returns how many were queued (the rest are dropped)."""
@@ -113,6 +149,7 @@ class PredictionLogger:
                 queued += 1
             except queue.Full:
                 self.dropped += 1
+                self.tallies.dropped.inc()
         return queued
 
     @property
@@ -145,34 +182,65 @@ class PredictionLogger:
                 return
             if isinstance(item, _Prediction | _Feedback):
                 pending.append(item)
-                rows += item.batch.n if isinstance(item, _Prediction) else 1
+                rows += _rows(item)
             if rows >= self.flush_rows or time.monotonic() >= deadline:
                 self._write(pending)
                 pending, rows = [], 0
                 deadline = time.monotonic() + self.flush_s
+                self.tallies.queued.set(self._queue.qsize())
 
     def _write(self, items: list[_Prediction | _Feedback]) -> None:
         if not items:
             return
-        try:
-            groups: dict[tuple[str, str, int], list[Any]] = {}
-            for item in items:
-                hour = _hour(item.ts)
-                if isinstance(item, _Prediction):
-                    groups.setdefault(("predictions", hour, item.version), []).append(item)
-                else:
-                    groups.setdefault(("feedback", hour, 0), []).append(item)
-            for (kind, hour, _version), group in groups.items():
-                table = (
-                    _prediction_table(self.model, group)
-                    if kind == "predictions"
-                    else _feedback_table(group)
-                )
-                self._write_file(kind, hour, table)
+        groups: dict[tuple[str, str, int], list[Any]] = {}
+        for item in items:
+            hour = _hour(item.ts)
+            if isinstance(item, _Prediction):
+                groups.setdefault(("predictions", hour, item.version), []).append(item)
+            else:
+                groups.setdefault(("feedback", hour, 0), []).append(item)
+        for (kind, hour, _version), group in groups.items():
+            build = self._prediction_table if kind == "predictions" else _feedback_table
+            for table in self._tables(kind, group, build):
+                try:
+                    self._write_file(kind, hour, table)
+                except Exception as exc:  # a full or read-only disk: count the rows, go on
+                    self._failed(kind, table.num_rows, exc)
+                    continue
                 self.written_rows += table.num_rows
-        except Exception:  # a bad record must not stop logging for good; it is counted
-            self.write_errors += 1
-            log.exception("writing the prediction log failed")
+                self.tallies.written.inc(table.num_rows)
+
+    def _prediction_table(self, group: list[Any]) -> Any:
+        return _prediction_table(self.model, group)
+
+    def _tables(self, kind: str, group: list[Any], build: Callable[[list[Any]], Any]) -> list[Any]:
+        """The group as one table; when a record cannot be encoded, the records that can, and
+        the others counted and logged with the reason."""
+        try:
+            return [build(group)]
+        except Exception:  # some record cannot be encoded: find it, keep the others
+            pass
+        good: list[Any] = []
+        for item in group:
+            try:
+                build([item])
+            except Exception as exc:
+                self._failed(kind, _rows(item), exc)
+            else:
+                good.append(item)
+        if not good:
+            return []
+        try:
+            return [build(good)]
+        except Exception:  # each record encodes alone but not together (mixed types)
+            return [build([item]) for item in good]
+
+    def _failed(self, kind: str, rows: int, exc: Exception) -> None:
+        self.failed_rows += rows
+        self.tallies.failed.inc(rows)
+        log.error(
+            "the %s log could not store %d row(s): %s: %s", kind, rows, type(exc).__name__, exc
+        )
 
     def _write_file(self, kind: str, hour: str, table: Any) -> None:
         import pyarrow.parquet as pq
@@ -183,9 +251,17 @@ class PredictionLogger:
         self._seq += 1
         name = f"part-{int(time.time() * 1000)}-{os.getpid()}-{self._seq:06d}.parquet"
         tmp = folder / f".{name}.tmp"
-        pq.write_table(table, tmp, compression="zstd")
-        os.replace(tmp, folder / name)
+        try:
+            pq.write_table(table, tmp, compression="zstd")
+            os.replace(tmp, folder / name)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
         self.files_written += 1
+
+
+def _rows(item: _Prediction | _Feedback) -> int:
+    return item.batch.n if isinstance(item, _Prediction) else 1
 
 
 def _hour(ts: float) -> str:

@@ -34,6 +34,32 @@ def _kind(dtype: str) -> str:
 _NP_DTYPES = {"f": np.float64, "i": np.int64, "b": np.bool_}
 _NONE = type(None)
 _FLOATISH = frozenset({float, int})
+_F64_MAX = float(np.finfo(np.float64).max)
+_EXACT = 2**53  # the largest whole number every float64 beneath it holds exactly
+
+
+def value_range(dtype: str) -> tuple[int | float, int | float]:
+    """The smallest and largest number a signature dtype holds (int64 and float64 when the
+    name is not a numpy one)."""
+    kind = _kind(dtype)
+    if kind == "i":
+        try:
+            info = np.iinfo(np.dtype(dtype))
+        except TypeError:
+            info = np.iinfo(np.int64)
+        return int(info.min), int(info.max)
+    try:
+        top = float(np.finfo(np.dtype(dtype)).max)
+    except (TypeError, ValueError):
+        top = _F64_MAX
+    return -min(top, _F64_MAX), min(top, _F64_MAX)
+
+
+def _array_dtype(dtype: str, kind: str) -> Any:
+    """The numpy dtype a checked column is built in: 64 bits, unsigned only for uint64."""
+    if kind == "i" and dtype == "uint64":
+        return np.uint64
+    return _NP_DTYPES.get(kind)
 
 
 @dataclass(frozen=True)
@@ -41,6 +67,21 @@ class Column:
     name: str
     dtype: str  # the signature's dtype name
     kind: str  # f float, i integer, b bool, s text, o anything
+    low: int | float = 0
+    high: int | float = 0
+
+    @property
+    def narrow(self) -> bool:
+        """Whether the 64-bit array it is built in holds values the dtype does not."""
+        if self.kind == "i":
+            return self.dtype not in ("int64", "uint64")
+        return self.kind == "f" and self.high < _F64_MAX
+
+
+def _column(name: str, dtype: str) -> Column:
+    kind = _kind(dtype)
+    low, high = value_range(dtype) if kind in "fi" else (0, 0)
+    return Column(name, dtype, kind, low, high)
 
 
 @dataclass
@@ -64,6 +105,10 @@ def describe(value: Any) -> str:
         return "NaN"
     if isinstance(value, float) and value in (float("inf"), float("-inf")):
         return "infinity"
+    if isinstance(value, int) and abs(value) >= 10**24:
+        digits = str(abs(value))
+        sign = "-" if value < 0 else ""
+        return f"number {sign}{digits[:6]}...{digits[-3:]} ({len(digits)} digits)"
     if isinstance(value, int | float):
         return f"number {value!r}"
     return "an array" if isinstance(value, list) else "an object"
@@ -81,7 +126,7 @@ class InputSchema:
         elif isinstance(signature.inputs, TensorSpec):
             self.tensor = signature.inputs
         else:
-            self.columns = [Column(c.name, c.dtype, _kind(c.dtype)) for c in signature.inputs]
+            self.columns = [_column(c.name, c.dtype) for c in signature.inputs]
         self.names = [c.name for c in self.columns]
         self.index = {name: i for i, name in enumerate(self.names)}
         self._name_set = frozenset(self.names)
@@ -184,14 +229,22 @@ class InputSchema:
     def convert(self, j: int, values: Sequence[Any], loc: Locator) -> np.ndarray:
         col = self.columns[j]
         types = {v.__class__ for v in values}
-        if col.kind == "f" and types <= _FLOATISH:
-            arr = np.array(values, dtype=np.float64)
-            if float in types and not self.allow_nan and not np.isfinite(arr).all():
-                bad = int(np.flatnonzero(~np.isfinite(arr))[0])
-                self._bad(col, values[bad], loc(bad))
-            return arr
-        if col.kind == "i" and types == {int}:
-            return np.array(values, dtype=np.int64)
+        try:
+            if col.kind == "f" and types <= _FLOATISH:
+                arr = np.array(values, dtype=np.float64)
+                if float in types and not self.allow_nan and not np.isfinite(arr).all():
+                    bad = int(np.flatnonzero(~np.isfinite(arr))[0])
+                    self._bad(col, values[bad], loc(bad))
+                if col.narrow and (np.isfinite(arr) & (np.abs(arr) > col.high)).any():
+                    return self._convert_slow(col, values, loc)
+                return arr
+            if col.kind == "i" and types == {int}:
+                arr = np.array(values, dtype=_array_dtype(col.dtype, "i"))
+                if col.narrow and (arr.min() < col.low or arr.max() > col.high):
+                    return self._convert_slow(col, values, loc)
+                return arr
+        except OverflowError:  # a number beyond 64 bits: the slow path names it
+            return self._convert_slow(col, values, loc)
         if col.kind == "b" and types == {bool}:
             return np.array(values, dtype=np.bool_)
         if col.kind == "s" and types == {str}:
@@ -203,10 +256,12 @@ class InputSchema:
         for i, v in enumerate(values):
             if not self._accepts(col, v):
                 self._bad(col, v, loc(i))
+            if col.kind in "fi" and v is not None and not _fits(col, v):
+                self._too_big(col, v, loc(i))
         if col.kind == "f":
             return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
         if col.kind == "i":
-            return np.array([int(v) for v in values], dtype=np.int64)
+            return np.array([int(v) for v in values], dtype=_array_dtype(col.dtype, "i"))
         if col.kind == "b":
             return np.array(values, dtype=np.bool_)
         return _objects(values)
@@ -234,6 +289,13 @@ class InputSchema:
         else:
             message = f"{field} is {describe(v)}; column {col.name!r} expects {_wanted(col)}"
         raise RequestError(message, field)
+
+    def _too_big(self, col: Column, v: Any, field: str) -> None:
+        raise RequestError(
+            f"{field} is {describe(v)}, which does not fit column {col.name!r} ({col.dtype}); "
+            f"it takes {_range_text(col.kind, col.low, col.high)}",
+            field,
+        )
 
     # ----- tensor signatures
     def from_tensor(self, data: Any, where: str, shape: Sequence[int] | None = None) -> Batch:
@@ -272,9 +334,10 @@ class InputSchema:
 
     def _tensor_values(self, arr: np.ndarray, where: str) -> np.ndarray:
         assert self.tensor is not None
-        kind = _kind(self.tensor.dtype)
+        spec = self.tensor
+        kind = _kind(spec.dtype)
         if arr.dtype.kind == "O":
-            raise RequestError(f"{where} mixes value types or holds nulls", where)
+            arr = self._beyond_64_bits(arr, kind, where)
         ok = {
             "f": arr.dtype.kind in "iuf",
             "i": arr.dtype.kind in "iu"
@@ -286,16 +349,64 @@ class InputSchema:
         if not ok:
             raise RequestError(
                 f"{where} holds {_np_kind_text(arr.dtype.kind)} values, the model expects "
-                f"{self.tensor.dtype}",
+                f"{spec.dtype}",
                 where,
             )
         if arr.dtype.kind == "f" and not self.allow_nan and not np.isfinite(arr).all():
             raise RequestError(
                 f"{where} holds NaN or infinity, which the model does not take", where
             )
+        if kind in "fi" and arr.size:
+            self._check_tensor_range(arr, kind, where)
         if kind in _NP_DTYPES:
-            return arr.astype(_NP_DTYPES[kind], copy=False)
+            return arr.astype(_array_dtype(spec.dtype, kind), copy=False)
         return arr
+
+    def _beyond_64_bits(self, arr: np.ndarray, kind: str, where: str) -> np.ndarray:
+        """numpy keeps integers beyond 64 bits as Python objects: a float tensor takes them
+        when they fit float64 (and then its own range); anything else is refused here."""
+        assert self.tensor is not None
+        values = arr.ravel().tolist()
+        if not all(v.__class__ in _FLOATISH for v in values):
+            raise RequestError(f"{where} mixes value types or holds nulls", where)
+        if kind == "f":
+            try:
+                return arr.astype(np.float64)
+            except OverflowError:
+                pass
+        big = next(v for v in values if v.__class__ is int and abs(v) > 2**63)
+        raise RequestError(
+            f"{where} holds {describe(big)}, which does not fit {self.tensor.dtype}", where
+        )
+
+    def _check_tensor_range(self, arr: np.ndarray, kind: str, where: str) -> None:
+        assert self.tensor is not None
+        low, high = value_range(self.tensor.dtype)
+        if kind == "i":
+            # ``high + 1``: a float array holds 2**63 where int64's top (2**63 - 1) rounds up
+            lo, hi = arr.min(), arr.max()
+            inexact = arr.dtype.kind == "f" and max(-lo, hi) > _EXACT
+            if inexact or lo < low or hi >= int(high) + 1:
+                bad = lo if lo < low or -lo > hi else hi
+                exact = float(bad).is_integer() and abs(float(bad)) < 2.0**65
+                shown = int(bad) if exact else float(bad)
+                raise RequestError(
+                    f"{where} holds {describe(shown)}, which does not fit {self.tensor.dtype}; "
+                    f"it takes {_range_text(kind, low, high)}",
+                    where,
+                )
+            return
+        if arr.dtype.kind == "f":
+            over = np.isfinite(arr) & (np.abs(arr) > high)
+        else:  # integers into a float tensor: compare exactly, then as floats
+            over = np.abs(arr.astype(np.float64)) > high
+        if over.any():
+            bad = arr.ravel()[int(np.flatnonzero(over.ravel())[0])]
+            raise RequestError(
+                f"{where} holds {describe(bad.item())}, which does not fit {self.tensor.dtype}; "
+                f"it takes {_range_text(kind, low, high)}",
+                where,
+            )
 
     def expected_text(self, limit: int = 6) -> str:
         shown = ", ".join(f"{c.name} ({c.dtype})" for c in self.columns[:limit])
@@ -336,6 +447,29 @@ def _wanted(col: Column) -> str:
         "b": "true or false",
         "s": f"a string ({col.dtype})",
     }.get(col.kind, col.dtype)
+
+
+def _fits(col: Column, v: Any) -> bool:
+    """Whether a number the column's kind accepts lies within its dtype's range."""
+    if col.kind == "i":
+        if v.__class__ is float and abs(v) > _EXACT:
+            return False  # not exact; orjson also reads integers beyond 64 bits as floats
+        return col.low <= int(v) <= col.high
+    if v.__class__ is float and v - v != 0.0:  # NaN and infinity are judged by allow_nan
+        return True
+    try:
+        return abs(float(v)) <= col.high
+    except OverflowError:  # an integer beyond float64
+        return False
+
+
+def _range_text(kind: str, low: int | float, high: int | float) -> str:
+    if kind == "i":
+        exact = (
+            " (beyond 2**53, written without a decimal point or exponent)" if high > _EXACT else ""
+        )
+        return f"whole numbers from {low} to {high}{exact}"
+    return f"numbers from {low:.8g} to {high:.8g}"
 
 
 def _np_kind_text(kind: str) -> str:

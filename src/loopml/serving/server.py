@@ -4,14 +4,19 @@ worker processes, or on a background thread (tests, the demo, benchmarks)."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import errno
 import os
+import shutil
 import socket
+import tempfile
 import threading
 from typing import Any
 
 from loopml.core.errors import OperationalError
 from loopml.serving.app import EmbeddedServices, ServingApp
 from loopml.serving.config import CONFIG_ENV, ServeConfig
+from loopml.serving.errors import PortUnavailable
 
 # ``--workers N`` starts N processes that import the app; they read the configuration here.
 
@@ -46,23 +51,70 @@ def uvicorn_options(config: ServeConfig) -> dict[str, Any]:
     }
 
 
+def check_listen(host: str, port: int) -> None:
+    """Refuse, with what to do, an address and port the endpoint could not listen on (port in
+    use, no such address, a privileged port), before anything is loaded."""
+    if port == 0:
+        return
+    try:
+        addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise PortUnavailable(
+            f"cannot listen on {host!r}: {exc.strerror}; give an address of this machine "
+            "with --host (127.0.0.1 for this machine only, 0.0.0.0 for every interface)"
+        ) from None
+    for family, kind, proto, _name, address in addresses:
+        with socket.socket(family, kind, proto) as sock:
+            # the options uvicorn (asyncio) listens with, so the test fails exactly when it would
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            try:
+                sock.bind(address)
+            except OSError as exc:
+                raise _listen_error(host, port, exc) from None
+
+
+def _listen_error(host: str, port: int, exc: OSError) -> PortUnavailable:
+    if exc.errno == errno.EADDRINUSE:
+        return PortUnavailable(f"port {port} on {host} is already in use; pick another with --port")
+    if exc.errno == errno.EACCES:
+        return PortUnavailable(
+            f"port {port} on {host} needs administrator rights; pick one above 1023 with --port"
+        )
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return PortUnavailable(
+            f"{host} is not an address of this machine; pick one with --host "
+            "(127.0.0.1 for this machine only, 0.0.0.0 for every interface)"
+        )
+    return PortUnavailable(f"cannot listen on port {port} on {host}: {exc.strerror}")
+
+
 def serve(config: ServeConfig, services: EmbeddedServices, app: ServingApp | None = None) -> None:
     """Serve until interrupted. With one worker the app (already prepared, if given) runs in
     this process; with more, uvicorn starts worker processes that each load the model."""
     import uvicorn
 
+    check_listen(config.host, config.port)
     if config.workers == 1:
         uvicorn.run(app or ServingApp(config, services), **uvicorn_options(config))
         return
-    # Worker processes are spawned by uvicorn and import the app by name; the configuration
-    # reaches them through their environment, which this process passes down.
-    os.environ[CONFIG_ENV] = config.to_json()
-    uvicorn.run(
-        "loopml.serving.app:create_app_from_env",
-        factory=True,
-        workers=config.workers,
-        **uvicorn_options(config),
-    )
+    # The workers write their metrics into one private folder that /metrics in any of them
+    # reads whole; it lives as long as this process serves.
+    metrics_dir = tempfile.mkdtemp(prefix="loopml-metrics-")
+    try:
+        worker_config = dataclasses.replace(config, metrics_dir=metrics_dir)
+        # Worker processes are spawned by uvicorn and import the app by name; the
+        # configuration reaches them through their environment, which this process passes down.
+        os.environ[CONFIG_ENV] = worker_config.to_json()
+        uvicorn.run(
+            "loopml.serving.app:create_app_from_env",
+            factory=True,
+            workers=config.workers,
+            **uvicorn_options(config),
+        )
+    finally:
+        shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
 def free_port(host: str = "127.0.0.1") -> int:
