@@ -243,6 +243,9 @@ def test_nodes_on_this_machine_are_never_other_machines(tmp_path: Path) -> None:
         assert check_stores(sqlite, {host}) == [], host
     # whatever Ray reports for the driver's own node is this machine
     assert check_stores(sqlite, {"10.1.2.3"}, own=frozenset({"10.1.2.3"})) == []
+    if routed is not None:  # a database on this machine's network address is reachable
+        pg = load_settings(env={}, home=str(tmp_path), db=f"postgresql://u@{routed}/db")
+        assert "shared folder" in check_stores(pg, {"10.1.2.3"})[0]
     for other in ("10.1.2.3", "203.0.113.9", "db.example.internal"):
         with pytest.raises(InvalidInput, match="cannot reach the SQLite database"):
             check_stores(sqlite, {"127.0.0.1", other}, own=frozenset({"127.0.0.1"}))

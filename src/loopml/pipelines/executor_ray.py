@@ -50,16 +50,23 @@ def _run_step(
     return execute(stores, task)
 
 
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def _is_local(host: str, own: frozenset[str] = frozenset()) -> bool:
     """Whether ``host`` is this machine: a loopback or local name, an address of one of its
     interfaces, or one of ``own`` (the addresses Ray reports for the driver's own node)."""
-    if host in own or host in ("localhost", socket.gethostname(), socket.getfqdn()):
+    if host in own or host in ("localhost", socket.gethostname()) or _is_loopback(host):
         return True
     try:
         ip = ipaddress.ip_address(host)
-    except ValueError:
+    except ValueError:  # a name: not resolved here, a slow DNS must not stall the run
         return False
-    return ip.is_loopback or _bindable(str(ip), ip.version)
+    return _bindable(str(ip), ip.version)
 
 
 @functools.cache
@@ -97,7 +104,8 @@ def check_stores(
     from sqlalchemy.engine import make_url
 
     host = make_url(db.replace("postgresql://", "postgresql+psycopg://", 1)).host
-    if host is None or _is_local(host, own):
+    # An interface address of this machine is fine for a database: other machines reach it.
+    if host is None or host == "localhost" or _is_loopback(host):
         raise InvalidInput(
             f"the Ray cluster has nodes on other machines ({', '.join(remote)}), but the "
             f"database is on this machine's loopback ({host or 'a local socket'}): {fix}"
@@ -172,13 +180,6 @@ def _loopback_driver(ray: Any, host: str | None) -> Iterator[None]:
         yield
     finally:
         constants.ENABLE_RAY_CLUSTER = saved
-
-
-def _is_loopback(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 class RayExecutor:
