@@ -262,7 +262,8 @@ def test_a_new_dataset_version_invalidates_load_dataset(client: Client, source: 
 
     client.pipelines.run(f"{source}:training")
     again = client.pipelines.run(f"{source}:training")
-    assert {s.status.value for s in again.steps} == {"cached"}
+    pure = {s.name: s.status.value for s in again.steps if s.name not in ("deploy_if", "deploy")}
+    assert set(pure.values()) == {"cached"}
     client.datasets.push("points", pd.DataFrame({"x": [0.0, 1.0, 2.0, 3.0], "y": [0, 0, 1, 1]}))
     third = client.pipelines.run(f"{source}:training")
     assert third.step("load_dataset").status.value == "succeeded"

@@ -1,13 +1,18 @@
-"""A real Ray head on 127.0.0.1 for the whole session, started and stopped by this fixture.
+"""A real Ray head on 127.0.0.1 for the whole session, started with the README's command line.
 
-Register with ``pytest_plugins = ["tests.plugins.ray"]``. Ray stays on loopback because the
-head is started with ``--node-ip-address=127.0.0.1`` and, in the environment of the head and
-of this process, ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`` and ``RAY_USAGE_STATS_ENABLED=0``.
+Register with ``pytest_plugins = ["tests.plugins.ray"]``. The steps come from the README block
+marked ``<!-- ray-steps -->`` (start the head, run ``loopml``, stop), so the README cannot drift
+from what is tested. The fixture changes only what a shared test machine needs: a free port
+instead of 6379, and flags that keep this head apart from any other (its own ``--temp-dir``,
+two CPUs, no dashboard, which would take the fixed port 8265). It stops the head by its process
+group, not with the README's ``ray stop``, which would stop every Ray process of the user.
 """
 
 from __future__ import annotations
 
 import os
+import re
+import shlex
 import signal
 import socket
 import subprocess
@@ -15,18 +20,43 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-STARTUP_TIMEOUT = 90.0
-RAY_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0"}
+README = Path(__file__).resolve().parents[2] / "README.md"
+STEPS = re.compile(r"<!-- ray-steps:[^>]*-->\n```\n(?P<lines>.*?)```", re.S)
+README_PORT = "6379"
+STARTUP_TIMEOUT = 180.0
+ISOLATION = ["--num-cpus=2", "--include-dashboard=false"]
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    """Ray reads these when it is imported, which may happen before the fixture runs."""
-    for key, value in RAY_ENV.items():
-        os.environ.setdefault(key, value)
+@dataclass(frozen=True)
+class RaySteps:
+    """The README's steps: the head's environment and command, and the ``loopml`` command."""
+
+    head_env: dict[str, str]
+    head: list[str]
+    run: list[str]
+
+
+def readme_steps(port: int) -> RaySteps:
+    """The README's Ray lines with ``port`` for 6379."""
+    found = STEPS.search(README.read_text())
+    assert found is not None, "README.md lost its <!-- ray-steps --> block"
+    lines = [shlex.split(ln) for ln in found["lines"].splitlines() if ln.strip()]
+    (start,) = [ln for ln in lines if "start" in ln and any(t == "ray" for t in ln)]
+    (run,) = [ln for ln in lines if ln[0] == "loopml"]
+    head_env: dict[str, str] = {}
+    while "=" in start[0]:
+        key, _, value = start.pop(0).partition("=")
+        head_env[key] = value
+    return RaySteps(
+        head_env,
+        [t.replace(README_PORT, str(port)) for t in start],
+        [t.replace(README_PORT, str(port)) for t in run],
+    )
 
 
 def _free_port() -> int:
@@ -36,45 +66,50 @@ def _free_port() -> int:
         return port
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    """End the head and everything it started: they share the process group we created."""
-    for sig, wait_s in ((signal.SIGTERM, 30), (signal.SIGKILL, 10)):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # a pid reused by another user's group
+        return False
+    return True
+
+
+def stop_group(pgid: int) -> None:
+    """End the head and everything it started: they share the process group we created.
+    Ray's GCS may ignore SIGTERM for a while; SIGKILL follows."""
+    for sig, wait_s in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 15.0)):
+        if not _group_alive(pgid):
             return
-        try:
-            proc.wait(timeout=wait_s)
-            return
-        except subprocess.TimeoutExpired:
-            continue
+        os.killpg(pgid, sig)
+        deadline = time.monotonic() + wait_s
+        while _group_alive(pgid) and time.monotonic() < deadline:
+            time.sleep(0.2)
+
+
+@dataclass(frozen=True)
+class RayHead:
+    address: str
+    steps: RaySteps
 
 
 @pytest.fixture(scope="session")
-def ray_address() -> Iterator[str]:
-    """``127.0.0.1:PORT`` of a Ray head (2 CPUs) running for the session."""
-    saved = {k: os.environ.get(k) for k in RAY_ENV}
-    os.environ.update(RAY_ENV)  # read by ray when it is imported: set it first
+def ray_head() -> Iterator[RayHead]:
+    """A head started as the README says, running for the session."""
     pytest.importorskip("ray")
     port = _free_port()
+    steps = readme_steps(port)
     temp = Path(tempfile.mkdtemp(prefix="ray-", dir="/tmp"))
     log = temp / "head.log"
-    env = {**os.environ, **RAY_ENV}
-    ray_bin = str(Path(sys.executable).with_name("ray"))
+    env = {**os.environ, **steps.head_env, "RAY_USAGE_STATS_ENABLED": "0"}
+    argv = [str(Path(sys.executable).with_name("ray")), *steps.head[1:]]
+    argv += [*ISOLATION, f"--temp-dir={temp}"]
     with open(log, "wb") as out:
+        # `ray start` without --block returns once the head runs; the head's processes stay
+        # in the process group created here, which is how they are stopped.
         proc = subprocess.Popen(
-            [
-                ray_bin,
-                "start",
-                "--head",
-                "--block",
-                "--node-ip-address=127.0.0.1",
-                f"--port={port}",
-                "--include-dashboard=false",
-                "--disable-usage-stats",
-                "--num-cpus=2",
-                f"--temp-dir={temp}",
-            ],
+            argv,
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=out,
@@ -82,24 +117,23 @@ def ray_address() -> Iterator[str]:
             start_new_session=True,
         )
     try:
-        deadline = time.monotonic() + STARTUP_TIMEOUT
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"ray head exited with {proc.returncode}:\n{log.read_text()}")
-            if "Ray runtime started" in log.read_text(errors="replace"):
-                break
-            if time.monotonic() > deadline:
-                pytest.fail(f"ray head did not start in {STARTUP_TIMEOUT:.0f}s:\n{log.read_text()}")
-            time.sleep(0.2)
-        yield f"127.0.0.1:{port}"
+        try:
+            code = proc.wait(timeout=STARTUP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"`ray start` did not return in {STARTUP_TIMEOUT:.0f}s:\n{log.read_text()}")
+        if code != 0:
+            pytest.fail(f"`ray start` exited with {code}:\n{log.read_text()}")
+        address = steps.run[steps.run.index("--ray-address") + 1]
+        yield RayHead(address, steps)
     finally:
         if "ray" in sys.modules:
             import ray
 
             ray.shutdown()
-        _stop(proc)
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+        stop_group(proc.pid)
+
+
+@pytest.fixture(scope="session")
+def ray_address(ray_head: RayHead) -> str:
+    """``127.0.0.1:PORT`` of the session's Ray head."""
+    return ray_head.address

@@ -19,7 +19,12 @@ WorkersOpt = Annotated[
     int | None, typer.Option("--workers", min=1, help="Parallel local worker processes.")
 ]
 RayOpt = Annotated[
-    str | None, typer.Option("--ray-address", help="HOST:PORT of a Ray cluster (--executor ray).")
+    str | None,
+    typer.Option(
+        "--ray-address",
+        help="HOST:PORT of a running Ray head, as `ray start --head` printed it (--executor "
+        "ray; default $RAY_ADDRESS). Fails within seconds if no head answers there.",
+    ),
 ]
 
 _MARK = {

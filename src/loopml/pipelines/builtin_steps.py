@@ -2,7 +2,10 @@
 model, decide whether to deploy it (a condition that records its verdict), and deploy it.
 ``deploy_if`` and ``deploy`` go through the deployments service (``current_step().services``),
 so a pipeline follows the same gate rules as ``loopml deploy`` and its deployments are recorded
-and can be rolled back like any other."""
+and can be rolled back like any other. Both are steps with effects (``effects=True``): they run
+in every run, never from the step cache, so a rerun after a rollback judges and moves the alias
+as it is now. ``register_model`` is cached like a pure step: the same model from the same inputs
+returns the version registered the first time instead of a duplicate."""
 
 from __future__ import annotations
 
@@ -38,6 +41,8 @@ def load_dataset(ref: str) -> Any:
     return ctx.datasets_service.load(version.ref)
 
 
+# Cached on purpose: a hit returns the version registered by the run it came from (the same
+# model, from the same code and inputs), rather than registering a duplicate version.
 @step(name="register_model")
 def register_model(
     model: Any,
@@ -103,7 +108,8 @@ def _gate(metric: str, threshold: float | None, better_than: str | None, mode: s
     return gate
 
 
-@step(name="deploy_if")
+# Effects: its verdict depends on who holds the alias right now, so it is never replayed.
+@step(name="deploy_if", effects=True)
 def deploy_if(
     version: str,
     metric: str,
@@ -131,7 +137,7 @@ def deploy_if(
     return Decision(result.passed, result.reason, version)
 
 
-@step(name="deploy")
+@step(name="deploy", effects=True)
 def deploy(version: str, alias: str = "production") -> dict[str, Any]:
     """Deploy ``version`` to ``alias`` through the deployment service (serving follows the
     alias): the deployment is recorded in ``loopml deploy history``, appends its event, and

@@ -186,6 +186,8 @@ class Coordinator:
 
     def _try_without_running(self, node: Node) -> bool:
         """Take the step from a resumed run or the cache; False if it has to run."""
+        if node.step.has_effects:  # its effect happens only when it runs: no key, no reuse
+            return False
         try:
             key = self.keys[node.name] = self._key(node)
         except Exception as exc:  # user code in cache_extra, or a store error

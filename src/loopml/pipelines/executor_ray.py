@@ -4,12 +4,14 @@ refuses a database other machines cannot reach and notes a local blob folder."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import ipaddress
 import logging
 import os
 import pickle
 import socket
+from collections.abc import Iterator
 from typing import Any
 
 from loopml.core.errors import InvalidInput, StoreError
@@ -48,26 +50,45 @@ def _run_step(
     return execute(stores, task)
 
 
-def _is_local(host: str) -> bool:
-    if host in ("localhost", socket.gethostname()):
-        return True
+def _is_loopback(host: str) -> bool:
     try:
-        return ipaddress.ip_address(host).is_loopback or host in _own_addresses()
+        return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
 
 
-@functools.cache
-def _own_addresses() -> set[str]:
+def _is_local(host: str, own: frozenset[str] = frozenset()) -> bool:
+    """Whether ``host`` is this machine: a loopback or local name, an address of one of its
+    interfaces, or one of ``own`` (the addresses Ray reports for the driver's own node)."""
+    if host in own or host in ("localhost", socket.gethostname()) or _is_loopback(host):
+        return True
     try:
-        return {str(a[4][0]) for a in socket.getaddrinfo(socket.gethostname(), None)}
+        ip = ipaddress.ip_address(host)
+    except ValueError:  # a name: not resolved here, a slow DNS must not stall the run
+        return False
+    return _bindable(str(ip), ip.version)
+
+
+@functools.cache
+def _bindable(address: str, version: int) -> bool:
+    """An address of one of this machine's interfaces: only those can be bound."""
+    family = socket.AF_INET6 if version == 6 else socket.AF_INET
+    try:
+        with socket.socket(family, socket.SOCK_DGRAM) as sock:
+            sock.bind((address, 0))
     except OSError:
-        return set()
+        return False
+    return True
 
 
-def check_stores(settings: Settings, node_hosts: set[str]) -> list[str]:
-    """Refuse stores that remote nodes cannot reach; return notes for doubtful ones."""
-    remote = sorted(h for h in node_hosts if not _is_local(h))
+def check_stores(
+    settings: Settings, node_hosts: set[str], own: frozenset[str] = frozenset()
+) -> list[str]:
+    """Refuse stores that nodes on other machines cannot reach; return notes for doubtful ones.
+
+    ``own`` holds the addresses of the driver's own Ray node: whatever address Ray chose for
+    it (an interface that is not the host name's), it is this machine."""
+    remote = sorted(h for h in node_hosts if not _is_local(h, own))
     if not remote:
         return []
     fix = (
@@ -83,7 +104,8 @@ def check_stores(settings: Settings, node_hosts: set[str]) -> list[str]:
     from sqlalchemy.engine import make_url
 
     host = make_url(db.replace("postgresql://", "postgresql+psycopg://", 1)).host
-    if host is None or _is_local(host):
+    # An interface address of this machine is fine for a database: other machines reach it.
+    if host is None or host == "localhost" or _is_loopback(host):
         raise InvalidInput(
             f"the Ray cluster has nodes on other machines ({', '.join(remote)}), but the "
             f"database is on this machine's loopback ({host or 'a local socket'}): {fix}"
@@ -94,6 +116,70 @@ def check_stores(settings: Settings, node_hosts: set[str]) -> list[str]:
             f"({', '.join(remote)}) must mount it as a shared folder at the same path"
         ]
     return []
+
+
+HEAD_COMMAND = (
+    "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 ray start --head --node-ip-address=127.0.0.1 --port=6379"
+)
+PROBE_TIMEOUT = 5.0
+# What an HTTP/2 client sends first (RFC 9113 §3.4): the preface and an empty SETTINGS frame.
+_H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"
+
+
+def _host_port(address: str) -> tuple[str, int] | None:
+    """``(host, port)`` of ``HOST:PORT`` or ``ray://HOST:PORT``; None for ``auto`` and the like."""
+    rest = address.removeprefix("ray://")
+    host, sep, port = rest.rpartition(":")
+    if not sep or not host or not port.isdigit():
+        return None
+    return host.strip("[]"), int(port)
+
+
+def probe_cluster(address: str, timeout: float = PROBE_TIMEOUT) -> str | None:
+    """Fail fast unless a Ray head (an HTTP/2 server: Ray's GCS speaks gRPC) answers at
+    ``address``; Ray itself retries a silent address for minutes. Returns the host."""
+    parsed = _host_port(address)
+    if parsed is None:
+        return None
+    host, port = parsed
+    how = (
+        f"start a head on this machine with `{HEAD_COMMAND}` and pass --ray-address "
+        "127.0.0.1:6379, or pass the address `ray start --head` printed"
+    )
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as sock:
+            sock.settimeout(timeout)
+            sock.sendall(_H2_PREFACE)
+            first = sock.recv(9)
+    except OSError as exc:
+        why = "no answer" if isinstance(exc, TimeoutError) else (exc.strerror or str(exc))
+        raise StoreError(f"no Ray cluster answers at {address} ({why}): {how}") from None
+    if len(first) < 9 or first[3] != 0x04:  # a server's first frame is its SETTINGS
+        raise StoreError(
+            f"{address} answers, but not as a Ray cluster (no gRPC server there): {how}"
+        )
+    return host
+
+
+@contextlib.contextmanager
+def _loopback_driver(ray: Any, host: str | None) -> Iterator[None]:
+    """Keep a loopback address on loopback while the driver connects.
+
+    On Linux Ray replaces ``127.0.0.1`` and ``localhost`` by the machine's routed address,
+    where a head started with ``--node-ip-address=127.0.0.1`` does not listen, and then
+    retries for minutes. With ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`` it keeps loopback; the
+    driver applies that setting itself, only for this connection."""
+    constants = getattr(getattr(ray, "_private", None), "ray_constants", None)
+    loopback = host == "localhost" or (host is not None and _is_loopback(host))
+    if not loopback or constants is None or not hasattr(constants, "ENABLE_RAY_CLUSTER"):
+        yield
+        return
+    saved = constants.ENABLE_RAY_CLUSTER
+    constants.ENABLE_RAY_CLUSTER = False
+    try:
+        yield
+    finally:
+        constants.ENABLE_RAY_CLUSTER = saved
 
 
 class RayExecutor:
@@ -115,12 +201,16 @@ class RayExecutor:
         self.settings = settings
         self._ray = ray
         if not ray.is_initialized():
+            host = probe_cluster(address)
             try:
-                ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING)
+                with _loopback_driver(ray, host):
+                    ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING)
             except (ConnectionError, RuntimeError, ValueError) as exc:
                 raise StoreError(f"cannot connect to the Ray cluster at {address}: {exc}") from exc
-        hosts = {n["NodeManagerAddress"] for n in ray.nodes() if n.get("Alive")}  # type: ignore[no-untyped-call]
-        self.notes = check_stores(settings, hosts)
+        nodes = [n for n in ray.nodes() if n.get("Alive")]  # type: ignore[no-untyped-call]
+        me = ray.get_runtime_context().get_node_id()
+        own = frozenset(n["NodeManagerAddress"] for n in nodes if n.get("NodeID") == me)
+        self.notes = check_stores(settings, {n["NodeManagerAddress"] for n in nodes}, own)
         self._remote = ray.remote(max_retries=0)(_run_step)
         self._refs: dict[Any, str] = {}
 

@@ -130,7 +130,12 @@ def reset_tracer(token: Any) -> None:
 
 
 class Step:
-    """A pipeline step. Outside a pipeline, calling it runs the function."""
+    """A pipeline step. Outside a pipeline, calling it runs the function.
+
+    ``has_effects`` marks a step that acts on the world (moves an alias, sends a message,
+    writes outside the blob store): it runs in every run, never taken from the step cache or
+    from the run being resumed, because replaying its old output would not redo the effect.
+    """
 
     def __init__(
         self,
@@ -141,12 +146,14 @@ class Step:
         resources: Mapping[str, Any] | None = None,
         outputs: Sequence[str] | None = None,
         cache_extra: Callable[..., Any] | None = None,
+        effects: bool = False,
     ) -> None:
         if not callable(func) or not inspect.isfunction(inspect.unwrap(func)):
             raise InvalidInput(f"@step decorates a function, not {type(func).__name__}")
         self.func = func
         self.name = validate_name(name or func.__name__, "step name")
         self.cache = bool(cache)
+        self.has_effects = bool(effects)
         self.resources = normalize_resources(resources)
         names = tuple(outputs) if outputs else (DEFAULT_OUTPUT,)
         for o in names:
@@ -184,10 +191,12 @@ class Step:
         return call
 
     def with_options(self, **options: Any) -> Step:
-        """A copy with some options changed (name, cache, resources, outputs, cache_extra)."""
+        """A copy with some options changed (name, cache, resources, outputs, cache_extra,
+        effects)."""
         current: dict[str, Any] = {
             "name": self.name,
             "cache": self.cache,
+            "effects": self.has_effects,
             "resources": self.resources,
             "outputs": self.outputs,
             "cache_extra": self.cache_extra,
@@ -211,6 +220,7 @@ def step(
     resources: Mapping[str, Any] | None = None,
     outputs: Sequence[str] | None = None,
     cache_extra: Callable[..., Any] | None = None,
+    effects: bool = False,
 ) -> Callable[[Callable[..., Any]], Step]: ...
 
 
@@ -223,8 +233,10 @@ def step(
     resources: Mapping[str, Any] | None = None,
     outputs: Sequence[str] | None = None,
     cache_extra: Callable[..., Any] | None = None,
+    effects: bool = False,
 ) -> Step | Callable[[Callable[..., Any]], Step]:
-    """Make a function a pipeline step: ``@step`` or ``@step(cache=False, resources={...})``."""
+    """Make a function a pipeline step: ``@step`` or ``@step(cache=False, resources={...})``;
+    ``effects=True`` for a step that acts on the world, which then runs in every run."""
 
     def wrap(f: Callable[..., Any]) -> Step:
         return Step(
@@ -234,6 +246,7 @@ def step(
             resources=resources,
             outputs=outputs,
             cache_extra=cache_extra,
+            effects=effects,
         )
 
     return wrap(func) if func is not None else wrap
