@@ -20,7 +20,9 @@ case-insensitive)::
 ``WORD`` starts with a letter or ``_`` and goes on with letters, digits, ``_ . - /`` (so
 ``val/loss`` and ``f1-score`` are names; write ``a - 1`` with spaces for a difference). Strings
 are quoted with ``'`` or ``"``; inside, a backslash before the quote or a backslash makes it
-literal. ``not``/parentheses nest at most :data:`MAX_DEPTH` levels deep.
+literal. ``not``/parentheses nest at most :data:`MAX_DEPTH` (24) levels deep, an expression
+has at most :data:`MAX_COMPARISONS` (256) comparisons and a list at most :data:`MAX_LIST`
+(10,000) values.
 """
 
 from __future__ import annotations
@@ -31,7 +33,12 @@ from typing import Generic, Literal, TypeVar, Union
 
 from loopml.core.errors import InvalidInput
 
-MAX_DEPTH = 64
+# SQLite's parser overflows on run filters that alternate and/or about 30 parentheses deep.
+MAX_DEPTH = 24
+# Databases refuse what is far bigger (SQLite: 500 terms in a compound SELECT, an expression
+# tree 1000 deep; PostgreSQL: 65,535 bound values), so the limits are met here, with a message.
+MAX_COMPARISONS = 256
+MAX_LIST = 10_000
 KEYWORDS = frozenset({"and", "or", "not", "in", "like", "ilike", "asc", "desc"})
 COMPARISONS = ("<=", ">=", "!=", "<>", "==", "=", "<", ">")
 _CANONICAL = {"==": "=", "<>": "!="}
@@ -273,6 +280,7 @@ class _Parser:
         self.tokens = tokenize(text, error)
         self.i = 0
         self.depth = 0
+        self.comparisons = 0
 
     @property
     def tok(self) -> Token:
@@ -340,6 +348,12 @@ class _Parser:
 
     def comparison(self) -> Compare:
         first = self.tok
+        self.comparisons += 1
+        if self.comparisons > MAX_COMPARISONS:
+            raise self.error(
+                f"the {self.what} has more than {MAX_COMPARISONS} comparisons",
+                "compare with a list instead of many or-ed equalities: params.m in ('a', 'b')",
+            )
         if first.kind not in ("name", "number", "string", "-", "+"):
             raise self.error(f"expected {self.subject}, found {self.found()}")
         left = self.operand(None)
@@ -380,6 +394,12 @@ class _Parser:
         while self.tok.kind == ",":
             comma = self.advance()
             values.append(self.operand(comma))
+            if len(values) > MAX_LIST:
+                raise self.error(
+                    f"the list after in has more than {MAX_LIST} values",
+                    "split the search in several",
+                    comma,
+                )
         if self.tok.kind != ")":
             raise self.error(f"expected ',' or ')' in the list, found {self.found()}")
         self.advance()

@@ -27,7 +27,8 @@ string such as ``'2024-05-01'``, UTC); ``attributes.`` may be left out. A run wi
 metric, param or tag named never matches a comparison on it.
 
 Keys follow loopml's one key rule (:mod:`loopml.core.names`): a key no run can have is an
-error, not an empty result. ``not`` and parentheses nest at most 64 levels deep.
+error, not an empty result. ``not`` and parentheses nest at most 24 levels deep
+(SQLite cannot read much deeper SQL).
 
 Example: ``metrics.accuracy > 0.9 and params.model = 'lr' and attributes.status = 'finished'``
 """
