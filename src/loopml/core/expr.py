@@ -218,8 +218,6 @@ def _name(text: str, start: int, error: Callable[[int, str, str], ExprError]) ->
     word = text[start:j]
     if j < len(text) and text[j] == "." and j + 1 < len(text) and text[j + 1] in "`\"":
         key, end = _read_quoted(text, j + 1, error)
-        if not key:
-            raise error(j + 1, "empty key", "")
         return Token("name", text[start:end], start, Name(word, key, text[start:end], start))
     while j < len(text) and text[j] in _NAME:
         j += 1
@@ -446,8 +444,8 @@ def _source(operand: Operand) -> str:
 
 def nesting(tokens: list[Token]) -> int:
     """How deep ``not`` and parentheses nest in a token list (without recursing)."""
-    stack: list[str] = []
-    deepest = 0
+    stack: list[str] = []  # "not", "(" (a group) or "list" (after in: not a level)
+    depth = deepest = 0
     previous: Token | None = None
     for tok in tokens:
         opens = (
@@ -457,14 +455,17 @@ def nesting(tokens: list[Token]) -> int:
         )
         if tok.kind == "word" and tok.value == "not" and opens:
             stack.append("not")
+            depth += 1
         elif tok.kind == "(":
             stack.append("(" if opens else "list")
+            depth += stack[-1] == "("
         elif tok.kind in (")", "end") or (tok.kind == "word" and tok.value in ("and", "or")):
-            while stack and stack[-1] == "not":
+            while stack and stack[-1] == "not":  # a not ends with its operand
                 stack.pop()
+                depth -= 1
             if tok.kind == ")" and stack:
-                stack.pop()
-        deepest = max(deepest, sum(1 for s in stack if s != "list"))
+                depth -= stack.pop() == "("
+        deepest = max(deepest, depth)
         previous = tok
     return deepest
 

@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from loopml.core import expr
 from loopml.core.errors import InvalidInput
 from loopml.core.expr import BoolOp, Not, Tree
-from loopml.core.names import is_valid_key, validate_key
+from loopml.core.names import validate_key
 from loopml.tracking.lexer import EXAMPLE, PREFIXES, Field, FilterError
 from loopml.tracking.run import RunStatus
 
@@ -100,11 +100,10 @@ class _Reader:
                     "attributes are: " + ", ".join(ATTRIBUTES),
                 )
             return Field("attribute", operand.key.lower())
-        if not is_valid_key(operand.key):
-            try:
-                validate_key(operand.key, kind)
-            except InvalidInput as exc:
-                raise self.error(operand.pos, f"no run can have this key: {exc}") from None
+        try:
+            validate_key(operand.key, kind)
+        except InvalidInput as exc:
+            raise self.error(operand.pos, f"no run can have this key: {exc}") from None
         return Field(kind, operand.key)
 
     def compare(self, node: expr.Compare) -> Compare:
