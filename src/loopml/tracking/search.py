@@ -95,10 +95,17 @@ def _id_set(node: Node, dialect: str, nested: int = _MAX_NESTED_SETS) -> Any:
         parts = [_id_set(n, dialect, nested) for n in node.items]
         if any(p is None for p in parts):
             return None
-        # A nested set becomes a plain SELECT over a subquery: SQLite cannot nest compounds.
-        flat = [p if isinstance(p, sa.Select) else sa.select(p.subquery().c.run_id) for p in parts]
-        return sa.intersect(*flat) if node.op == "and" else sa.union(*flat)
+        return _combine(node.op, parts)
     return None
+
+
+def _combine(op: str, parts: list[Any]) -> Any:
+    """One id set from several: their intersection (and) or union (or)."""
+    if len(parts) == 1:
+        return parts[0]
+    # A nested set becomes a plain SELECT over a subquery: SQLite cannot nest compounds.
+    flat = [p if isinstance(p, sa.Select) else sa.select(p.subquery().c.run_id) for p in parts]
+    return sa.intersect(*flat) if op == "and" else sa.union(*flat)
 
 
 def _height(node: Node) -> int:
@@ -118,7 +125,19 @@ def compile_node(node: Node, dialect: str, nested: int | None = None) -> sa.Colu
     if ids is not None:
         return runs.c.id.in_(ids)
     if isinstance(node, BoolOp):
-        parts = [compile_node(n, dialect, nested) for n in node.items]
+        # The items answerable from the side tables make one id set, so the database plans one
+        # semi-join instead of one per comparison (PostgreSQL's planner slows down sharply
+        # past a dozen of them).
+        sets, rest = [], []
+        for item in node.items:
+            ids = _id_set(item, dialect, nested)
+            if ids is None:
+                rest.append(item)
+            else:
+                sets.append(ids)
+        parts = [compile_node(n, dialect, nested) for n in rest]
+        if sets:
+            parts.insert(0, runs.c.id.in_(_combine(node.op, sets)))
         return sa.and_(*parts) if node.op == "and" else sa.or_(*parts)
     if isinstance(node, Not):
         return sa.not_(compile_node(node.item, dialect, nested))
