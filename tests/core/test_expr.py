@@ -45,7 +45,12 @@ def test_and_binds_tighter_than_or_and_not_applies_to_one_operand() -> None:
     ("text", "left", "op", "right"),
     [
         ("metrics.val.acc >= .5", Name("metrics", "val.acc", "metrics.val.acc", 0), ">=", 0.5),
-        ("metrics.`val loss` == 1e-3", Name("metrics", "val loss", "metrics.`val loss`", 0), "=", 0.001),
+        (
+            "metrics.`val loss` == 1e-3",
+            Name("metrics", "val loss", "metrics.`val loss`", 0),
+            "=",
+            0.001,
+        ),
         ('params."odd key" <> -2', Name("params", "odd key", 'params."odd key"', 0), "!=", -2.0),
         ("val/loss < - 1", Name(None, "val/loss", "val/loss", 0), "<", -1.0),
         ("f1-score > 0.8", Name(None, "f1-score", "f1-score", 0), ">", 0.8),
@@ -60,7 +65,7 @@ def test_names_numbers_and_operators_read_one_way(
 
 
 def test_strings_lists_like_and_margins() -> None:
-    node = _cmp("tags.t not in ('a', \"b\\\"c\")")
+    node = _cmp('tags.t not in (\'a\', "b\\"c")')
     assert node.op == "not in" and isinstance(node.right, tuple)
     assert [v.value for v in node.right if isinstance(v, String)] == ["a", 'b"c']
     assert _cmp("tags.t not ilike 'A%'").op == "not ilike"
@@ -154,5 +159,5 @@ def test_filters_and_gates_share_the_limits(text: str) -> None:
     with pytest.raises(FilterError, match="at most 24 are allowed"):
         parse_filter(text)
     gate = text.replace("metrics.a", "accuracy")
-    with pytest.raises(ExprError, match="cannot read gate.*at most 24 are allowed"):
+    with pytest.raises(ExprError, match=r"cannot read gate.*at most 24 are allowed"):
         parse_gate(gate)

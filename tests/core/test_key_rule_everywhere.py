@@ -82,7 +82,9 @@ def _entry_points(client: Client, run: Any, model: Any, key: str) -> dict[str, C
         "log_metrics": lambda: run.log_metrics({key: 1.0}),
         "log_param": lambda: run.log_param(key, 1),
         "set_tag": lambda: run.set_tag(key, "v"),
-        "start_run params": lambda: client.tracking.start_run(experiment="e", params={key: 1}).end(),
+        "start_run params": lambda: client.tracking.start_run(
+            experiment="e", params={key: 1}
+        ).end(),
         "register metrics": lambda: client.models.register("m", model, metrics={key: 0.5}),
         "register params": lambda: client.models.register("p", model, params={key: 1}),
         "register tags": lambda: client.models.register("t", model, tags={key: "v"}),

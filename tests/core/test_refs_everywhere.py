@@ -32,9 +32,9 @@ REFS: list[tuple[str, int | type[LoopError]]] = [
 ]
 
 
-def _outcome(call: Callable[[], Any]) -> int | type[LoopError]:
+def _outcome(read: Callable[[str], Any], text: str) -> int | type[LoopError]:
     try:
-        found = call()
+        found = read(text)
     except LoopError as exc:
         return type(exc)
     return int(found.version) if hasattr(found, "version") else int(str(found).split("@")[1])
@@ -50,12 +50,12 @@ def test_every_reader_of_references_agrees(client: Client, tmp_path: Path) -> No
         client.models.register("x", model)
     with client.tracking.start_run(experiment="e") as run:
         for text, expected in REFS:
-            readers: dict[str, Callable[[], Any]] = {
-                "datasets.show": lambda: client.datasets.show(text),
-                "run.log_input": lambda: run.log_input(text),
-                "models.show": lambda: client.models.show(text),
+            readers: dict[str, Callable[[str], Any]] = {
+                "datasets.show": client.datasets.show,
+                "run.log_input": run.log_input,
+                "models.show": client.models.show,
             }
-            outcomes = {name: _outcome(call) for name, call in readers.items()}
+            outcomes = {name: _outcome(read, text) for name, read in readers.items()}
             assert set(outcomes.values()) == {expected}, (text, outcomes)
         client.models.set_alias("x", "production", 1)
         assert client.models.show("x@production").version == 1

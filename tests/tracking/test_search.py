@@ -179,15 +179,15 @@ ACC = "metrics.accuracy > 0.9"
 
 LARGEST = [
     (_alternating(ACC, 24, "and", "or"), ACC),
-        (_alternating(ACC, 24, "or", "and"), ACC),
-        (_alternating("status = 'finished'", 24, "or", "and"), "status = 'finished'"),
-        (_alternating("params.model = 'lr'", 24, "and", "or"), "params.model = 'lr'"),
-        ("not (" * 12 + ACC + " or status = 'failed'" + ")" * 12, ACC + " or status = 'failed'"),
-        (" or ".join(["metrics.accuracy = 0.95"] * 256), "metrics.accuracy = 0.95"),
-        (
-            " and ".join(["status = 'finished'"] * 128 + ["metrics.loss < 0.1"] * 128),
-            "status = 'finished' and metrics.loss < 0.1",
-        ),
+    (_alternating(ACC, 24, "or", "and"), ACC),
+    (_alternating("status = 'finished'", 24, "or", "and"), "status = 'finished'"),
+    (_alternating("params.model = 'lr'", 24, "and", "or"), "params.model = 'lr'"),
+    ("not (" * 12 + ACC + " or status = 'failed'" + ")" * 12, ACC + " or status = 'failed'"),
+    (" or ".join(["metrics.accuracy = 0.95"] * 256), "metrics.accuracy = 0.95"),
+    (
+        " and ".join(["status = 'finished'"] * 128 + ["metrics.loss < 0.1"] * 128),
+        "status = 'finished' and metrics.loss < 0.1",
+    ),
     (" or ".join([_alternating(ACC, 9, "and", "or")] * 25), ACC),
 ]
 

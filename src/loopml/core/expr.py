@@ -117,7 +117,8 @@ class Arith:
     left: Operand
     op: Literal["+", "-"]
     right: Operand
-    pos: int
+    pos: int  # of the sign
+    text: str  # as written
 
 
 Operand = Name | Number | String | Arith
@@ -216,7 +217,7 @@ def _name(text: str, start: int, error: Callable[[int, str, str], ExprError]) ->
     while j < len(text) and text[j] in _WORD:
         j += 1
     word = text[start:j]
-    if j < len(text) and text[j] == "." and j + 1 < len(text) and text[j + 1] in "`\"":
+    if j < len(text) and text[j] == "." and j + 1 < len(text) and text[j + 1] in '`"':
         key, end = _read_quoted(text, j + 1, error)
         return Token("name", text[start:end], start, Name(word, key, text[start:end], start))
     while j < len(text) and text[j] in _NAME:
@@ -367,17 +368,13 @@ class _Parser:
             self.advance()
             right = self.operand_list()
             op = "in"
-        elif self.is_word("like", "ilike"):
-            self.advance()
-            right = self.operand(op_tok)
-            op = str(op_tok.value)
-        elif op_tok.kind == "op":
+        elif self.is_word("like", "ilike") or op_tok.kind == "op":
             self.advance()
             right = self.operand(op_tok)
             op = str(op_tok.value)
         else:
             raise self.error(
-                f"expected an operator (= != < <= > >= in like) after {_source(left)}, "
+                f"expected an operator (= != < <= > >= in like) after {left.text}, "
                 f"found {self.found()}"
             )
         end = self.tokens[self.i - 1]
@@ -404,11 +401,14 @@ class _Parser:
         return tuple(values)
 
     def operand(self, after: Token | None) -> Operand:
+        start = self.tok.pos
         node = self.term(after)
         while self.tok.kind in ("+", "-"):
             sign = self.advance()
             right = self.term(sign)
-            node = Arith(node, "+" if sign.kind == "+" else "-", right, sign.pos)
+            last = self.tokens[self.i - 1]
+            text = self.text[start : last.pos + len(last.text)]
+            node = Arith(node, "+" if sign.kind == "+" else "-", right, sign.pos, text)
         return node
 
     def term(self, after: Token | None) -> Operand:
@@ -434,12 +434,6 @@ class _Parser:
         raise self.error(
             f"expected a value (a number, a 'quoted string' or a name){where}, found {self.found()}"
         )
-
-
-def _source(operand: Operand) -> str:
-    if isinstance(operand, Arith):
-        return f"{_source(operand.left)} {operand.op} {_source(operand.right)}"
-    return operand.text
 
 
 def nesting(tokens: list[Token]) -> int:

@@ -61,7 +61,7 @@ def _clause(text: str, node: expr.Compare) -> Clause:
     if not isinstance(left, expr.Name) or (
         left.prefix is not None
         and left.prefix.lower() not in _METRIC_PREFIXES
-        and any(q in left.text for q in "`\"")
+        and any(q in left.text for q in '`"')
     ):
         raise _error(text, left.pos, f"expected a metric name on the left, found {left.text!r}")
     metric = left.key if left.prefix and left.prefix.lower() in _METRIC_PREFIXES else left.text
@@ -78,12 +78,11 @@ def _clause(text: str, node: expr.Compare) -> Clause:
     if isinstance(right, expr.Number):
         number = right.value
     else:
-        base, sign, bump = right, "+", None
+        base: expr.Operand = right
+        sign, bump = "+", None
         if isinstance(right, expr.Arith):
             base, sign, bump = right.left, right.op, right.right
-        if not isinstance(base, expr.Name) or not (
-            bump is None or isinstance(bump, expr.Number)
-        ):
+        if not isinstance(base, expr.Name) or not (bump is None or isinstance(bump, expr.Number)):
             raise _error(
                 text,
                 right.pos,

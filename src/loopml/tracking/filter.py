@@ -53,7 +53,9 @@ STRING_ATTRIBUTES = ("id", "name", "status", "created_by", "parent_run_id")
 TIME_ATTRIBUTES = ("start_time", "end_time")
 ATTRIBUTES = STRING_ATTRIBUTES + TIME_ATTRIBUTES
 STATUSES = tuple(s.value for s in RunStatus)
-_FIELDS = f"fields are metrics.KEY, params.KEY, tags.KEY or attributes.NAME ({', '.join(ATTRIBUTES)})"
+_FIELDS = (
+    f"fields are metrics.KEY, params.KEY, tags.KEY or attributes.NAME ({', '.join(ATTRIBUTES)})"
+)
 _SUBJECT = "a field such as metrics.accuracy"
 
 
@@ -140,7 +142,7 @@ class _Reader:
             raise self.error(
                 operand.pos,
                 f"expected a value (a number or a 'quoted string') after {op!r}, "
-                f"found {_text(operand)!r}",
+                f"found {operand.text!r}",
                 hint,
             )
         if field.kind == "metric":
@@ -175,12 +177,6 @@ class _Reader:
         if when.tzinfo is None:
             when = when.replace(tzinfo=dt.UTC)
         return when.timestamp()
-
-
-def _text(operand: expr.Operand) -> str:
-    if isinstance(operand, expr.Arith):
-        return f"{_text(operand.left)} {operand.op} {_text(operand.right)}"
-    return operand.text
 
 
 def parse_filter(text: str) -> Node | None:
