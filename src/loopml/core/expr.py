@@ -270,11 +270,17 @@ def _number_end(text: str, i: int) -> int:
 # ---------- parser
 class _Parser:
     def __init__(
-        self, text: str, what: str, subject: str, error: Callable[[int, str, str], ExprError]
+        self,
+        text: str,
+        what: str,
+        subject: str,
+        value: str,
+        error: Callable[[int, str, str], ExprError],
     ) -> None:
         self.text = text
         self.what = what
         self.subject = subject
+        self.value = value
         self.make_error = error
         self.tokens = tokenize(text, error)
         self.i = 0
@@ -431,9 +437,7 @@ class _Parser:
             self.advance()
             return tok.value
         where = f" after {after.text!r}" if after is not None else ""
-        raise self.error(
-            f"expected a value (a number, a 'quoted string' or a name){where}, found {self.found()}"
-        )
+        raise self.error(f"expected a value ({self.value}){where}, found {self.found()}")
 
 
 def nesting(tokens: list[Token]) -> int:
@@ -469,12 +473,14 @@ def parse(
     *,
     what: str = "expression",
     subject: str = "a name such as accuracy",
+    value: str = "a number, a 'quoted string' or a name",
     error: Callable[[int, str, str], ExprError] | None = None,
 ) -> Tree[Compare]:
     """The AST of ``text``; ``error(position, problem, hint)`` builds the exception raised
-    (an :class:`ExprError` by default); ``what`` and ``subject`` word its messages."""
+    (an :class:`ExprError` by default); ``what``, ``subject`` (the left side of a comparison)
+    and ``value`` (the right side) word its messages."""
     make = error or (lambda pos, problem, hint: ExprError(text, pos, problem, hint))
-    p = _Parser(text, what, subject, make)
+    p = _Parser(text, what, subject, value, make)
     tree = p.or_expr()
     if p.tok.kind != "end":
         raise p.error(f"expected 'and', 'or' or the end, found {p.found()}")

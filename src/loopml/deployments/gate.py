@@ -107,6 +107,7 @@ def parse_gate_tree(expression: str) -> Tree[Clause]:
         expression,
         what="gate",
         subject="a metric name such as accuracy",
+        value="a number, or an alias such as production",
         error=lambda pos, problem, hint: _error(expression, pos, problem, hint),
     )
     return expr.map_leaves(tree, lambda node: _clause(expression, node))

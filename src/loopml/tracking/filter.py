@@ -191,7 +191,9 @@ def parse_filter(text: str) -> Node | None:
             hint = "a filter looks like: " + EXAMPLE
         return FilterError(text, pos, problem, hint)
 
-    tree = expr.parse(text, what="filter", subject=_SUBJECT, error=error)
+    tree = expr.parse(
+        text, what="filter", subject=_SUBJECT, value="a number or a 'quoted string'", error=error
+    )
     return expr.map_leaves(tree, _Reader(text).compare)
 
 
