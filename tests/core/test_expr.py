@@ -161,3 +161,12 @@ def test_filters_and_gates_share_the_limits(text: str) -> None:
     gate = text.replace("metrics.a", "accuracy")
     with pytest.raises(ExprError, match=r"cannot read gate.*at most 24 are allowed"):
         parse_gate(gate)
+
+
+def test_filter_and_gate_errors_sit_under_loop_error() -> None:
+    assert issubclass(FilterError, ExprError) and issubclass(ExprError, InvalidInput)
+    assert issubclass(InvalidInput, LoopError)
+    with pytest.raises(FilterError):
+        parse_filter("metrics.a >")
+    with pytest.raises(ExprError):
+        parse_gate("accuracy >")
