@@ -54,3 +54,21 @@ def test_safe_relpath_normalizes(path: str) -> None:
 def test_safe_relpath_refuses_escapes(path: str) -> None:
     with pytest.raises(InvalidInput):
         safe_relpath(path)
+
+
+def test_aliases_are_names_that_are_not_numbers() -> None:
+    from loopml.core.names import validate_alias
+
+    assert validate_alias("production") == "production"
+    assert parse_ref("m@v7") == Ref("m", alias="v7")
+    for bad in ("7", "bad name", "-x", ""):
+        with pytest.raises(InvalidName):
+            validate_alias(bad)
+
+
+def test_an_alias_where_none_exist_is_refused_by_the_ref() -> None:
+    from loopml.core.errors import NotFound
+
+    assert parse_ref("d@3").without_alias("dataset") == Ref("d", version=3)
+    with pytest.raises(NotFound, match=r"datasets have no aliases \(d@prod\); .* d@1"):
+        parse_ref("d@prod").without_alias("dataset")

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import time
+from pathlib import Path
 
 import pytest
 
 from loopml.core.errors import InvalidInput, NotFound
 from loopml.sdk import Client
 from loopml.tracking.lexer import FilterError
+from tests.conftest import run_cli
 
 RUNS = [
     # name, model, accuracy (None: not logged), note tag, end as
@@ -148,3 +151,72 @@ def test_search_sees_metrics_logged_but_not_yet_flushed(client: Client) -> None:
         run.log_metric("acc", 0.5)
         (found,) = client.tracking.search_runs("e", "metrics.acc = 0.5")
         assert found.id == run.id
+
+
+DEEP = [
+    ("(" * 400 + "metrics.accuracy > 0.9" + ")" * 400, 400),
+    ("(" * 10_000 + "metrics.accuracy > 0.9" + ")" * 10_000, 10_000),
+    ("not " * 400 + "metrics.accuracy > 0.9", 400),
+    ("not " * 10_000 + "metrics.accuracy > 0.9", 10_000),
+    ("not (" * 200 + "status = 'finished'" + ")" * 200, 400),
+]
+
+
+def test_deep_filters_are_a_clear_error_not_a_recursion_error(client: Client) -> None:
+    for flt, depth in DEEP:
+        with pytest.raises(FilterError, match=f"nests {depth} levels deep; at most 24 are"):
+            client.tracking.search_runs("churn", flt)
+
+
+def _alternating(comparison: str, depth: int, first: str, second: str) -> str:
+    """``(c first (c second (c first ...)))``: the shape that nests deepest in SQL."""
+    ops = [first if i % 2 == 0 else second for i in range(depth)]
+    return "".join(f"({comparison} {op} " for op in ops) + comparison + ")" * depth
+
+
+ACC = "metrics.accuracy > 0.9"
+
+
+LARGEST = [
+    (_alternating(ACC, 24, "and", "or"), ACC),
+    (_alternating(ACC, 24, "or", "and"), ACC),
+    (_alternating("status = 'finished'", 24, "or", "and"), "status = 'finished'"),
+    (_alternating("params.model = 'lr'", 24, "and", "or"), "params.model = 'lr'"),
+    ("not (" * 12 + ACC + " or status = 'failed'" + ")" * 12, ACC + " or status = 'failed'"),
+    (" or ".join(["metrics.accuracy = 0.95"] * 256), "metrics.accuracy = 0.95"),
+    (
+        " and ".join(["status = 'finished'"] * 128 + ["metrics.loss < 0.1"] * 128),
+        "status = 'finished' and metrics.loss < 0.1",
+    ),
+    (" or ".join([_alternating(ACC, 9, "and", "or")] * 25), ACC),
+]
+
+
+def test_the_largest_filters_the_grammar_allows_run_on_every_database(
+    client: Client, seeded: dict[str, str]
+) -> None:
+    """What parses also runs: no database parser limit turns an accepted filter into an
+    operational error (each filter here is equivalent to a short one)."""
+    everything = _names(client, "churn")
+    for flt, same_as in LARGEST:
+        expected = _names(client, "churn", same_as)
+        assert expected and expected != everything  # the comparison selects some runs
+        assert _names(client, "churn", flt) == expected, same_as
+
+
+def test_filters_too_wide_for_the_database_are_refused_with_a_hint(client: Client) -> None:
+    with pytest.raises(FilterError, match="more than 256 comparisons") as info:
+        client.tracking.search_runs("churn", " or ".join(["metrics.a = 1"] * 600))
+    assert "in (" in str(info.value)
+
+
+def test_deep_filters_on_the_cli_exit_1_without_a_traceback(tmp_path: Path) -> None:
+    """The parser refuses before any store is read, so one (SQLite) home is enough."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOOPML_")}
+    env.update(LOOPML_HOME=str(tmp_path / "home"), COLUMNS="200")
+    for flt, depth in (DEEP[0], DEEP[3]):
+        r = run_cli(env, "runs", "list", "--filter", flt)
+        assert r.returncode == 1, r.stderr
+        assert f"nests {depth} levels deep; at most 24 are allowed" in r.stderr
+        assert "Traceback" not in r.stderr and "RecursionError" not in r.stderr
+        assert max(len(line) for line in r.stderr.splitlines()) < 200

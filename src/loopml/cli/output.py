@@ -11,6 +11,7 @@ from typing import Any
 import typer
 
 from loopml.core.errors import LoopError
+from loopml.core.refs import parse_ref
 
 
 def emit_json(data: Any) -> None:
@@ -84,7 +85,7 @@ def show_version(
     name (the latest); JSON or rendered for people."""
     with errors_to_exit():
         version = show(ref)
-        bare = "@" not in ref and "/" not in ref
+        bare = parse_ref(ref).is_latest
         history = versions(version.name) if bare else []
     if not json_out:
         render(version, history)

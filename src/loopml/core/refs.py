@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from loopml.core.errors import InvalidInput
-from loopml.core.names import validate_name
+from loopml.core.errors import InvalidInput, NotFound
+from loopml.core.names import validate_alias, validate_name
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,14 @@ class Ref:
         if self.alias is not None:
             return f"{self.name}@{self.alias}"
         return self.name
+
+    def without_alias(self, kind: str) -> Ref:
+        """This reference, or NotFound when it names an alias (``kind`` has none: datasets)."""
+        if self.alias is not None:
+            raise NotFound(
+                f"{kind}s have no aliases ({self}); use a version number such as {self.name}@1"
+            )
+        return self
 
 
 def parse_ref(text: str, kind: str = "reference") -> Ref:
@@ -51,4 +59,4 @@ def parse_ref(text: str, kind: str = "reference") -> Ref:
         if number < 1:
             raise InvalidInput(f"invalid {kind} {text!r}: versions start at 1")
         return Ref(name, version=number)
-    return Ref(name, alias=validate_name(tail, "alias"))
+    return Ref(name, alias=validate_alias(tail))

@@ -55,10 +55,7 @@ def resolve(conn: Connection, ref: Ref, with_files: bool = True) -> DatasetVersi
         raise NotFound(
             f"dataset {ref.name!r} does not exist; list datasets with: loopml datasets list"
         )
-    if ref.alias is not None:
-        raise NotFound(
-            f"datasets have no aliases ({ref}); use a version number such as {ref.name}@1"
-        )
+    ref = ref.without_alias("dataset")
     q = sa.select(dataset_versions).where(_V.dataset_id == ds_id)
     if ref.version is not None:
         row = conn.execute(q.where(_V.version == ref.version)).first()

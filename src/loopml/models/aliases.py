@@ -7,22 +7,11 @@ import time
 from typing import Any
 
 from loopml.api.models import AliasChange
-from loopml.core.errors import InvalidInput, InvalidName, NotFound
-from loopml.core.names import validate_name
+from loopml.core.errors import InvalidInput, NotFound
+from loopml.core.names import validate_alias, validate_name
 from loopml.meta.events import append_event
 from loopml.models import repository as repo
 from loopml.stores import Stores
-
-
-def validate_alias(alias: str) -> str:
-    """An alias follows the name rule and is not a number (``churn@7`` means version 7)."""
-    validate_name(alias, "alias")
-    if alias.isdigit():
-        raise InvalidName(
-            f"invalid alias {alias!r}: a number would read as a version (churn@{alias}); "
-            f"use a name with a letter, e.g. v{alias}"
-        )
-    return alias
 
 
 def _version_number(version: Any) -> int:

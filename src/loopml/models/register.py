@@ -6,7 +6,6 @@ import functools
 import io
 import json
 import math
-import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -18,7 +17,7 @@ import sqlalchemy as sa
 from loopml.api.models import ModelFile, ModelVersion
 from loopml.core.errors import InvalidInput, NotFound, StoreError
 from loopml.core.identity import whoami
-from loopml.core.names import validate_name
+from loopml.core.names import validate_key, validate_name
 from loopml.meta.events import append_event
 from loopml.models import repository as repo
 from loopml.models.flavors import INPUT_EXAMPLE, MANIFEST, SavedModel, get_flavor, infer_flavor
@@ -26,8 +25,6 @@ from loopml.models.signature import Signature, as_data, infer_spec
 from loopml.stores import Stores
 
 MANIFEST_FORMAT = 1
-# Metric and parameter keys: what tracking accepts too (letters, digits, _ - . / and space).
-_KEY_RE = re.compile(r"[A-Za-z0-9_\-./ ]{1,250}")
 _EXAMPLE_ROWS = 20
 
 
@@ -71,14 +68,6 @@ class Lineage:
     datasets: tuple[str, ...]
 
 
-def check_key(key: Any, kind: str) -> str:
-    if not isinstance(key, str) or _KEY_RE.fullmatch(key) is None:
-        raise InvalidInput(
-            f"invalid {kind} name {key!r}: use 1-250 letters, digits, '_', '-', '.', '/' or spaces"
-        )
-    return key
-
-
 def check_metrics(metrics: Mapping[str, Any] | None) -> dict[str, float]:
     """Metrics as finite floats; NaN, infinities, booleans and text are refused."""
     if metrics is None:
@@ -87,7 +76,7 @@ def check_metrics(metrics: Mapping[str, Any] | None) -> dict[str, float]:
         raise InvalidInput("metrics must be a mapping of names to numbers, e.g. {'auc': 0.91}")
     out = {}
     for key, value in metrics.items():
-        check_key(key, "metric")
+        validate_key(key, "metric")
         number: float | None = None
         if not isinstance(value, bool | str | bytes):
             try:
@@ -111,7 +100,7 @@ def check_params(params: Mapping[str, Any] | None) -> dict[str, Any]:
         raise InvalidInput("params must be a mapping of names to values, e.g. {'C': 1.0}")
     out: dict[str, Any] = {}
     for key, value in params.items():
-        check_key(key, "parameter")
+        validate_key(key, "param")
         if hasattr(value, "item") and not hasattr(value, "__len__"):
             value = value.item()  # numpy scalar
         if (
@@ -130,7 +119,7 @@ def check_tags(tags: Mapping[str, Any] | None) -> dict[str, str]:
         return {}
     if not isinstance(tags, Mapping):
         raise InvalidInput("tags must be a mapping of names to text, e.g. {'team': 'risk'}")
-    return {check_key(k, "tag"): str(v) for k, v in tags.items()}
+    return {validate_key(k, "tag"): str(v) for k, v in tags.items()}
 
 
 def run_lineage(

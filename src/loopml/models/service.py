@@ -10,7 +10,7 @@ from typing import Any
 
 from loopml.api.models import AliasChange, ModelSummary, ModelVersion
 from loopml.core.errors import InvalidInput, NotFound
-from loopml.core.names import validate_name
+from loopml.core.names import validate_key, validate_name
 from loopml.models import aliases
 from loopml.models import load as load_mod
 from loopml.models import register as register_mod
@@ -88,7 +88,7 @@ class ModelService:
     def best_version(self, name: str, metric: str, mode: str = "max") -> ModelVersion:
         """The version with the best value of ``metric`` (``max`` or ``min``); newest on a tie."""
         validate_name(name, "model name")
-        register_mod.check_key(metric, "metric")
+        validate_key(metric, "metric")
         if mode not in MODES:
             raise InvalidInput(f"mode must be 'max' or 'min', got {mode!r}")
         with self.stores.meta.read() as conn:

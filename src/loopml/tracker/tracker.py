@@ -18,7 +18,7 @@ from loopml.api.protocols import Maintenance, Runs, Search
 from loopml.api.runs import Artifact, Experiment, LostRun, MetricPoint, NewRun, Run, RunStatus
 from loopml.core.errors import Conflict, InvalidInput, LoopError, NotFound
 from loopml.core.identity import whoami
-from loopml.core.names import validate_name
+from loopml.core.names import validate_key, validate_name
 from loopml.tracker import active, terminate
 from loopml.tracker.active import ActiveRun
 from loopml.tracker.buffer import Writer
@@ -215,7 +215,7 @@ class Tracker:
         if run_id not in self._known_runs:
             self._check_run(run_id)
         if key not in self._metric_keys:
-            self._metric_keys.add(checks.check_key(key, "metric"))
+            self._metric_keys.add(validate_key(key, "metric"))
         if type(value) is not float or value - value != 0.0:  # NaN and ±inf fail x - x == 0
             value = checks.metric_value(key, value)
         if step is not None and type(step) is not int:
@@ -259,7 +259,7 @@ class Tracker:
                     f"a metric point is (key, value[, step[, timestamp]]), got {p!r}"
                 )
             if key not in keys:
-                keys.add(checks.check_key(key, "metric"))
+                keys.add(validate_key(key, "metric"))
             if type(value) is not float or value - value != 0.0:  # also NaN and ±inf
                 value = checks.metric_value(key, value)
             if step is not None and type(step) is not int:

@@ -1,4 +1,5 @@
-"""The run filter language: a tokenizer and a recursive-descent parser to a small AST.
+"""The run filter language: loopml's one expression grammar (:mod:`loopml.core.expr`) read as
+conditions on runs, to a small typed AST that :mod:`loopml.tracking.search` compiles to SQL.
 
 Grammar (keywords are case-insensitive)::
 
@@ -10,7 +11,7 @@ Grammar (keywords are case-insensitive)::
                 | field ["not"] "in" "(" value ("," value)* ")"
                 | field ["not"] ("like" | "ilike") string
     field      := ("metrics" | "params" | "tags" | "attributes") "." key | attribute
-    key        := NAME | `any text` | "any text"        NAME: letters, digits, _ . - /
+    key        := KEY | `any text` | "any text"         KEY: letters, digits, _ . - /
     op         := "=" | "==" | "!=" | "<>" | "<" | "<=" | ">" | ">="
     value      := number | 'string' | "string"          (\\' and \\\\ are a quote and a backslash)
 
@@ -25,6 +26,10 @@ case-sensitive, ilike is not. Attributes: ``id``, ``name``, ``status``, ``create
 string such as ``'2024-05-01'``, UTC); ``attributes.`` may be left out. A run without the
 metric, param or tag named never matches a comparison on it.
 
+Keys follow loopml's one key rule (:mod:`loopml.core.names`): a key no run can have is an
+error, not an empty result. ``not`` and parentheses nest at most 24 levels deep
+(SQLite cannot read much deeper SQL).
+
 Example: ``metrics.accuracy > 0.9 and params.model = 'lr' and attributes.status = 'finished'``
 """
 
@@ -32,11 +37,15 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Literal
 
 from loopml.api.runs import RunStatus
+from loopml.core import expr
 from loopml.core.errors import InvalidInput
-from loopml.tracking.lexer import EXAMPLE, Field, FilterError, Token, tokenize
+from loopml.core.expr import BoolOp, Not, Tree
+from loopml.core.names import validate_key
+from loopml.tracking.lexer import EXAMPLE, PREFIXES, Field, FilterError
+
+__all__ = ["BoolOp", "Compare", "Node", "Not", "OrderKey", "parse_filter", "parse_order_by"]
 
 Value = float | str
 
@@ -44,7 +53,10 @@ STRING_ATTRIBUTES = ("id", "name", "status", "created_by", "parent_run_id")
 TIME_ATTRIBUTES = ("start_time", "end_time")
 ATTRIBUTES = STRING_ATTRIBUTES + TIME_ATTRIBUTES
 STATUSES = tuple(s.value for s in RunStatus)
-KEYWORDS = ("and", "or", "not", "in", "like", "ilike", "asc", "desc")
+_FIELDS = (
+    f"fields are metrics.KEY, params.KEY, tags.KEY or attributes.NAME ({', '.join(ATTRIBUTES)})"
+)
+_SUBJECT = "a field such as metrics.accuracy"
 
 
 @dataclass(frozen=True)
@@ -54,18 +66,7 @@ class Compare:
     value: Value | tuple[Value, ...]
 
 
-@dataclass(frozen=True)
-class BoolOp:
-    op: Literal["and", "or"]
-    items: tuple[Node, ...]
-
-
-@dataclass(frozen=True)
-class Not:
-    item: Node
-
-
-Node = Compare | BoolOp | Not
+Node = Tree[Compare]
 
 
 @dataclass(frozen=True)
@@ -74,190 +75,108 @@ class OrderKey:
     descending: bool
 
 
-class _Parser:
+class _Reader:
+    """Gives the nodes of a parsed expression their meaning for runs."""
+
     def __init__(self, text: str) -> None:
         self.text = text
-        self.tokens = tokenize(text)
-        self.i = 0
 
-    @property
-    def tok(self) -> Token:
-        return self.tokens[self.i]
+    def error(self, pos: int, problem: str, hint: str = "") -> FilterError:
+        return FilterError(self.text, pos, problem, hint)
 
-    def error(self, problem: str, hint: str = "", tok: Token | None = None) -> FilterError:
-        return FilterError(self.text, (tok or self.tok).pos, problem, hint)
-
-    def found(self) -> str:
-        return "the end of the filter" if self.tok.kind == "end" else repr(self.tok.text)
-
-    def is_word(self, *words: str) -> bool:
-        return self.tok.kind == "word" and self.tok.value in words
-
-    def advance(self) -> Token:
-        tok = self.tokens[self.i]
-        self.i += 1
-        return tok
-
-    def expect_end(self) -> None:
-        if self.tok.kind != "end":
-            raise self.error(
-                f"expected 'and', 'or' or the end, found {self.found()}",
-                "combine comparisons with and / or, e.g. " + EXAMPLE,
-            )
-
-    def or_expr(self) -> Node:
-        items = [self.and_expr()]
-        while self.is_word("or"):
-            self.advance()
-            items.append(self.and_expr())
-        return items[0] if len(items) == 1 else BoolOp("or", tuple(items))
-
-    def and_expr(self) -> Node:
-        items = [self.not_expr()]
-        while self.is_word("and"):
-            self.advance()
-            items.append(self.not_expr())
-        return items[0] if len(items) == 1 else BoolOp("and", tuple(items))
-
-    def not_expr(self) -> Node:
-        if self.is_word("not"):
-            self.advance()
-            return Not(self.not_expr())
-        if self.tok.kind == "(":
-            opening = self.advance()
-            node = self.or_expr()
-            if self.tok.kind != ")":
+    def field(self, operand: expr.Operand) -> Field:
+        if not isinstance(operand, expr.Name):
+            raise self.error(operand.pos, f"expected {_SUBJECT}, found {operand.text!r}", _FIELDS)
+        if operand.prefix is None:
+            if operand.key.lower() in ATTRIBUTES:
+                return Field("attribute", operand.key.lower())
+            raise self.error(operand.pos, f"expected {_SUBJECT}, found {operand.text!r}", _FIELDS)
+        kind = PREFIXES.get(operand.prefix.lower())
+        if kind is None:
+            raise self.error(operand.pos, f"unknown prefix {operand.prefix!r}", _FIELDS)
+        if kind == "attribute":
+            if operand.key.lower() not in ATTRIBUTES:
                 raise self.error(
-                    f"expected ')' to close the '(' at column {opening.pos + 1}, found {self.found()}"
-                )
-            self.advance()
-            return node
-        return self.comparison()
-
-    def field(self) -> Field:
-        tok = self.tok
-        if tok.kind == "field":
-            self.advance()
-            f = tok.value
-            assert isinstance(f, Field)
-            if f.kind == "attribute" and f.key.lower() not in ATTRIBUTES:
-                raise self.error(
-                    f"unknown attribute {f.key!r}",
+                    operand.pos,
+                    f"unknown attribute {operand.key!r}",
                     "attributes are: " + ", ".join(ATTRIBUTES),
-                    tok,
                 )
-            return Field("attribute", f.key.lower()) if f.kind == "attribute" else f
-        if tok.kind == "word" and tok.value in ATTRIBUTES:
-            self.advance()
-            return Field("attribute", str(tok.value))
-        raise self.error(
-            f"expected a field such as metrics.accuracy, found {self.found()}",
-            "fields are metrics.KEY, params.KEY, tags.KEY or attributes.NAME "
-            f"({', '.join(ATTRIBUTES)})",
-        )
+            return Field("attribute", operand.key.lower())
+        try:
+            validate_key(operand.key, kind)
+        except InvalidInput as exc:
+            raise self.error(operand.pos, f"no run can have this key: {exc}") from None
+        return Field(kind, operand.key)
 
-    def comparison(self) -> Node:
-        field = self.field()
-        negate = False
-        if self.is_word("not"):
-            self.advance()
-            negate = True
-            if not self.is_word("in", "like", "ilike"):
-                raise self.error(f"expected in, like or ilike after 'not', found {self.found()}")
-        op_tok = self.tok
-        if self.is_word("in"):
-            self.advance()
-            values = self.value_list(field)
-            return Compare(field, "not in" if negate else "in", values)
-        if self.is_word("like", "ilike"):
-            self.advance()
+    def compare(self, node: expr.Compare) -> Compare:
+        field = self.field(node.left)
+        op = node.op
+        if op in ("in", "not in"):
+            assert isinstance(node.right, tuple)
+            return Compare(field, op, tuple(self.value(field, v, op) for v in node.right))
+        assert not isinstance(node.right, tuple)
+        if op.endswith("like"):
             if field.kind == "metric" or field.key in TIME_ATTRIBUTES:
-                raise self.error(f"{field} is a number; like works on strings", tok=op_tok)
-            if self.tok.kind != "string":
+                raise self.error(node.pos, f"{field} is a number; like works on strings")
+            if not isinstance(node.right, expr.String):
+                word = op.split()[-1]
                 raise self.error(
-                    f"expected a 'quoted pattern' after {op_tok.text}, found {self.found()}"
+                    node.right.pos,
+                    f"expected a 'quoted pattern' after {word}, found {node.right.text!r}",
                 )
-            pattern = str(self.advance().value)
-            op = str(op_tok.value)
-            return Compare(field, f"not {op}" if negate else op, pattern)
-        if op_tok.kind != "op":
-            raise self.error(
-                f"expected an operator (= != < <= > >= in like) after {field}, found {self.found()}"
-            )
-        self.advance()
-        op = {"==": "=", "<>": "!="}.get(op_tok.text, op_tok.text)
+            return Compare(field, op, node.right.value)
         if op not in ("=", "!=") and field.kind in ("param", "tag"):
             raise self.error(
+                node.pos,
                 f"{field} is a string, so {op} does not apply",
                 "compare params and tags with =, !=, in or like; log numbers you want to "
                 "order as metrics",
-                op_tok,
             )
-        if op not in ("=", "!=") and field.key in STRING_ATTRIBUTES and field.kind == "attribute":
-            raise self.error(f"{field} is a string; compare it with =, !=, in or like", tok=op_tok)
-        return Compare(field, op, self.value(field, op_tok))
+        if op not in ("=", "!=") and field.kind == "attribute" and field.key in STRING_ATTRIBUTES:
+            raise self.error(node.pos, f"{field} is a string; compare it with =, !=, in or like")
+        return Compare(field, op, self.value(field, node.right, op))
 
-    def value_list(self, field: Field) -> tuple[Value, ...]:
-        if self.tok.kind != "(":
-            raise self.error(f"expected '(' to start the list after in, found {self.found()}")
-        self.advance()
-        values = [self.value(field, self.tok)]
-        while self.tok.kind == ",":
-            self.advance()
-            values.append(self.value(field, self.tok))
-        if self.tok.kind != ")":
-            raise self.error(f"expected ',' or ')' in the list, found {self.found()}")
-        self.advance()
-        return tuple(values)
-
-    def value(self, field: Field, after: Token) -> Value:
-        tok = self.tok
-        if tok.kind not in ("number", "string"):
-            quotable = tok.kind == "word" and tok.value not in KEYWORDS
-            hint = f"quote strings: '{tok.text}'" if quotable else ""
+    def value(self, field: Field, operand: expr.Operand, op: str) -> Value:
+        if isinstance(operand, expr.Name | expr.Arith):
+            hint = f"quote strings: '{operand.text}'" if isinstance(operand, expr.Name) else ""
             raise self.error(
-                f"expected a value (a number or a 'quoted string') after {after.text!r}, "
-                f"found {self.found()}",
+                operand.pos,
+                f"expected a value (a number or a 'quoted string') after {op!r}, "
+                f"found {operand.text!r}",
                 hint,
             )
-        self.advance()
         if field.kind == "metric":
-            if tok.kind != "number":
+            if not isinstance(operand, expr.Number):
                 raise self.error(
-                    f"{field} is a number; compare it with a number, e.g. {field} > 0.9", tok=tok
+                    operand.pos,
+                    f"{field} is a number; compare it with a number, e.g. {field} > 0.9",
                 )
-            return float(tok.value)  # type: ignore[arg-type]
+            return operand.value
         if field.kind in ("param", "tag"):
-            return tok.text if tok.kind == "number" else str(tok.value)
+            return operand.text if isinstance(operand, expr.Number) else operand.value
         if field.key in TIME_ATTRIBUTES:
-            return float(tok.value) if tok.kind == "number" else self.timestamp(tok)  # type: ignore[arg-type]
-        value = str(tok.value) if tok.kind == "string" else tok.text
+            if isinstance(operand, expr.Number):
+                return operand.value
+            return self.timestamp(operand)
+        value = operand.value if isinstance(operand, expr.String) else operand.text
         if field.key == "status" and value.lower() not in STATUSES:
-            raise self.error(f"unknown status {value!r}", "statuses: " + ", ".join(STATUSES), tok)
+            raise self.error(
+                operand.pos, f"unknown status {value!r}", "statuses: " + ", ".join(STATUSES)
+            )
         return value.lower() if field.key == "status" else value
 
-    def timestamp(self, tok: Token) -> float:
+    def timestamp(self, operand: expr.String) -> float:
         try:
-            when = dt.datetime.fromisoformat(str(tok.value))
+            when = dt.datetime.fromisoformat(operand.value)
         except ValueError:
             raise self.error(
-                f"{tok.text} is not a date or time", "write e.g. '2024-05-01T12:00:00'", tok
+                operand.pos,
+                f"{operand.text} is not a date or time",
+                "write e.g. '2024-05-01T12:00:00'",
             ) from None
         if when.tzinfo is None:
             when = when.replace(tzinfo=dt.UTC)
         return when.timestamp()
-
-    def order_key(self) -> OrderKey:
-        field = self.field()
-        descending = False
-        if self.is_word("asc", "desc"):
-            descending = self.advance().value == "desc"
-        if self.tok.kind != "end":
-            raise self.error(
-                f"expected asc, desc or the end, found {self.found()}",
-                "order by one field per item, e.g. ['metrics.accuracy desc', 'start_time']",
-            )
-        return OrderKey(field, descending)
 
 
 def parse_filter(text: str) -> Node | None:
@@ -266,14 +185,41 @@ def parse_filter(text: str) -> Node | None:
         raise InvalidInput(f"a filter is a string such as {EXAMPLE!r}")
     if not text.strip():
         return None
-    p = _Parser(text)
-    node = p.or_expr()
-    p.expect_end()
-    return node
+
+    def error(pos: int, problem: str, hint: str) -> FilterError:
+        if not hint and problem.startswith(("expected 'and'", "unexpected character")):
+            hint = "a filter looks like: " + EXAMPLE
+        return FilterError(text, pos, problem, hint)
+
+    tree = expr.parse(
+        text, what="filter", subject=_SUBJECT, value="a number or a 'quoted string'", error=error
+    )
+    return expr.map_leaves(tree, _Reader(text).compare)
 
 
 def parse_order_by(text: str) -> OrderKey:
     """One order-by item: ``FIELD [asc|desc]`` (ascending by default)."""
     if not isinstance(text, str) or not text.strip():
         raise InvalidInput("an order-by item is a field with asc or desc, e.g. 'metrics.loss asc'")
-    return _Parser(text).order_key()
+
+    def error(pos: int, problem: str, hint: str) -> FilterError:
+        return FilterError(text, pos, problem, hint)
+
+    tokens = expr.tokenize(text, error)
+    first = tokens[0]
+    if not isinstance(first.value, expr.Name):
+        found = "the end" if first.kind == "end" else repr(first.text)
+        raise error(first.pos, f"expected {_SUBJECT}, found {found}", _FIELDS)
+    field = _Reader(text).field(first.value)
+    rest = tokens[1:]
+    descending = False
+    if rest[0].kind == "word" and rest[0].value in ("asc", "desc"):
+        descending = rest[0].value == "desc"
+        rest = rest[1:]
+    if rest[0].kind != "end":
+        raise error(
+            rest[0].pos,
+            f"expected asc, desc or the end, found {rest[0].text!r}",
+            "order by one field per item, e.g. ['metrics.accuracy desc', 'start_time']",
+        )
+    return OrderKey(field, descending)

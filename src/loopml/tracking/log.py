@@ -4,29 +4,19 @@ from __future__ import annotations
 
 import math
 import operator
-import re
 from collections.abc import Mapping
 from typing import Any
 
 from loopml.core.errors import InvalidInput
+from loopml.core.names import validate_key
 
-KEY_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-/ ]{0,249}")
-KEY_RULE = (
-    "1-250 characters: letters, digits, '_', '.', '-', '/' or space, starting with a letter, "
-    "digit or '_'"
-)
 MAX_PARAM_CHARS = 6000
 MAX_TAG_CHARS = 65_536
 MAX_RUN_NAME = 256
 _STEP_MIN, _STEP_MAX = -(2**63), 2**63 - 1
 
 
-def check_key(key: Any, kind: str) -> str:
-    """``key`` if it is a valid metric, param or tag key, else InvalidInput."""
-    if not isinstance(key, str) or KEY_RE.fullmatch(key) is None:
-        shown = repr(key) if not isinstance(key, str) or len(key) <= 40 else repr(key[:37] + "...")
-        raise InvalidInput(f"invalid {kind} key {shown}: use {KEY_RULE}")
-    return key
+# The one key rule (loopml.core.names), under the name the tracking service calls it by.
 
 
 def metric_value(key: str, value: Any) -> float:
@@ -96,7 +86,7 @@ def param_values(params: Mapping[str, Any]) -> dict[str, str]:
         raise InvalidInput(
             f"params must be a mapping such as {{'lr': 0.1}}, got {type(params).__name__}"
         )
-    return {check_key(k, "param"): _text("param", k, v, MAX_PARAM_CHARS) for k, v in params.items()}
+    return {validate_key(k, "param"): _text("param", k, v, MAX_PARAM_CHARS) for k, v in params.items()}
 
 
 def tag_values(tags: Mapping[str, Any]) -> dict[str, str]:
@@ -105,7 +95,7 @@ def tag_values(tags: Mapping[str, Any]) -> dict[str, str]:
         raise InvalidInput(
             f"tags must be a mapping such as {{'team': 'a'}}, got {type(tags).__name__}"
         )
-    return {check_key(k, "tag"): _text("tag", k, v, MAX_TAG_CHARS) for k, v in tags.items()}
+    return {validate_key(k, "tag"): _text("tag", k, v, MAX_TAG_CHARS) for k, v in tags.items()}
 
 
 def run_name(name: Any) -> str:

@@ -358,8 +358,7 @@ def metric_history(conn: Connection, run_id: str, key: str) -> list[MetricPoint]
 def dataset_version_id(conn: Connection, ref: Ref) -> tuple[int, str]:
     """(row id, ``name@N``) of the dataset version ``ref`` names; latest when unversioned."""
     hint = "list datasets with: loopml datasets list"
-    if ref.alias is not None:
-        raise NotFound(f"datasets have no aliases ({ref}); use a version such as {ref.name}@1")
+    ref = ref.without_alias("dataset")
     v = dataset_versions.c
     q = (
         sa.select(v.id, v.version)

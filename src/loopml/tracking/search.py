@@ -25,6 +25,11 @@ from loopml.tracking.lexer import Field
 from loopml.tracking.load import LIST_COLUMNS, load_runs
 
 MAX_LIMIT = 50_000
+# SQLite's parser overflows on about 20 nested compound SELECTs (and/or alternating inside
+# parentheses) and about 36 nested AND/OR: shallow filters nest id sets (the fast plan), deeper
+# ones (up to the grammar's 24 levels) combine one id set per comparison with AND/OR.
+_MAX_NESTED_SETS = 8
+_DEEP = 16
 _SIDE = {"metric": latest_metrics, "param": run_params, "tag": run_tags}
 
 
@@ -72,7 +77,7 @@ def _apply(col: Any, op: str, value: Any, dialect: str) -> Any:
     }[op](value)
 
 
-def _id_set(node: Node, dialect: str) -> Any:
+def _id_set(node: Node, dialect: str, nested: int = _MAX_NESTED_SETS) -> Any:
     """A SELECT of the ids of runs matching ``node`` that reads only the side tables (metrics
     through their (key, value) index), or None when ``node`` needs the runs table itself.
     Databases answer such a set first and then fetch only the runs in it."""
@@ -85,25 +90,57 @@ def _id_set(node: Node, dialect: str) -> Any:
             side.c.key == f.key, _apply(side.c.value, node.op, node.value, dialect)
         )
     if isinstance(node, BoolOp):
-        parts = [_id_set(n, dialect) for n in node.items]
+        if _height(node) > nested:
+            return None
+        parts = [_id_set(n, dialect, nested) for n in node.items]
         if any(p is None for p in parts):
             return None
-        # A nested set becomes a plain SELECT over a subquery: SQLite cannot nest compounds.
-        flat = [p if isinstance(p, sa.Select) else sa.select(p.subquery().c.run_id) for p in parts]
-        return sa.intersect(*flat) if node.op == "and" else sa.union(*flat)
+        return _combine(node.op, parts)
     return None
 
 
-def compile_node(node: Node, dialect: str) -> sa.ColumnElement[bool]:
+def _combine(op: str, parts: list[Any]) -> Any:
+    """One id set from several: their intersection (and) or union (or)."""
+    if len(parts) == 1:
+        return parts[0]
+    # A nested set becomes a plain SELECT over a subquery: SQLite cannot nest compounds.
+    flat = [p if isinstance(p, sa.Select) else sa.select(p.subquery().c.run_id) for p in parts]
+    return sa.intersect(*flat) if op == "and" else sa.union(*flat)
+
+
+def _height(node: Node) -> int:
+    """How deep and/or nest in ``node``."""
+    if isinstance(node, BoolOp):
+        return 1 + max(_height(n) for n in node.items)
+    if isinstance(node, Not):
+        return _height(node.item)
+    return 0
+
+
+def compile_node(node: Node, dialect: str, nested: int | None = None) -> sa.ColumnElement[bool]:
     """A WHERE clause over ``runs`` for a filter AST."""
-    ids = _id_set(node, dialect)
+    if nested is None:
+        nested = _MAX_NESTED_SETS if _height(node) <= _DEEP else 0
+    ids = _id_set(node, dialect, nested)
     if ids is not None:
         return runs.c.id.in_(ids)
     if isinstance(node, BoolOp):
-        parts = [compile_node(n, dialect) for n in node.items]
+        # The items answerable from the side tables make one id set, so the database plans one
+        # semi-join instead of one per comparison (PostgreSQL's planner slows down sharply
+        # past a dozen of them).
+        sets, rest = [], []
+        for item in node.items:
+            ids = _id_set(item, dialect, nested)
+            if ids is None:
+                rest.append(item)
+            else:
+                sets.append(ids)
+        parts = [compile_node(n, dialect, nested) for n in rest]
+        if sets:
+            parts.insert(0, runs.c.id.in_(_combine(node.op, sets)))
         return sa.and_(*parts) if node.op == "and" else sa.or_(*parts)
     if isinstance(node, Not):
-        return sa.not_(compile_node(node.item, dialect))
+        return sa.not_(compile_node(node.item, dialect, nested))
     assert isinstance(node, Compare) and node.field.kind == "attribute"
     clause: sa.ColumnElement[bool] = _apply(runs.c[node.field.key], node.op, node.value, dialect)
     return clause
