@@ -125,7 +125,7 @@ def demo(
     from loopml.demo.run import run_demo
 
     with errors_to_exit():
-        summary = run_demo(seed=seed, quiet=json_out, render_diff=datasets.render_diff)
+        summary = run_demo(human_bytes, seed=seed, quiet=json_out, render_diff=datasets.render_diff)
     if json_out:
         emit_json(summary)
 

@@ -187,9 +187,7 @@ def _render_run(r: Run) -> None:
     if r.inputs:
         c.print("inputs: " + ", ".join(r.inputs))
     if r.params:
-        print_table(
-            [Column("param", key=True), Column("value")], r.params.items(), title="params"
-        )
+        print_table([Column("param", key=True), Column("value")], r.params.items(), title="params")
     if r.metric_summaries:
         print_table(
             [
@@ -264,9 +262,7 @@ def compare(
         rows.append(
             (f"metrics.{k}", *("-" if mrow[r.id] is None else _num(mrow[r.id]) for r in runs))
         )
-    print_table(
-        [Column("", key=True), *(Column(f"{r.name}\n{r.id[:12]}") for r in runs)], rows
-    )
+    print_table([Column("", key=True), *(Column(f"{r.name}\n{r.id[:12]}") for r in runs)], rows)
     if differing:
         console().print(f"params that differ (yellow): {', '.join(sorted(differing))}")
 
