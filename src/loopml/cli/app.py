@@ -121,7 +121,8 @@ def demo(
     seed: Annotated[int, typer.Option(help="Seed of the generated data.")] = 7,
     json_out: JsonOpt = False,
 ) -> None:
-    """Run the closed loop on generated data in the embedded store."""
+    """Run datasets, tracking, registry, a training pipeline, a gated deployment and the
+    endpoint on generated data, in the store LOOPML_HOME points at."""
     from loopml.demo.run import run_demo
 
     with errors_to_exit():

@@ -116,7 +116,7 @@ def _history_row(r: Any) -> tuple[str, ...]:
 
 def rollback(
     name: Annotated[str, typer.Argument(help="The model.")],
-    to: ToOpt = "production",
+    to: Annotated[str, typer.Option("--to", help="The alias to move back.")] = "production",
     json_out: JsonOpt = False,
 ) -> None:
     """Move NAME@production (or --to ALIAS) back to the version before its last deployment."""

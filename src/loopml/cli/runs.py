@@ -98,7 +98,9 @@ def list_(
     order_by: Annotated[
         list[str] | None,
         typer.Option(
-            "--order-by", "-o", help="FIELD [asc|desc], repeatable, e.g. 'metrics.loss asc'."
+            "--order-by",
+            "-o",
+            help="A field, then asc or desc; repeatable, e.g. 'metrics.loss asc'.",
         ),
     ] = None,
     limit: Annotated[int, typer.Option(help="At most this many runs.")] = 100,
