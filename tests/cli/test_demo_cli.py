@@ -10,15 +10,28 @@ from pathlib import Path
 from tests.conftest import run_cli
 
 
-def test_demo_run_twice_reports_reuse_instead_of_repeating_the_first_run(tmp_path: Path) -> None:
+def test_demo_runs_on_an_empty_home_then_reports_reuse_on_a_second_run(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LOOPML_")}
     env.update(LOOPML_HOME=str(tmp_path / "home"), COLUMNS="200")
-    first = run_cli(env, "demo", cwd=tmp_path, timeout=300)
+    first = run_cli(env, "demo", "--json", cwd=tmp_path, timeout=300)
     assert first.returncode == 0, first.stderr
-    assert "dataset demo-churn: created version 1 (January export" in first.stdout
-    assert "dataset demo-churn: created version 2 (February export" in first.stdout
-    assert "production: set to demo-churn@1" in first.stdout
-    assert "production: demo-churn@production moved from version 1 to 3" in first.stdout
+    summary = json.loads(first.stdout)
+    datasets = summary["datasets"]
+    assert (datasets["v1"], datasets["v2"]) == ("demo-churn@1", "demo-churn@2")
+    assert datasets["said"][0].startswith("dataset demo-churn: created version 1 (January export")
+    assert datasets["said"][1].startswith("dataset demo-churn: created version 2 (February")
+    assert "KiB" in datasets["said"][0]  # one size convention: binary units
+    assert datasets["diff"]["tables"]
+    assert summary["models"]["production"] in summary["models"]["versions"].values()
+    production = summary["production"]
+    assert production["burst"]["failed"] == 0 and production["feedback"] > 0
+    pipeline = production["deployment"]["pipeline"]
+    assert pipeline["second"]["steps"]["train"] == "cached"
+    # the retrained model replaced production while requests kept coming, none failed
+    swap = production["during_deployment"]
+    assert swap["failed"] == 0
+    deployed = production["deployment"]["deployed_version"]
+    assert deployed is not None and swap["versions_seen"][-1] == deployed
 
     second = run_cli(env, "demo", cwd=tmp_path, timeout=300)
     assert second.returncode == 0, second.stderr
@@ -27,13 +40,11 @@ def test_demo_run_twice_reports_reuse_instead_of_repeating_the_first_run(tmp_pat
     assert "dataset demo-churn: version 2 already has this content (reused)" in out
     assert "created version" not in out
     assert "two candidates on demo-churn@1" in out
-    assert "production: already demo-churn@3" in out
-    assert "production: demo-churn@production stays at version 3" in out
+    assert f"production: already demo-churn@{deployed}" in out
+    assert f"production: demo-churn@production stays at version {deployed}" in out
     # the new candidates got new numbers, printed from what the registry returned
     assert re.search(r"│ logreg +│ \w+ +│ 4 ", out) and re.search(r"│ forest +│ \w+ +│ 5 ", out)
-
-    for text in (first.stdout, second.stdout):  # one size convention: binary units
-        assert "KiB" in text and " bytes" not in text
+    assert "KiB" in out and " bytes" not in out
 
     listed = json.loads(run_cli(env, "datasets", "list", "--json", cwd=tmp_path).stdout)
     assert [(d["name"], d["version_count"]) for d in listed] == [("demo-churn", 2)]
