@@ -49,25 +49,34 @@ def byte_progress(total: int, label: str, enabled: bool = True) -> Iterator[Call
         yield lambda _n: None
         return
     from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        DownloadColumn,
-        Progress,
-        TimeRemainingColumn,
-        TransferSpeedColumn,
-    )
+    from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
+
+    def speed(task: Any) -> str:  # rich's own speed column counts in decimal units
+        return "" if task.speed is None else f"{human_bytes(task.speed)}/s"
 
     with Progress(
         "[progress.description]{task.description}",
         BarColumn(),
-        DownloadColumn(),
-        TransferSpeedColumn(),
+        DownloadColumn(binary_units=True),
+        _text_column(speed),
         TimeRemainingColumn(),
         console=Console(stderr=True),
         transient=True,
     ) as bar:
         task = bar.add_task(label, total=total)
         yield lambda n: bar.advance(task, n)
+
+
+def _text_column(render: Callable[[Any], str]) -> Any:
+    """A progress column showing ``render(task)``."""
+    from rich.progress import ProgressColumn
+    from rich.text import Text
+
+    class _Rendered(ProgressColumn):
+        def render(self, task: Any) -> Text:
+            return Text(render(task), style="progress.data.speed")
+
+    return _Rendered()
 
 
 def human_bytes(n: float) -> str:
