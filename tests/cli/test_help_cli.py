@@ -77,7 +77,7 @@ def test_usage_errors_exit_2(bare_env: dict[str, str]) -> None:
         assert "Traceback" not in res.stderr
 
 
-@pytest.mark.parametrize("name", ["history", "list", "show", "rollback", "deployments", "run"])
+@pytest.mark.parametrize("name", ["history", "list", "show", "rollback", "run"])
 def test_models_named_like_command_words_deploy_and_roll_back(
     client: Client, env: dict[str, str], name: str
 ) -> None:
