@@ -23,6 +23,7 @@ class Stores:
 
 def open_stores(settings: Settings) -> Stores:
     """Open (creating or migrating where needed) the stores ``settings`` point at."""
+    settings.prepare_home()  # a home that cannot be used fails here, clearly, before anything
     meta = open_meta(settings.db_url)
     backend = open_backend(settings.blobs_url, staging=settings.home / "tmp")
     blobs = BlobStore(backend, meta, cache_path=settings.cache_dir / "hashcache.db")

@@ -1,4 +1,4 @@
-"""``loopml deploy``, ``loopml deploy history`` and ``loopml rollback`` as a user runs them."""
+"""``loopml deploy``, ``loopml deployments history`` and ``loopml rollback`` as a user runs them."""
 
 from __future__ import annotations
 
@@ -54,7 +54,7 @@ def test_deploy_best_then_refused_gate_then_rollback(
     assert registered.models.show("churn@production").version == 2
     back = run_cli(env, "rollback", "churn")
     assert back.returncode == 0 and "version 2 → 1" in back.stdout
-    history = _json(env, "deploy", "history", "churn")
+    history = _json(env, "deployments", "history", "churn")
     assert [(h["action"], h["version"], h["status"]) for h in history] == [
         ("rollback", 1, "deployed"),
         ("deploy", 3, "refused"),
@@ -62,7 +62,7 @@ def test_deploy_best_then_refused_gate_then_rollback(
         ("deploy", 1, "deployed"),
     ]
     assert {"created_by", "created_at", "gate_result", "previous_version"} <= set(history[0])
-    table = run_cli(env, "deploy", "history", "churn")
+    table = run_cli(env, "deployments", "history", "churn")
     assert table.returncode == 0 and "rolled_back" in table.stdout
 
 
@@ -86,7 +86,7 @@ def test_deploy_to_another_alias_and_by_alias(registered: Client, env: dict[str,
         (["deploy", "nope", "--version", "1"], "'nope'"),
         (["deploy", "churn", "--version", "1", "--gate", "accuracy =< 1"], "cannot read gate"),
         (["rollback", "churn"], "no deployment to roll back"),
-        (["deploy", "history", "bad name"], "invalid model name"),
+        (["deployments", "history", "bad name"], "invalid model name"),
     ],
 )
 def test_errors_exit_1_with_a_message(

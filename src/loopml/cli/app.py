@@ -16,27 +16,49 @@ from loopml.cli.output import console, emit_json, errors_to_exit, human_bytes
 
 app = typer.Typer(
     name="loopml",
-    help="loopml: datasets, experiments, models, pipelines, triggers, serving and monitoring.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
 )
 app.add_typer(datasets.app, name="datasets")
-app.add_typer(models.app, name="models")
 app.add_typer(runs.app, name="runs")
+app.add_typer(models.app, name="models")
 app.add_typer(pipeline.app, name="pipeline")
-app.add_typer(deploy.app, name="deploy")
+app.command("deploy")(deploy.deploy)
+app.command("rollback")(deploy.rollback)
+app.add_typer(deploy.app, name="deployments")
 app.command("serve")(serve.serve)
 _SUB_APPS = {
     "datasets": datasets.app,
     "models": models.app,
     "runs": runs.app,
     "pipeline": pipeline.app,
-    "deploy": deploy.app,
+    "deployments": deploy.app,
 }
-app.command("rollback")(deploy.rollback)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from loopml import __version__
+
+        sys.stdout.write(f"loopml {__version__}\n")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", is_eager=True, callback=_print_version, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """loopml: versioned datasets, experiment tracking, a model registry, training pipelines,
+    deployments behind a gate and a serving endpoint, in one local store (SQLite and files
+    under $LOOPML_HOME, or PostgreSQL and S3)."""
 
 
 def _maintenance() -> Maintenance:
@@ -102,11 +124,12 @@ def demo(
     seed: Annotated[int, typer.Option(help="Seed of the generated data.")] = 7,
     json_out: JsonOpt = False,
 ) -> None:
-    """Run the closed loop on generated data in the embedded store."""
+    """Run datasets, tracking, registry, a training pipeline, a gated deployment and the
+    endpoint on generated data, in the store LOOPML_HOME points at."""
     from loopml.demo.run import run_demo
 
     with errors_to_exit():
-        summary = run_demo(seed=seed, quiet=json_out, render_diff=datasets.render_diff)
+        summary = run_demo(human_bytes, seed=seed, quiet=json_out, render_diff=datasets.render_diff)
     if json_out:
         emit_json(summary)
 

@@ -11,17 +11,23 @@ from typing import Annotated, Any
 import typer
 
 from loopml.cli.output import (
+    Column,
     byte_progress,
     console,
     emit_json,
     errors_to_exit,
     fail,
     human_bytes,
+    print_table,
     show_version,
 )
 from loopml.core.times import iso
 
-app = typer.Typer(help="Versioned datasets: push, pull, list, show, diff.", no_args_is_help=True)
+app = typer.Typer(
+    help="Versioned datasets: push, pull, list, show, diff.",
+    no_args_is_help=True,
+    add_completion=False,
+)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 
@@ -133,19 +139,27 @@ def list_(json_out: JsonOpt = False) -> None:
     if json_out:
         emit_json([d.to_dict() for d in items])
         return
-    from rich.table import Table
-
-    table = Table("name", "latest", "versions", "size", "updated")
-    for d in items:
-        table.add_row(
-            d.name,
-            str(d.latest_version),
-            str(d.version_count),
-            human_bytes(d.total_bytes),
-            iso(d.updated_at),
-        )
-    console().print(
-        table if items else "no datasets yet; push one with: loopml datasets push NAME PATH"
+    if not items:
+        console().print("no datasets yet; push one with: loopml datasets push NAME PATH")
+        return
+    print_table(
+        [
+            Column("name", key=True),
+            Column("latest", key=True),
+            Column("versions", wrap=False, drop=2),
+            Column("size", wrap=False, drop=1),
+            Column("updated", wrap=False, drop=3),
+        ],
+        [
+            (
+                d.name,
+                str(d.latest_version),
+                str(d.version_count),
+                human_bytes(d.total_bytes),
+                iso(d.updated_at),
+            )
+            for d in items
+        ],
     )
 
 
@@ -166,8 +180,6 @@ def show(
 
 
 def _render_version(v: Any, history: list[Any]) -> None:
-    from rich.table import Table
-
     c = console()
     c.print(f"[bold]{v.ref}[/]  {v.kind}, {v.file_count} file(s), {human_bytes(v.total_bytes)}")
     c.print(
@@ -178,10 +190,10 @@ def _render_version(v: Any, history: list[Any]) -> None:
         c.print(f"message: {v.message}")
     for k, val in v.meta.items():
         c.print(f"meta {k} = {val}")
-    files = Table("path", "size", "digest")
-    for f in v.files[:50]:
-        files.add_row(f.path, human_bytes(f.size), f.digest[:16])
-    c.print(files)
+    print_table(
+        [Column("path", key=True), Column("size", wrap=False), Column("digest", drop=1)],
+        [(f.path, human_bytes(f.size), f.digest[:16]) for f in v.files[:50]],
+    )
     if len(v.files) > 50:
         c.print(f"… and {len(v.files) - 50} more files (--json lists all)")
     if "skipped" in v.stats:
@@ -192,21 +204,11 @@ def _render_version(v: Any, history: list[Any]) -> None:
                 f"[yellow]{path}: no statistics, the file does not parse as a table: {st['error']}[/]"
             )
             continue
-        t = Table(
-            "column",
-            "dtype",
-            "nulls",
-            "min",
-            "max",
-            "mean",
-            "distinct",
-            "top",
-            title=f"{path}: {st.get('rows')} rows",
-        )
+        rows = []
         for col in st.get("columns", []):
             top = ", ".join(f"{val}×{n}" for val, n in (col.get("top") or [])[:3])
-            t.add_row(
-                *(
+            rows.append(
+                tuple(
                     str(x) if x is not None else ""
                     for x in (
                         col["name"],
@@ -220,18 +222,41 @@ def _render_version(v: Any, history: list[Any]) -> None:
                     )
                 )
             )
-        c.print(t)
+        print_table(
+            [
+                Column("column", key=True),
+                Column("dtype", wrap=False),
+                Column("nulls", wrap=False, drop=3),
+                Column("min", drop=2),
+                Column("max", drop=2),
+                Column("mean", drop=4),
+                Column("distinct", wrap=False, drop=5),
+                Column("top", drop=6),
+            ],
+            rows,
+            title=f"{path}: {st.get('rows')} rows",
+        )
     if history:
-        h = Table("version", "created", "files", "size", "message", title="history")
-        for x in history:
-            h.add_row(
-                str(x.version),
-                iso(x.created_at),
-                str(x.file_count),
-                human_bytes(x.total_bytes),
-                x.message or "",
-            )
-        c.print(h)
+        print_table(
+            [
+                Column("version", key=True),
+                Column("created", wrap=False, drop=2),
+                Column("files", wrap=False, drop=1),
+                Column("size", wrap=False, drop=3),
+                Column("message"),
+            ],
+            [
+                (
+                    str(x.version),
+                    iso(x.created_at),
+                    str(x.file_count),
+                    human_bytes(x.total_bytes),
+                    x.message or "",
+                )
+                for x in history
+            ],
+            title="history",
+        )
 
 
 def _fmt(x: Any) -> str:

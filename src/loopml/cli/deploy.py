@@ -1,36 +1,30 @@
-"""``loopml deploy NAME …``, ``loopml deploy history NAME`` and ``loopml rollback NAME``:
-parse, call the deployment service, render. No business rules here."""
+"""``loopml deploy NAME …``, ``loopml rollback NAME`` and ``loopml deployments history NAME``:
+parse, call the deployment service, render. No business rules here.
+
+``deploy`` and ``rollback`` are commands of their own (not groups), so a model may be named
+anything, ``history`` included: command words and model names never share a position."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
 import typer
-from typer.core import TyperGroup
 
-from loopml.cli.output import console, emit_json, errors_to_exit, fail
+from loopml.cli.output import Column, console, emit_json, errors_to_exit, fail, print_table
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 ToOpt = Annotated[str, typer.Option("--to", help="The alias to deploy to.")]
 
-
-class _DeployGroup(TyperGroup):
-    """``loopml deploy NAME …`` runs the hidden ``run`` command; ``history`` is a subcommand."""
-
-    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
-        if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
-            args = ["run", *args]
-        return list(super().parse_args(ctx, args))
-
-
 app = typer.Typer(
-    cls=_DeployGroup,
-    help=(
-        "Deploy a model version to an alias behind a gate: loopml deploy NAME "
-        "(--select best:METRIC[:min|max] | --version N | --alias A) [--gate EXPR] [--to ALIAS]"
-    ),
+    help="The record of deployments: every deploy and rollback, with its gate result.",
     no_args_is_help=True,
+    add_completion=False,
 )
+
+
+@app.callback()
+def _group() -> None:
+    """The record of deployments: loopml deployments history NAME."""
 
 
 def _service() -> Any:
@@ -39,8 +33,7 @@ def _service() -> Any:
     return default_client().deployments
 
 
-@app.command("run", hidden=True)
-def run(
+def deploy(
     name: Annotated[str, typer.Argument(help="The model to deploy.")],
     select: Annotated[
         str | None, typer.Option(help="best:METRIC[:min|max]: the best version by a metric.")
@@ -56,7 +49,9 @@ def run(
     to: ToOpt = "production",
     json_out: JsonOpt = False,
 ) -> None:
-    """Deploy a version of NAME to NAME@production (or --to ALIAS) if the gate passes."""
+    """Deploy a version of NAME to NAME@production (or --to ALIAS) if the gate passes.
+
+    Pick the version with one of --select best:METRIC[:min|max], --version N or --alias A."""
     with errors_to_exit():
         record = _service().deploy(
             name, select=select, version=version, alias=alias, gate=gate, to=to
@@ -76,7 +71,7 @@ def history(
     limit: Annotated[int, typer.Option(help="Most records to show.")] = 50,
     json_out: JsonOpt = False,
 ) -> None:
-    """List the deployments of NAME, newest first."""
+    """List the deployments and rollbacks of NAME, newest first."""
     with errors_to_exit():
         records = _service().history(name, to=to, limit=limit)
     if json_out:
@@ -87,28 +82,41 @@ def history(
             f"no deployments of {name!r} yet; deploy with: loopml deploy {name} --version N"
         )
         return
-    from rich.table import Table
+    print_table(
+        [
+            Column("id", key=True),
+            Column("when", wrap=False, drop=3),
+            Column("action", wrap=False),
+            Column("target", key=True),
+            Column("version", key=True),
+            Column("previous", wrap=False),
+            Column("status", wrap=False),
+            Column("by", drop=2),
+            Column("reason", drop=1),
+        ],
+        [_history_row(r) for r in records],
+    )
 
-    table = Table("id", "when", "action", "target", "version", "previous", "status", "by", "reason")
-    for r in records:
-        d = r.to_dict()
-        table.add_row(
-            str(r.id),
-            d["created_at"],
-            d["action"],
-            d["target"],
-            str(r.version),
-            "-" if r.previous_version is None else str(r.previous_version),
-            d["status"],
-            r.created_by,
-            r.reason or "",
-        )
-    console().print(table)
+
+def _history_row(r: Any) -> tuple[str, ...]:
+    d = r.to_dict()
+    previous = "-" if r.previous_version is None else str(r.previous_version)
+    return (
+        str(r.id),
+        d["created_at"],
+        d["action"],
+        d["target"],
+        str(r.version),
+        previous,
+        d["status"],
+        r.created_by,
+        r.reason or "",
+    )
 
 
 def rollback(
     name: Annotated[str, typer.Argument(help="The model.")],
-    to: ToOpt = "production",
+    to: Annotated[str, typer.Option("--to", help="The alias to move back.")] = "production",
     json_out: JsonOpt = False,
 ) -> None:
     """Move NAME@production (or --to ALIAS) back to the version before its last deployment."""

@@ -6,10 +6,20 @@ from typing import Annotated, Any
 
 import typer
 
-from loopml.cli.output import console, emit_json, errors_to_exit, human_bytes, show_version
+from loopml.cli.output import (
+    Column,
+    console,
+    emit_json,
+    errors_to_exit,
+    human_bytes,
+    print_table,
+    show_version,
+)
 
 app = typer.Typer(
-    help="The model registry: list, show, best version, aliases, pull.", no_args_is_help=True
+    help="The model registry: list, show, best version, aliases, pull.",
+    no_args_is_help=True,
+    add_completion=False,
 )
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
@@ -44,15 +54,25 @@ def list_(json_out: JsonOpt = False) -> None:
     if not items:
         console().print("no models yet; register one with loopml.register_model(NAME, model)")
         return
-    from rich.table import Table
-
-    table = Table("name", "latest", "versions", "aliases", "updated")
-    for m in items:
-        aliases = ", ".join(f"{a}→{v}" for a, v in m.aliases.items())
-        table.add_row(
-            m.name, str(m.latest_version), str(m.version_count), aliases, _iso(m.updated_at)
-        )
-    console().print(table)
+    print_table(
+        [
+            Column("name", key=True),
+            Column("latest", key=True),
+            Column("versions", wrap=False, drop=1),
+            Column("aliases"),
+            Column("updated", wrap=False, drop=2),
+        ],
+        [
+            (
+                m.name,
+                str(m.latest_version),
+                str(m.version_count),
+                ", ".join(f"{a}→{v}" for a, v in m.aliases.items()),
+                _iso(m.updated_at),
+            )
+            for m in items
+        ],
+    )
 
 
 @app.command()
@@ -74,8 +94,6 @@ def show(
 
 
 def _render_version(v: Any, history: list[Any]) -> None:
-    from rich.table import Table
-
     c = console()
     aliases = f"  [cyan]{', '.join(v.aliases)}[/]" if v.aliases else ""
     c.print(f"[bold]{v.ref}[/]  flavor {v.flavor}, {human_bytes(v.total_bytes)}{aliases}")
@@ -89,21 +107,31 @@ def _render_version(v: Any, history: list[Any]) -> None:
             c.print(f"{title} {k} = {val}")
     if v.signature:
         c.print(f"signature: {_signature_text(v.signature)}")
-    files = Table("path", "size", "digest")
-    for f in v.files:
-        files.add_row(f.path, human_bytes(f.size), f.digest[:16])
-    c.print(files)
+    print_table(
+        [Column("path", key=True), Column("size", wrap=False), Column("digest", drop=1)],
+        [(f.path, human_bytes(f.size), f.digest[:16]) for f in v.files],
+    )
     if history:
-        h = Table("version", "created", "flavor", "aliases", "metrics", title="history")
-        for x in history:
-            h.add_row(
-                str(x.version),
-                _iso(x.created_at),
-                x.flavor,
-                ", ".join(x.aliases),
-                _metrics_text(x.metrics),
-            )
-        c.print(h)
+        print_table(
+            [
+                Column("version", key=True),
+                Column("created", wrap=False, drop=2),
+                Column("flavor", wrap=False, drop=1),
+                Column("aliases"),
+                Column("metrics", drop=3),
+            ],
+            [
+                (
+                    str(x.version),
+                    _iso(x.created_at),
+                    x.flavor,
+                    ", ".join(x.aliases),
+                    _metrics_text(x.metrics),
+                )
+                for x in history
+            ],
+            title="history",
+        )
 
 
 def _signature_text(sig: dict[str, Any]) -> str:

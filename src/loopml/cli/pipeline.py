@@ -7,9 +7,11 @@ from typing import Annotated, Any
 
 import typer
 
-from loopml.cli.output import console, emit_json, errors_to_exit
+from loopml.cli.output import Column, console, emit_json, errors_to_exit, print_table
 
-app = typer.Typer(help="Training pipelines: run, list, show, resume.", no_args_is_help=True)
+app = typer.Typer(
+    help="Training pipelines: run, list, show, resume.", no_args_is_help=True, add_completion=False
+)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 ExecutorOpt = Annotated[
@@ -181,22 +183,29 @@ def list_(
     if not runs:
         console().print("no pipeline runs yet; start one with: loopml pipeline run FILE.py:FUNC")
         return
-    from rich.table import Table
-
     from loopml.core.times import iso_ms as iso
 
-    table = Table("run", "pipeline", "status", "steps", "started", "time")
-    for r in runs:
-        counts = ", ".join(f"{n} {k}" for k, n in sorted(r.counts().items()))
-        table.add_row(
-            r.id[:12],
-            r.pipeline,
-            r.status.value,
-            counts,
-            iso(r.start_time) or "",
-            _seconds(r.elapsed),
-        )
-    console().print(table)
+    print_table(
+        [
+            Column("run", key=True),
+            Column("pipeline", key=True),
+            Column("status", wrap=False),
+            Column("steps", drop=1),
+            Column("started", wrap=False, drop=3),
+            Column("time", wrap=False, drop=2),
+        ],
+        [
+            (
+                r.id[:12],
+                r.pipeline,
+                r.status.value,
+                ", ".join(f"{n} {k}" for k, n in sorted(r.counts().items())),
+                iso(r.start_time) or "",
+                _seconds(r.elapsed),
+            )
+            for r in runs
+        ],
+    )
 
 
 @app.command()

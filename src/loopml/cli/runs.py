@@ -6,13 +6,23 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from loopml.cli.output import console, emit_json, errors_to_exit, fail, human_bytes
+from loopml.cli.output import (
+    Column,
+    console,
+    emit_json,
+    errors_to_exit,
+    fail,
+    human_bytes,
+    print_table,
+)
 from loopml.core.times import iso_ms as iso
 
 if TYPE_CHECKING:
     from loopml.api.runs import Run
 
-app = typer.Typer(help="Experiment runs: list, show, compare, reap.", no_args_is_help=True)
+app = typer.Typer(
+    help="Experiment runs: list, show, compare, reap.", no_args_is_help=True, add_completion=False
+)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 _MAX_METRIC_COLUMNS = 6
@@ -88,7 +98,9 @@ def list_(
     order_by: Annotated[
         list[str] | None,
         typer.Option(
-            "--order-by", "-o", help="FIELD [asc|desc], repeatable, e.g. 'metrics.loss asc'."
+            "--order-by",
+            "-o",
+            help="A field, then asc or desc; repeatable, e.g. 'metrics.loss asc'.",
         ),
     ] = None,
     limit: Annotated[int, typer.Option(help="At most this many runs.")] = 100,
@@ -107,26 +119,35 @@ def list_(
             else "no runs yet; start one with: with loopml.start_run(experiment='NAME') as run: ..."
         )
         return
-    from rich.table import Table
+    from rich.text import Text
 
     metric_keys = _metric_columns(runs, order_by or [])
-    table = Table()
-    table.add_column("id", no_wrap=True)
-    for head in ("experiment", "name"):
-        table.add_column(head)
-    for head in ("status", "started", "elapsed", *metric_keys):
-        table.add_column(head, no_wrap=True)
-    for r in runs:
-        table.add_row(
+    columns = [
+        Column("id", key=True),
+        Column("experiment", key=True),
+        Column("name", key=True),
+        Column("status", wrap=False),
+        Column("started", wrap=False, drop=_MAX_METRIC_COLUMNS + 2),
+        Column("elapsed", wrap=False, drop=_MAX_METRIC_COLUMNS + 1),
+        # metrics beyond the first go first, the rightmost first, when space is short
+        *(
+            Column(k, wrap=False, drop=_MAX_METRIC_COLUMNS + 3 + i if i else 1)
+            for i, k in enumerate(metric_keys)
+        ),
+    ]
+    rows = [
+        (
             r.id[:8],
             r.experiment,
             r.name,
-            _status(r),
+            Text(r.status.value, style=_STATUS_STYLE.get(r.status.value, "white")),
             _when(r.start_time),
             _duration(r.elapsed),
             *(_num(r.metrics.get(k)) for k in metric_keys),
         )
-    console().print(table)
+        for r in runs
+    ]
+    print_table(columns, rows)
 
 
 @app.command()
@@ -144,8 +165,6 @@ def show(
 
 
 def _render_run(r: Run) -> None:
-    from rich.table import Table
-
     c = console()
     c.print(f"[bold]{r.experiment}/{r.name}[/]  {r.id}  {_status(r)}")
     c.print(
@@ -170,25 +189,31 @@ def _render_run(r: Run) -> None:
     if r.inputs:
         c.print("inputs: " + ", ".join(r.inputs))
     if r.params:
-        t = Table("param", "value", title="params")
-        for k, v in r.params.items():
-            t.add_row(k, v)
-        c.print(t)
+        print_table([Column("param", key=True), Column("value")], r.params.items(), title="params")
     if r.metric_summaries:
-        t = Table("metric", "latest", "step", "min", "max", "points", title="metrics")
-        for k, s in r.metric_summaries.items():
-            t.add_row(k, _num(s.value), str(s.step), _num(s.min), _num(s.max), str(s.count))
-        c.print(t)
+        print_table(
+            [
+                Column("metric", key=True),
+                Column("latest", wrap=False),
+                Column("step", wrap=False, drop=4),
+                Column("min", wrap=False, drop=2),
+                Column("max", wrap=False, drop=3),
+                Column("points", wrap=False, drop=1),
+            ],
+            [
+                (k, _num(s.value), str(s.step), _num(s.min), _num(s.max), str(s.count))
+                for k, s in r.metric_summaries.items()
+            ],
+            title="metrics",
+        )
     if r.tags:
-        t = Table("tag", "value", title="tags")
-        for k, v in r.tags.items():
-            t.add_row(k, v)
-        c.print(t)
+        print_table([Column("tag", key=True), Column("value")], r.tags.items(), title="tags")
     if r.artifacts:
-        t = Table("artifact", "size", "digest", title="artifacts")
-        for a in r.artifacts:
-            t.add_row(a.path, human_bytes(a.size), a.digest[:16])
-        c.print(t)
+        print_table(
+            [Column("artifact", key=True), Column("size", wrap=False), Column("digest", drop=1)],
+            [(a.path, human_bytes(a.size), a.digest[:16]) for a in r.artifacts],
+            title="artifacts",
+        )
     if r.error:
         c.print("[red]error:[/]")
         c.print(r.error, markup=False, highlight=False)
@@ -226,18 +251,20 @@ def compare(
     if json_out:
         emit_json(data)
         return
-    from rich.table import Table
+    from rich.text import Text
 
-    table = Table("", *(f"{r.name}\n{r.id[:12]}" for r in runs))
     differing = set(data["differing_params"])
+    rows: list[tuple[str | Text, ...]] = []
     for k, row in data["params"].items():
-        style = "yellow" if k in differing else None
-        table.add_row(f"params.{k}", *(row[r.id] or "-" for r in runs), style=style)
-    for k, mrow in data["metrics"].items():
-        table.add_row(
-            f"metrics.{k}", *("-" if mrow[r.id] is None else _num(mrow[r.id]) for r in runs)
+        style = "yellow" if k in differing else ""
+        rows.append(
+            (Text(f"params.{k}", style=style), *(Text(row[r.id] or "-", style=style) for r in runs))
         )
-    console().print(table)
+    for k, mrow in data["metrics"].items():
+        rows.append(
+            (f"metrics.{k}", *("-" if mrow[r.id] is None else _num(mrow[r.id]) for r in runs))
+        )
+    print_table([Column("", key=True), *(Column(f"{r.name}\n{r.id[:12]}") for r in runs)], rows)
     if differing:
         console().print(f"params that differ (yellow): {', '.join(sorted(differing))}")
 

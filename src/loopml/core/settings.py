@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import errno
 import math
 import os
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from loopml.core.errors import InvalidInput
+
+_HOME_HINT = "set LOOPML_HOME to a folder you can write to (it is created if missing)"
 
 HEARTBEAT_S = 10.0  # how often a live run says so
 STALE_AFTER_BEATS = 3  # missed heartbeats after which another host reports a run lost
@@ -28,6 +32,42 @@ class Settings:
     def cache_dir(self) -> Path:
         """Machine-local caches (hash cache); never shared between machines."""
         return self.home / "cache"
+
+    def prepare_home(self) -> None:
+        """Create the home folder if missing and check that it is a writable folder; a clear
+        ``InvalidInput`` naming the path otherwise (never a bare ``OSError``)."""
+        prepare_home(self.home)
+
+
+def prepare_home(home: Path) -> None:
+    """Create ``home`` (and missing parents) and prove it writable by writing a file in it."""
+    where = f"the loopml home {str(home)!r}"
+    if home.exists() and not home.is_dir():
+        raise InvalidInput(f"{where} is a file, not a folder; move the file away or {_HOME_HINT}")
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InvalidInput(f"cannot create {where}: {_reason(home, exc)}; {_HOME_HINT}") from None
+    try:
+        # Permission bits alone do not tell (root ignores them; a read-only mount or an
+        # immutable folder refuses root too), so try what the stores will do: write a file.
+        fd, probe = tempfile.mkstemp(prefix=".write-check-", dir=home)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise InvalidInput(f"{where} is not writable: {_reason(home, exc)}; {_HOME_HINT}") from None
+
+
+def _reason(home: Path, exc: OSError) -> str:
+    if exc.errno == errno.ENOTDIR:
+        blocker = next((p for p in home.parents if p.exists() and not p.is_dir()), None)
+        if blocker is not None:
+            return f"{str(blocker)!r} is a file, not a folder"
+    if exc.errno == errno.EROFS:
+        return "the file system is read-only"
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return f"permission denied ({exc.strerror})"
+    return exc.strerror or str(exc)
 
 
 def _seconds(name: str, text: str | None, default: float) -> float:

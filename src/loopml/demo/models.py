@@ -71,9 +71,10 @@ def train_and_register(
             )
         versions[name] = version
     best = client.models.best_version(model_name, "auc")
-    client.models.set_alias(model_name, "production", best.version)
+    change = client.models.set_alias(model_name, "production", best.version)
 
-    table = Table("model", "run", "version", "accuracy", "auc", title=f"{model_name}: candidates")
+    title = f"{model_name}: candidates, registered as new versions"
+    table = Table("model", "run", "version", "accuracy", "auc", title=title)
     for name, v in versions.items():
         table.add_row(
             name,
@@ -83,10 +84,20 @@ def train_and_register(
             f"{v.metrics['auc']:.3f}",
         )
     c.print(table)
-    c.print(f"  production → {model_name}@{best.version} (best auc {best.metrics['auc']:.3f})")
+    why = f"the best auc of all {model_name} versions: {best.metrics['auc']:.3f}"
+    if not change.changed:
+        c.print(f"  production: already {model_name}@{best.version} ({why})")
+    elif change.previous_version is None:
+        c.print(f"  production: set to {model_name}@{best.version} ({why})")
+    else:
+        c.print(
+            f"  production: moved from {model_name}@{change.previous_version} to "
+            f"{model_name}@{best.version} ({why})"
+        )
     return {
         "versions": {k: v.version for k, v in versions.items()},
         "runs": {k: v.run_id for k, v in versions.items()},
         "production": best.version,
+        "production_changed": change.changed,
         "metrics": {k: v.metrics for k, v in versions.items()},
     }

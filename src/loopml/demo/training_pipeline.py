@@ -1,5 +1,5 @@
 """The demo's training pipeline: prepare → train → evaluate → register → deploy_if → deploy,
-on the ``churn`` dataset. ``run_training_demo`` runs it twice; the second run is all cache."""
+on a churn dataset. ``run_training_demo`` runs it twice; the second run is all cache."""
 
 from __future__ import annotations
 
@@ -87,10 +87,17 @@ def _summary(run: Any, seconds: float) -> dict[str, Any]:
     }
 
 
+def _origin(step: Any, meaning: str) -> str:
+    """Where a step's result came from, when the step was served from the cache."""
+    if not step.cached_from:
+        return ""
+    return f" (reused from run {step.cached_from[:12]}: {meaning})"
+
+
 def run_training_demo(
     client: Client, params: dict[str, Any] | None = None, quiet: bool = False
 ) -> dict[str, Any]:
-    """Run the training pipeline twice (needs dataset ``churn``); the second run is all cache."""
+    """Run the training pipeline twice (on the dataset ``params`` names); the second run is all cache."""
     from rich.console import Console
 
     c = Console(quiet=quiet, highlight=False)
@@ -107,8 +114,10 @@ def run_training_demo(
             break
     last = client.pipelines.get_run(out["first"]["run"])
     if last.status.value == "succeeded":
-        decision = last.step("deploy_if").decision or {}
         out["model"] = client.pipelines.load_output(last.id, "register_model")
-        out["decision"] = decision
-        c.print(f"  registered {out['model']}; deploy_if: {decision.get('reason')}")
+        out["decision"] = last.step("deploy_if").decision or {}
+        reg, gate, dep = (last.step(n) for n in ("register_model", "deploy_if", "deploy"))
+        c.print(f"  register_model: {out['model']}{_origin(reg, 'no new version')}")
+        c.print(f"  deploy_if: {out['decision'].get('reason')}{_origin(gate, 'decided then')}")
+        c.print(f"  deploy: {dep.status.value}{_origin(dep, 'nothing deployed now')}")
     return out

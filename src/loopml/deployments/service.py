@@ -162,7 +162,7 @@ class DeploymentService:
             last = repo.last_deployed(conn, name, to)
         if last is None:
             raise NotFound(
-                f"{name}@{to} has no deployment to roll back; see: loopml deploy history {name}"
+                f"{name}@{to} has no deployment to roll back; see: loopml deployments history {name}"
             )
         if last.previous_version is None:
             raise Conflict(

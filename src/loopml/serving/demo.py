@@ -77,6 +77,9 @@ def run_serving_demo(
     if labels is not None:  # numpy or pandas labels as plain Python values
         truth = labels.tolist() if hasattr(labels, "tolist") else list(labels)
     config = ServeConfig(f"{name}@production", port=0, poll_interval_s=0.2, log_flush_s=0.2)
+    log_dir = config.log_path(services.settings.home)
+    # what earlier runs logged, so the summary counts this run's rows, not the folder's
+    earlier = {kind: read_log(log_dir, kind, name).num_rows for kind in ("predictions", "feedback")}
     app = ServingApp(config, services)
     server = BackgroundServer(app)
     url = server.start()
@@ -160,10 +163,9 @@ def run_serving_demo(
         _status, meta, _ms = _post_get(url + "/metadata")
     finally:
         server.stop()
-    log_dir = config.log_path(services.settings.home)
     logged = {
-        "prediction_rows": read_log(log_dir, "predictions", name).num_rows,
-        "feedback_rows": read_log(log_dir, "feedback", name).num_rows,
+        "prediction_rows": read_log(log_dir, "predictions", name).num_rows - earlier["predictions"],
+        "feedback_rows": read_log(log_dir, "feedback", name).num_rows - earlier["feedback"],
         "folder": str(log_dir),
     }
     say(

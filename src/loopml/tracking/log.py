@@ -86,7 +86,9 @@ def param_values(params: Mapping[str, Any]) -> dict[str, str]:
         raise InvalidInput(
             f"params must be a mapping such as {{'lr': 0.1}}, got {type(params).__name__}"
         )
-    return {validate_key(k, "param"): _text("param", k, v, MAX_PARAM_CHARS) for k, v in params.items()}
+    return {
+        validate_key(k, "param"): _text("param", k, v, MAX_PARAM_CHARS) for k, v in params.items()
+    }
 
 
 def tag_values(tags: Mapping[str, Any]) -> dict[str, str]:
