@@ -59,6 +59,8 @@ class RunHandle(Protocol):
     @property
     def runs(self) -> Any: ...
 
+    def flush(self) -> None: ...
+
 
 @dataclass(frozen=True)
 class Lineage:
@@ -131,7 +133,7 @@ def run_lineage(
     if run is None and tracking is not None and active is not None:
         current = active()
         if current is not None and getattr(current, "runs", None) is tracking:
-            run = current.id
+            run = current
     if run is None:
         return Lineage(None, None, None, ())
     run_id = run if isinstance(run, str) else getattr(run, "id", None)
@@ -142,6 +144,9 @@ def run_lineage(
             "run= needs experiment tracking; register through loopml.register_model or "
             "Client.models, which are connected to it"
         )
+    if callable(getattr(run, "flush", None)):
+        # a run of this process buffers its metrics: what the version copies must be stored
+        run.flush()
     facts = tracking.get_run(run_id)
     return Lineage(
         facts.id,
