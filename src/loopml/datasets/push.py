@@ -15,6 +15,7 @@ from loopml.core.names import validate_name
 from loopml.datasets import repository as repo
 from loopml.datasets.sources import collect, content_digest
 from loopml.datasets.version import FileEntry, PushResult, version_from_row
+from loopml.api.events import DatasetVersionCreated
 from loopml.meta.events import append_event
 from loopml.stores import Stores
 
@@ -147,12 +148,7 @@ def _store(
             }
             ingest.commit(conn)
             repo.insert_version(conn, values, entries)
-            append_event(
-                conn,
-                "dataset.version_created",
-                f"{name}@{number}",
-                {"dataset": name, "version": number, "content_digest": digest},
-            )
+            append_event(conn, DatasetVersionCreated(name, number, digest))
             row = repo.latest_row(conn, ds_id)
         ingest.remember_hashes()
         version = version_from_row(name, row, tuple(entries))

@@ -7,6 +7,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from loopml.api.events import EventKind
 from loopml.deployments.record import (
     Action,
     Deployment,
@@ -125,7 +126,7 @@ def alias_move(
     payloads = conn.execute(
         sa.select(_E.payload)
         .where(
-            _E.kind == "model.alias_changed",
+            _E.kind == EventKind.MODEL_ALIAS_CHANGED.value,
             _E.subject == f"{model}@{alias}",
             _E.created_at >= since,
         )

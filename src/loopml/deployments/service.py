@@ -24,6 +24,7 @@ from loopml.deployments import repository as repo
 from loopml.deployments.gate import evaluate_gate, parse_gate
 from loopml.deployments.lock import alias_lock
 from loopml.deployments.record import Action, Deployment, DeploymentStatus, GateResult
+from loopml.api.events import DeploymentRecorded
 from loopml.meta.events import append_event
 from loopml.models import ModelService, ModelVersion
 from loopml.stores import Stores
@@ -324,17 +325,15 @@ def _undo_rolled_back(conn: Any, record: Deployment, now: float) -> None:
 def _announce(conn: Any, record: Deployment) -> None:
     append_event(
         conn,
-        "deployment.recorded",
-        f"{record.model}@{record.alias}",
-        {
-            "id": record.id,
-            "model": record.model,
-            "alias": record.alias,
-            "action": record.action.value,
-            "version": record.version,
-            "previous_version": record.previous_version,
-            "status": record.status.value,
-        },
+        DeploymentRecorded(
+            id=record.id,
+            model=record.model,
+            alias=record.alias,
+            action=record.action.value,
+            version=record.version,
+            previous_version=record.previous_version,
+            status=record.status.value,
+        ),
     )
 
 

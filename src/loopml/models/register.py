@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from loopml.core.errors import InvalidInput, NotFound, StoreError
 from loopml.core.identity import whoami
 from loopml.core.names import validate_name
+from loopml.api.events import ModelVersionCreated
 from loopml.meta.events import append_event
 from loopml.models import repository as repo
 from loopml.models.flavors import INPUT_EXAMPLE, MANIFEST, SavedModel, get_flavor, infer_flavor
@@ -287,15 +288,9 @@ def register(
                 repo.insert_version(conn, {"model_id": mid, "version": number, **values}, files)
                 append_event(
                     conn,
-                    "model.version_created",
-                    f"{name}@{number}",
-                    {
-                        "model": name,
-                        "version": number,
-                        "flavor": flavor_name,
-                        "run_id": lineage.run_id,
-                        "metrics": values["metrics"],
-                    },
+                    ModelVersionCreated(
+                        name, number, flavor_name, lineage.run_id, dict(values["metrics"])
+                    ),
                 )
         except sa.exc.IntegrityError as exc:
             # The only foreign key a caller controls is the run; numbering is under the lock.

@@ -34,7 +34,7 @@ from loopml.serving.feedback import decode_feedback
 from loopml.serving.metrics import Metrics
 from loopml.serving.model import ServedModel, quiet_feature_name_warnings
 from loopml.serving.predlog import PredictionLogger
-from loopml.serving.swap import AliasWatcher, ModelHolder, last_event_id
+from loopml.serving.swap import AliasWatcher, ModelHolder
 from loopml.stores import Stores
 
 log = logging.getLogger("loopml.serving")
@@ -57,12 +57,14 @@ class ServingApp:
     """One served reference (``churn@production``) with batching, logging and hot swap."""
 
     def __init__(self, config: ServeConfig, stores: Stores) -> None:
+        from loopml.events import EventService
         from loopml.models import ModelService
 
         self.config = config
         self.stores = stores
         self.ref = parse_ref(config.ref, "model reference")
         self.models = ModelService(stores)
+        self.events = EventService(stores)
         self.metrics = Metrics()
         self.holder: ModelHolder | None = None
         self.batcher: MicroBatcher | None = None
@@ -77,7 +79,7 @@ class ServingApp:
     def prepare(self) -> ServedModel:
         """Load and warm up the version the reference points at (idempotent)."""
         if self.holder is None:
-            self._after_id = last_event_id(self.stores)
+            self._after_id = self.events.latest_cursor()
             quiet_feature_name_warnings()
             self.holder = ModelHolder(self.load_version(self.resolve()))
         return self.holder.current
@@ -107,7 +109,7 @@ class ServingApp:
             flush_s=self.config.log_flush_s,
         )
         self.watcher = AliasWatcher(
-            self.stores,
+            self.events,
             self.ref,
             self.holder,
             self.resolve,

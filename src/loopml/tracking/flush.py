@@ -29,6 +29,7 @@ from sqlalchemy.engine import Connection
 
 from loopml.core.errors import Conflict, LoopError, StoreError
 from loopml.meta.engine import MetaStore
+from loopml.api.events import RunStarted, run_ended
 from loopml.meta.events import append_event
 from loopml.tracking import repository as repo
 from loopml.tracking.repository import PointRow
@@ -206,10 +207,10 @@ class Writer:
             )
         repo.insert_runs(conn, rows)
         for row in batch.runs:
-            payload = {"run_id": row["id"], "experiment": row["experiment"], "name": row["name"]}
-            append_event(conn, "run.started", row["id"], payload)
+            ids = (row["id"], row["experiment"], row["name"])
+            append_event(conn, RunStarted(*ids))
             if row["status"] != "running":  # ended before it was first written
-                append_event(conn, f"run.{row['status']}", row["id"], payload)
+                append_event(conn, run_ended(row["status"], *ids))
         for run_id, params in batch.params:
             try:
                 repo.insert_params(conn, run_id, params)

@@ -22,6 +22,7 @@ from loopml.core.errors import Conflict, InvalidInput, LoopError, NotFound
 from loopml.core.identity import whoami
 from loopml.core.names import validate_name
 from loopml.core.refs import parse_ref
+from loopml.api.events import RunLost, run_ended
 from loopml.meta.events import append_event
 from loopml.stores import Stores
 from loopml.tracking import active, reap, terminate
@@ -192,12 +193,7 @@ class TrackingService:
                 state = repo.run_state(conn, run_id)
                 assert state is not None
                 experiment, name = state[1].experiment_name, state[1].name
-            append_event(
-                conn,
-                f"run.{new.value}",
-                run_id,
-                {"run_id": run_id, "experiment": experiment, "name": name},
-            )
+            append_event(conn, run_ended(new.value, run_id, experiment, name))
 
     # ---------- logging ----------
     def _arm(self) -> None:
@@ -392,15 +388,7 @@ class TrackingService:
                 # Skipped if it sent a heartbeat (or was ended) since it was judged.
                 if repo.mark_lost(conn, row.id, row.heartbeat_at, end_time, reason):
                     append_event(
-                        conn,
-                        f"run.{RunStatus.LOST.value}",
-                        row.id,
-                        {
-                            "run_id": row.id,
-                            "experiment": row.experiment_name,
-                            "name": row.name,
-                            "reason": reason,
-                        },
+                        conn, RunLost(row.id, row.experiment_name, row.name, reason)
                     )
                     lost.append(
                         reap.LostRun(row.id, row.experiment_name, row.name, end_time, reason)

@@ -1,0 +1,1 @@
+"""The service boundary: one Protocol per service, plain JSON-safe values, typed events."""
