@@ -69,6 +69,12 @@ def test_a_pipeline_run_whose_coordinator_was_killed_fails_with_its_steps(
         run_id = found[0].id
         os.kill(proc.pid, signal.SIGKILL)  # the coordinator only
         assert proc.wait(timeout=30) == -signal.SIGKILL
+        # Reading never reaps: the run stays running until an explicit reap.
+        assert client.pipelines.get_run(run_id).status.value == "running"
+        assert client.pipelines.reap_orphans() == []  # its tracked run is not reaped yet
+        assert [r.id for r in client.tracking.reap_stale()] == [run_id]
+        assert client.pipelines.reap_orphans() == [run_id]
+        assert client.pipelines.reap_orphans() == []  # once
         got = client.pipelines.get_run(run_id)
         assert got.status.value == "failed"
         assert got.error is not None and "coordinator process died" in got.error

@@ -8,8 +8,8 @@ Something logged is *acknowledged* once a flush that started after it has return
 committed and survives a crash of the process. A run exists in the database from the moment
 ``start_run`` returns, so even a process killed right after it leaves a row to reap.
 
-The same thread keeps the runs this process has open alive: every ``heartbeat_s`` it
-refreshes their ``heartbeat_at`` (see :mod:`loopml.tracking.reap`).
+The same thread keeps the runs this process has open alive: every ``heartbeat_s`` it renews
+their lease (``heartbeat_at``; see :mod:`loopml.tracking.reap` and :mod:`loopml.meta.lease`).
 """
 
 from __future__ import annotations
@@ -31,7 +31,9 @@ from loopml.core.errors import Conflict, LoopError, StoreError
 from loopml.meta.engine import MetaStore
 from loopml.api.events import RunStarted, run_ended
 from loopml.meta.events import append_event
+from loopml.meta.lease import Leases
 from loopml.tracking import repository as repo
+from loopml.tracking.reap import run_leases
 from loopml.tracking.repository import PointRow
 
 log = logging.getLogger("loopml.tracking")
@@ -66,10 +68,13 @@ class Writer:
         batch_points: int = 20_000,
         max_pending: int = 200_000,
         heartbeat_s: float = 10.0,
+        leases: Leases | None = None,
     ) -> None:
         self.meta = meta
         self.interval_s = interval_s
         self.heartbeat_s = heartbeat_s
+        # Renewing does not depend on the ttl; the reaper's timeout judges expiry.
+        self.leases = leases if leases is not None else run_leases(3 * heartbeat_s)
         self.batch_points = batch_points
         self.max_pending = max_pending
         self._pending = Pending()
@@ -313,7 +318,7 @@ class Writer:
         with self._lock:
             ids = sorted(self._beating)
         with self.transaction() as conn:
-            ended = repo.heartbeat(conn, ids)
+            ended = repo.heartbeat(conn, self.leases, ids)
         for run_id, status in ended.items():
             self.unwatch(run_id)
             log.warning(

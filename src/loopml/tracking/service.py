@@ -44,14 +44,18 @@ class TrackingService:
     """Experiments and runs over one set of stores. A new run is written at once; params,
     tags and metrics of the runs it started are written behind (see
     :mod:`loopml.tracking.flush`); ``flush()``, ``end_run`` and interpreter exit commit them.
-    Its open runs send heartbeats; reading runs first ends dead ones as lost (see
-    :meth:`reap_stale`)."""
+    Its open runs send heartbeats (their lease); reading never writes: dead runs are ended as
+    lost only by the explicit :meth:`reap_stale`."""
 
     def __init__(self, stores: Stores, flush_interval_s: float = 1.0) -> None:
         self.stores = stores
         self.heartbeat_timeout_s = stores.settings.heartbeat_timeout_s
+        self.leases = reap.run_leases(self.heartbeat_timeout_s)
         self.writer = Writer(
-            stores.meta, interval_s=flush_interval_s, heartbeat_s=stores.settings.heartbeat_s
+            stores.meta,
+            interval_s=flush_interval_s,
+            heartbeat_s=stores.settings.heartbeat_s,
+            leases=self.leases,
         )
         self._known_runs: set[str] = set()  # ids checked to exist; logging skips the lookup
         self._metric_keys: set[str] = set()  # keys already validated
@@ -362,34 +366,24 @@ class TrackingService:
 
     # ---------- liveness ----------
     def reap_stale(self) -> builtins.list[reap.LostRun]:
-        """End every dead running run as lost: one whose process, on a host sharing our
-        process table, is gone (at once), or whose heartbeat is older than
+        """End every running run whose lease expired as lost: one whose process, on a host
+        sharing our process table, is gone (at once), or whose heartbeat is older than
         ``LOOPML_HEARTBEAT_TIMEOUT_S`` (from anywhere). Its end time is its last heartbeat
-        and its error says why. Reading runs does this first; it is cheap when none is dead."""
+        and its error says why. An explicit maintenance call (``loopml runs reap``, ``loopml
+        gc``): reading runs never does it."""
         with self.stores.meta.read() as conn:
-            dead = self._dead_runs(conn)
+            dead = repo.expired_runs(conn, self.leases)
         return self._end_lost(dead) if dead else []
 
-    def _dead_runs(self, conn: Connection) -> builtins.list[tuple[Any, tuple[float, str]]]:
-        me = reap.this_process()
-        found = []
-        for row in repo.running_runs(conn):
-            verdict = reap.why_lost(row, me, self.heartbeat_timeout_s)
-            if verdict is not None:
-                found.append((row, verdict))
-        return found
-
-    def _end_lost(
-        self, dead: builtins.list[tuple[Any, tuple[float, str]]]
-    ) -> builtins.list[reap.LostRun]:
+    def _end_lost(self, dead: builtins.list[Any]) -> builtins.list[reap.LostRun]:
         lost: builtins.list[reap.LostRun] = []
         with self.writer.transaction() as conn:
-            for row, (end_time, reason) in dead:
+            for lease in dead:
+                row, end_time = lease.row, lease.expiry.last
+                reason = reap.why_lost(lease, self.heartbeat_timeout_s)
                 # Skipped if it sent a heartbeat (or was ended) since it was judged.
-                if repo.mark_lost(conn, row.id, row.heartbeat_at, end_time, reason):
-                    append_event(
-                        conn, RunLost(row.id, row.experiment_name, row.name, reason)
-                    )
+                if repo.mark_lost(conn, self.leases, lease, end_time, reason):
+                    append_event(conn, RunLost(row.id, row.experiment_name, row.name, reason))
                     lost.append(
                         reap.LostRun(row.id, row.experiment_name, row.name, end_time, reason)
                     )
@@ -401,15 +395,9 @@ class TrackingService:
 
     @contextlib.contextmanager
     def _reading(self) -> Iterator[Connection]:
-        """A read transaction that sees what this process logged and no dead running runs:
-        the check shares the read transaction, and only a dead run costs a write."""
+        """A read transaction that sees what this process logged (its own buffered writes
+        are committed first); it never ends other runs (reaping is :meth:`reap_stale`)."""
         self.writer.commit_pending()
-        with self.stores.meta.read() as conn:
-            dead = self._dead_runs(conn)
-            if not dead:
-                yield conn
-                return
-        self._end_lost(dead)
         with self.stores.meta.read() as conn:
             yield conn
 
