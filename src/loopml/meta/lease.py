@@ -39,6 +39,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
+from loopml.core.errors import InvalidInput
+
 Clock = Callable[[], float]
 DATABASE_CLOCK: Literal["database"] = "database"
 
@@ -180,7 +182,7 @@ class Leases:
         clock: Clock | Literal["database"] = time.time,
     ) -> None:
         if not ttl_s > 0:
-            raise ValueError(f"a lease ttl must be > 0 seconds, got {ttl_s!r}")
+            raise InvalidInput(f"a lease ttl must be a number of seconds > 0, got {ttl_s!r}")
         self.c = columns
         self.ttl_s = float(ttl_s)
         self.clock = clock
