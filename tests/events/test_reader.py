@@ -138,9 +138,7 @@ def test_a_consumer_saves_and_loads_its_own_cursor(client: Client) -> None:
         reader.load_cursor("../etc")
 
 
-def test_every_writer_appends_typed_events_that_read_back(
-    client: Client, tmp_path: Path
-) -> None:
+def test_every_writer_appends_typed_events_that_read_back(client: Client, tmp_path: Path) -> None:
     import numpy as np
     from sklearn.linear_model import LogisticRegression
 

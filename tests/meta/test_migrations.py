@@ -8,8 +8,8 @@ from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
-from loopml.meta import open_meta
 from loopml.api.events import DatasetVersionCreated, RunStarted
+from loopml.meta import open_meta
 from loopml.meta.events import append_event, load_cursor, save_cursor
 from loopml.meta.migrations import HEAD_REVISION
 from loopml.meta.tables import events, metadata

@@ -192,7 +192,9 @@ _RUN_ENDED: dict[str, type[RunFinished | RunFailed | RunKilled]] = {
 }
 
 
-def run_ended(status: str, run_id: str, experiment: str, name: str) -> RunFinished | RunFailed | RunKilled:
+def run_ended(
+    status: str, run_id: str, experiment: str, name: str
+) -> RunFinished | RunFailed | RunKilled:
     """The payload for a run its owner ended with ``status`` (finished, failed or killed)."""
     try:
         cls = _RUN_ENDED[status]

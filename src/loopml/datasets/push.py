@@ -9,13 +9,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from loopml.api.events import DatasetVersionCreated
 from loopml.core.errors import InvalidInput
 from loopml.core.identity import whoami
 from loopml.core.names import validate_name
 from loopml.datasets import repository as repo
 from loopml.datasets.sources import collect, content_digest
 from loopml.datasets.version import FileEntry, PushResult, version_from_row
-from loopml.api.events import DatasetVersionCreated
 from loopml.meta.events import append_event
 from loopml.stores import Stores
 

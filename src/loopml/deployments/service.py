@@ -17,6 +17,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from loopml.api.events import DeploymentRecorded
 from loopml.core.errors import Conflict, InvalidInput, LoopError, NotFound
 from loopml.core.identity import whoami
 from loopml.core.names import validate_name
@@ -24,7 +25,6 @@ from loopml.deployments import repository as repo
 from loopml.deployments.gate import evaluate_gate, parse_gate
 from loopml.deployments.lock import alias_lock
 from loopml.deployments.record import Action, Deployment, DeploymentStatus, GateResult
-from loopml.api.events import DeploymentRecorded
 from loopml.meta.events import append_event
 from loopml.models import ModelService, ModelVersion
 from loopml.stores import Stores

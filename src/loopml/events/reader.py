@@ -114,8 +114,7 @@ def _event(row: Any) -> Event:
 def _checked(cursor: Any, limit: Any, wait: Any) -> tuple[int, int, float]:
     if isinstance(cursor, bool) or not isinstance(cursor, int) or cursor < 0:
         raise InvalidInput(
-            f"an event cursor is an event id (a whole number >= 0, 0 for the start), "
-            f"got {cursor!r}"
+            f"an event cursor is an event id (a whole number >= 0, 0 for the start), got {cursor!r}"
         )
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
         raise InvalidInput(f"limit must be a whole number from 1 to {MAX_LIMIT}, got {limit!r}")

@@ -15,10 +15,10 @@ from typing import Any, Protocol
 
 import sqlalchemy as sa
 
+from loopml.api.events import ModelVersionCreated
 from loopml.core.errors import InvalidInput, NotFound, StoreError
 from loopml.core.identity import whoami
 from loopml.core.names import validate_name
-from loopml.api.events import ModelVersionCreated
 from loopml.meta.events import append_event
 from loopml.models import repository as repo
 from loopml.models.flavors import INPUT_EXAMPLE, MANIFEST, SavedModel, get_flavor, infer_flavor

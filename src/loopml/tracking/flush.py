@@ -27,9 +27,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from loopml.api.events import RunStarted, run_ended
 from loopml.core.errors import Conflict, LoopError, StoreError
 from loopml.meta.engine import MetaStore
-from loopml.api.events import RunStarted, run_ended
 from loopml.meta.events import append_event
 from loopml.meta.lease import Leases
 from loopml.tracking import repository as repo

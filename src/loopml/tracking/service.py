@@ -18,11 +18,11 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
+from loopml.api.events import RunLost, run_ended
 from loopml.core.errors import Conflict, InvalidInput, LoopError, NotFound
 from loopml.core.identity import whoami
 from loopml.core.names import validate_name
 from loopml.core.refs import parse_ref
-from loopml.api.events import RunLost, run_ended
 from loopml.meta.events import append_event
 from loopml.stores import Stores
 from loopml.tracking import active, reap, terminate
