@@ -169,3 +169,26 @@ def test_every_writer_appends_typed_events_that_read_back(client: Client, tmp_pa
         ModelAliasChanged("m", "production", 1, None),
         DeploymentRecorded(deployed.id, "m", "production", "deploy", 1, None, "deployed"),
     ]
+
+
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
+def test_an_event_committed_after_a_newer_one_is_not_skipped(client: Client) -> None:
+    # PostgreSQL takes an id at insert: id 2 can commit, and be read, before id 1.
+    reader = EventService(client.stores)
+    early, late, after = _runs(3)
+    with client.stores.meta.engine.connect() as slow:
+        tx = slow.begin()
+        append_event(slow, early)  # id 1, in flight
+        _append(client, late)  # id 2, committed
+        assert reader.read_after(0) == []  # 2 waits: 1 may still come
+        assert reader.latest_cursor() == 0
+        assert reader.read_after(0, wait=0.05) == []
+        tx.commit()
+    assert [e.payload for e in reader.read_after(0)] == [early, late]
+    assert reader.latest_cursor() == 2
+    with client.stores.meta.engine.connect() as failing:
+        tx = failing.begin()
+        append_event(failing, after)  # id 3, rolled back: a gap for good
+        tx.rollback()
+    _append(client, after)  # id 4
+    assert [(e.id, e.payload) for e in reader.read_after(2)] == [(4, after)]

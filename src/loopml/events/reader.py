@@ -7,6 +7,13 @@ no cursor itself: the consumer does (in memory, like the endpoint's hot swap, or
 Waiting (``wait`` > 0) polls the table with a back-off from 10 ms to 250 ms: an indexed query
 that finds nothing costs little on SQLite and PostgreSQL alike, and no connection is held
 between polls.
+
+On PostgreSQL an event's id is taken when it is inserted, not when its transaction commits, so
+id 11 can become visible before id 10. A reader that moved its cursor past 11 would never see 10.
+So when the ids a read returns have a gap while another transaction is still writing to the
+events table, the read stops before the gap; the next read (or the next poll of a waiting one)
+returns the rest once that transaction has ended. A gap left by a rolled-back transaction is
+passed as soon as no write is in flight. (SQLite has one writer at a time: no such gaps.)
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ from loopml.meta.tables import events
 from loopml.stores import Stores
 
 MAX_LIMIT = 10_000
+_GAP_LOOKBACK = 10_000  # how far back latest_cursor looks for an id still in flight
 _FIRST_PAUSE_S = 0.01
 _LAST_PAUSE_S = 0.25
 _E = events.c
@@ -71,9 +79,15 @@ class EventService:
                 return found
 
     def latest_cursor(self) -> int:
-        """The id of the newest event now (0 when there is none)."""
+        """The id of the newest event now (0 when there is none); on PostgreSQL, with a write
+        in flight, the id before the first gap it may yet fill (among the newest ids)."""
         with self.stores.meta.read() as conn:
-            return int(conn.execute(sa.select(sa.func.max(_E.id))).scalar() or 0)
+            newest = int(conn.execute(sa.select(sa.func.max(_E.id))).scalar() or 0)
+            if newest and conn.dialect.name == "postgresql" and conn.execute(_WRITING).scalar():
+                gap = _first_gap(conn, max(newest - _GAP_LOOKBACK, 0), newest)
+                if gap is not None:
+                    return gap - 1
+            return newest
 
     def load_cursor(self, consumer: str) -> int:
         """The cursor ``consumer`` saved last (0 if it never saved one)."""
@@ -97,7 +111,41 @@ class EventService:
             query = query.where(_E.kind.in_([k.value for k in EventKind]))
         with self.stores.meta.read() as conn:
             rows = conn.execute(query.order_by(_E.id).limit(limit)).all()
+            if rows and conn.dialect.name == "postgresql":
+                rows = _before_open_gap(conn, cursor, rows)
         return [_event(row) for row in rows]
+
+
+_WRITING = sa.text(
+    "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE relation = CAST('events' AS regclass) "
+    "AND mode = 'RowExclusiveLock' AND pid <> pg_backend_pid())"
+)
+
+
+def _before_open_gap(conn: Any, cursor: int, rows: list[Any]) -> list[Any]:
+    """``rows`` up to the first missing id that a transaction still in flight may yet fill."""
+    if not conn.execute(_WRITING).scalar():
+        return rows  # nothing in flight: every gap is for good (a rolled-back write)
+    gap = _first_gap(conn, cursor, int(rows[-1].id))
+    if gap is None:
+        return rows
+    return [r for r in rows if int(r.id) < gap]
+
+
+def _first_gap(conn: Any, cursor: int, last: int) -> int | None:
+    """The smallest id between ``cursor`` and ``last`` (a present id) with no event."""
+    first = int(conn.execute(sa.select(sa.func.min(_E.id)).where(_E.id > cursor)).scalar())
+    if first > cursor + 1:
+        return cursor + 1
+    later = events.alias("later")
+    gap = conn.execute(
+        sa.select(sa.func.min(_E.id) + 1).where(
+            _E.id >= first,
+            _E.id < last,
+            ~sa.exists().where(later.c.id == _E.id + 1),
+        )
+    ).scalar()
+    return None if gap is None else int(gap)
 
 
 def _event(row: Any) -> Event:
