@@ -87,7 +87,9 @@ def gc(
         lost, pipelines = ([], []) if dry_run else runs.reap_dead()
         report = run_gc(_stores().blobs, grace_s=grace, dry_run=dry_run, on_wait=waiting)
     if json_out:
-        emit_json(report.to_dict() | {"runs_lost": [r.id for r in lost]})
+        emit_json(
+            report.to_dict() | {"runs_lost": [r.id for r in lost], "pipelines_failed": pipelines}
+        )
         return
     if lost or pipelines:
         console().print(

@@ -10,11 +10,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from loopml.core.times import iso_ms as iso
-from loopml.meta.lease import DATABASE_CLOCK, ExpiredLease, Holder, LeaseColumns, Leases
+from loopml.meta.lease import DATABASE_CLOCK, ExpiredLease, LeaseColumns, Leases
 from loopml.meta.lease import this_process as this_process
 from loopml.meta.tables import runs
-
-Owner = Holder  # the process that started a run, as recorded on its row
 
 RUN_LEASE = LeaseColumns(
     table=runs,
