@@ -110,7 +110,7 @@ class EventService:
             # Rows of a kind this version does not know (written by a newer one) are skipped.
             query = query.where(_E.kind.in_([k.value for k in EventKind]))
         with self.stores.meta.read() as conn:
-            rows = conn.execute(query.order_by(_E.id).limit(limit)).all()
+            rows = list(conn.execute(query.order_by(_E.id).limit(limit)))
             if rows and conn.dialect.name == "postgresql":
                 rows = _before_open_gap(conn, cursor, rows)
         return [_event(row) for row in rows]
