@@ -14,6 +14,7 @@ from loopml.core.errors import InvalidInput
 from loopml.core.settings import Settings, load_settings
 
 if TYPE_CHECKING:
+    from loopml.api.events import EventReader
     from loopml.api.protocols import (
         Datasets,
         Deployments,
@@ -101,6 +102,10 @@ class Services:
         return self._get("maintenance", self._maintenance)  # type: ignore[no-any-return]
 
     @property
+    def events(self) -> EventReader:
+        return self._get("events", self._events)  # type: ignore[no-any-return]
+
+    @property
     def tracker(self) -> Tracker:
         """This process's runs, metric buffer and flusher over ``runs`` (client side)."""
         return self._get("tracker", self._tracker)  # type: ignore[no-any-return]
@@ -142,6 +147,11 @@ class Services:
         from loopml.deployments.service import DeploymentService
 
         return DeploymentService(self.stores, self.models)
+
+    def _events(self) -> EventReader:
+        from loopml.events import EventService
+
+        return EventService(self.stores)
 
     def _maintenance(self) -> Maintenance:
         from loopml.maintenance.service import MaintenanceService

@@ -162,8 +162,12 @@ def test_sigkilled_run_is_lost_and_keeps_every_flushed_metric(
 
     r = run_cli(env, "runs", "show", run_id, "--json")
     assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["status"] == "running"  # showing never reaps
+    reaped = run_cli(env, "runs", "reap")
+    assert reaped.returncode == 0 and run_id[:8] in reaped.stdout, reaped.stderr
+    r = run_cli(env, "runs", "show", run_id, "--json")
     shown = json.loads(r.stdout)
-    assert shown["status"] == "lost"  # its process is gone: reaped when shown
+    assert shown["status"] == "lost"  # its process is gone: reaped by `runs reap`
     assert shown["end_time"] is not None
     assert shown["params"] == {"lr": "0.1"}
     assert shown["metric_summaries"]["loss"]["count"] >= 500

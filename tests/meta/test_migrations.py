@@ -8,8 +8,9 @@ from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
+from loopml.api.events import DatasetVersionCreated, RunStarted
 from loopml.meta import open_meta
-from loopml.meta.events import append_event
+from loopml.meta.events import append_event, load_cursor, save_cursor
 from loopml.meta.migrations import HEAD_REVISION
 from loopml.meta.tables import events, metadata
 
@@ -72,13 +73,13 @@ def test_a_new_database_is_stamped_at_head_for_alembic(db_url: str) -> None:
 def test_reopening_an_existing_database_keeps_its_rows(db_url: str) -> None:
     store = open_meta(db_url)
     with store.write() as conn:
-        append_event(conn, "test.kind", "s", {"a": 1})
+        append_event(conn, RunStarted("r1", "e", "n"))
     store.dispose()
     again = open_meta(db_url)
     try:
         with again.read() as conn:
             rows = conn.execute(sa.select(events.c.kind, events.c.payload)).all()
-        assert rows == [("test.kind", {"a": 1})]
+        assert rows == [("run.started", {"run_id": "r1", "experiment": "e", "name": "n"})]
     finally:
         again.dispose()
 
@@ -106,7 +107,7 @@ def test_a_failed_write_appends_no_event(db_url: str) -> None:
     try:
         try:
             with store.write() as conn:
-                append_event(conn, "half.written", "s", {})
+                append_event(conn, DatasetVersionCreated("d", 1, "ab" * 32))
                 raise RuntimeError("boom")
         except RuntimeError:
             pass
@@ -154,8 +155,31 @@ def test_a_database_at_0004_upgrades_to_run_liveness_keeping_its_runs(db_url: st
             assert (row.name, row.status, row.start_time) == ("r", "running", 2.0)
             assert (row.heartbeat_at, row.host, row.pid, row.pid_scope) == (None,) * 4
             version = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
-            assert version == HEAD_REVISION == "0005"
+            assert version == HEAD_REVISION
             indexes = {i["name"] for i in sa.inspect(conn).get_indexes("runs")}
             assert "ix_runs_status_heartbeat_at" in indexes
+    finally:
+        again.dispose()
+
+
+def test_a_database_at_0005_upgrades_to_event_cursors_keeping_its_events(db_url: str) -> None:
+    engine = _alembic_upgrade(db_url, "0005")  # before consumers could save a cursor
+    with engine.begin() as conn:
+        conn.execute(
+            events.insert().values(kind="run.started", subject="s", payload={}, created_at=1.0)
+        )
+    engine.dispose()
+    again = open_meta(db_url)
+    try:
+        with again.read() as conn:
+            assert conn.execute(sa.select(events.c.kind)).scalars().all() == ["run.started"]
+            assert load_cursor(conn, "controller") == 0
+        with again.write() as conn:
+            save_cursor(conn, "controller", 1)
+        with again.write() as conn:
+            save_cursor(conn, "controller", 7)  # saved again: replaced, not added
+        with again.read() as conn:
+            assert load_cursor(conn, "controller") == 7
+            assert load_cursor(conn, "other") == 0
     finally:
         again.dispose()

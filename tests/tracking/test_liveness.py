@@ -134,6 +134,9 @@ def test_a_run_whose_process_was_killed_with_sigkill_is_reaped_as_lost(
         proc.kill()
         proc.wait(timeout=30)
     # Same host and pid table, pid gone: no need to wait for the heartbeat timeout.
+    assert client.tracking.get_run(run_id).status is RunStatus.RUNNING  # reading never reaps
+    [lost] = client.tracking.reap_stale()
+    assert lost.id == run_id
     got = client.tracking.get_run(run_id)
     assert got.status is RunStatus.LOST
     assert got.error is not None and f"pid {proc.pid}" in got.error and "gone" in got.error
@@ -143,30 +146,35 @@ def test_a_run_whose_process_was_killed_with_sigkill_is_reaped_as_lost(
     assert client.tracking.reap_stale() == []  # once
 
 
-def test_listing_and_searching_reap_dead_runs_too(
+def _table_counts(client: Client) -> dict[str, Any]:
+    """Every row of the tables a reap would change, to compare before and after a read."""
+    with client.stores.meta.read() as conn:
+        return {
+            "runs": conn.execute(sa.select(runs).order_by(runs.c.id)).all(),
+            "events": conn.execute(sa.select(events).order_by(events.c.id)).all(),
+        }
+
+
+def test_listing_searching_and_showing_runs_never_write_not_even_to_reap(
     client: Client, env: dict[str, str], tmp_path: Path
 ) -> None:
     with _holder(env, tmp_path) as (proc, run_id):
         proc.kill()
         proc.wait(timeout=30)
+    before = _table_counts(client)
+    for reader in (Client(client.settings), client):
+        try:
+            assert reader.tracking.search_runs("live", "attributes.status = 'lost'") == []
+            assert [r.status for r in reader.tracking.list_runs("live")] == [RunStatus.RUNNING]
+            assert reader.tracking.get_run(run_id).status is RunStatus.RUNNING
+            assert reader.pipelines.list_runs() == []
+        finally:
+            if reader is not client:
+                reader.close()
+    assert _table_counts(client) == before  # a dead run, and still not a row changed
+    assert [r.id for r in client.tracking.reap_stale()] == [run_id]
     [found] = client.tracking.search_runs("live", "attributes.status = 'lost'")
     assert found.id == run_id
-    assert [r.status for r in client.tracking.list_runs("live")] == [RunStatus.LOST]
-
-
-def test_a_run_killed_right_after_start_is_reaped(
-    client: Client, env: dict[str, str], tmp_path: Path
-) -> None:
-    body = """
-    import os, signal
-    import loopml
-    run = loopml.start_run(experiment="live", name="short")
-    print(run.id, flush=True)
-    os.kill(os.getpid(), signal.SIGKILL)
-    """
-    with _holder(env, tmp_path, body) as (proc, run_id):
-        assert proc.wait(timeout=30) == -signal.SIGKILL
-    assert client.tracking.get_run(run_id).status is RunStatus.LOST
 
 
 # ---------- SIGTERM: killed, and the process still dies of the signal ----------
@@ -333,6 +341,7 @@ def test_a_run_left_running_before_heartbeats_existed_is_reaped(client: Client) 
             .where(runs.c.id == run.id)
             .values(heartbeat_at=None, host=None, pid=None, pid_scope=None, start_time=1e9)
         )
+    client.tracking.reap_stale()
     got = client.tracking.get_run(run.id)
     assert got.status is RunStatus.LOST and got.end_time == 1e9
     assert got.error is not None and "an unknown process" in got.error
@@ -357,3 +366,21 @@ def test_the_cli_reaps_dead_runs_and_shows_the_owner_process(
     assert again.returncode == 0 and "no dead runs" in again.stdout
     listed = run_cli(env, "runs", "list", "--json")
     assert [r["status"] for r in json.loads(listed.stdout)] == ["lost"]
+
+
+def test_gc_ends_dead_runs_as_lost_before_collecting(
+    client: Client, env: dict[str, str], tmp_path: Path
+) -> None:
+    import json
+
+    with _holder(env, tmp_path) as (proc, run_id):
+        dry = run_cli(env, "gc", "--json", "--dry-run")  # reports only: reaps nothing either
+        assert dry.returncode == 0 and json.loads(dry.stdout)["runs_lost"] == [], dry.stderr
+        alive = run_cli(env, "gc", "--json", "--grace", "0")
+        assert alive.returncode == 0 and json.loads(alive.stdout)["runs_lost"] == []
+        proc.kill()
+        proc.wait(timeout=30)
+    out = run_cli(env, "gc", "--json", "--grace", "0")
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["runs_lost"] == [run_id]
+    assert client.tracking.get_run(run_id).status is RunStatus.LOST

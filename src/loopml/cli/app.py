@@ -101,16 +101,27 @@ def gc(
     ] = 3600.0,
     json_out: JsonOpt = False,
 ) -> None:
-    """Remove stored data that no version references; repack mostly-dead packs."""
+    """End dead runs as lost (as ``loopml runs reap``), then remove stored data that no
+    version references and repack mostly-dead packs."""
 
     def waiting() -> None:
         sys.stderr.write("gc: waiting for running pushes (or another gc) to finish...\n")
 
     with errors_to_exit():
-        report = _maintenance().gc(grace_s=grace, dry_run=dry_run, on_wait=waiting)
+        maintenance = _maintenance()
+        lost, pipelines = (
+            ([], []) if dry_run else (maintenance.reap_runs(), maintenance.reap_pipelines())
+        )
+        report = maintenance.gc(grace_s=grace, dry_run=dry_run, on_wait=waiting)
     if json_out:
-        emit_json(report.to_dict())
+        emit_json(
+            report.to_dict() | {"runs_lost": [r.id for r in lost], "pipelines_failed": pipelines}
+        )
         return
+    if lost or pipelines:
+        console().print(
+            f"ended {len(lost)} dead run(s) as lost, failed {len(pipelines)} pipeline run(s)"
+        )
     console().print(
         f"{'would free' if dry_run else 'freed'} {human_bytes(report.bytes_freed)}: "
         f"{report.files_removed} file(s), {report.packs_deleted} pack(s) deleted, "

@@ -269,16 +269,28 @@ def compare(
         console().print(f"params that differ (yellow): {', '.join(sorted(differing))}")
 
 
+def reap_dead() -> tuple[list[Any], list[str]]:
+    """End running runs whose process is dead as lost, then fail the pipeline runs they
+    coordinated; returns (lost runs, failed pipeline run ids)."""
+    from loopml.sdk import default_client
+
+    maintenance = default_client().maintenance
+    return maintenance.reap_runs(), maintenance.reap_pipelines()
+
+
 @app.command()
 def reap(json_out: JsonOpt = False) -> None:
-    """End running runs whose process is dead as lost (list and show do this too)."""
+    """End running runs whose process is dead as lost, and fail the pipeline runs they
+    coordinated (listing and showing runs never do this; ``loopml gc`` does too)."""
     with errors_to_exit():
-        lost = _tracking().reap_stale()
+        lost, pipelines = reap_dead()
     if json_out:
         emit_json([r.to_dict() for r in lost])
         return
-    if not lost:
+    if not lost and not pipelines:
         console().print("no dead runs: every running run has a live process")
         return
     for r in lost:
         console().print(f"{r.id[:8]} {r.experiment}/{r.name}: {r.reason}", highlight=False)
+    for run_id in pipelines:
+        console().print(f"pipeline run {run_id[:8]} failed: its coordinator died")

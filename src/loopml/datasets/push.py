@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from loopml.api.datasets import FileEntry, PushResult
+from loopml.api.events import DatasetVersionCreated
 from loopml.blobs.store import Ingest
 from loopml.core.errors import InvalidInput
 from loopml.core.identity import whoami
@@ -151,12 +152,7 @@ def _store(
         }
         ingest.commit(conn)
         repo.insert_version(conn, values, entries)
-        append_event(
-            conn,
-            "dataset.version_created",
-            f"{name}@{number}",
-            {"dataset": name, "version": number, "content_digest": digest},
-        )
+        append_event(conn, DatasetVersionCreated(name, number, digest))
         row = repo.latest_row(conn, ds_id)
     ingest.remember_hashes()
     version = version_from_row(name, row, tuple(entries))

@@ -4,6 +4,10 @@ A thin layer over :func:`loopml.meta.locks.named_lock` (an exclusive lock per
 ``model@alias``; see there how it is held on SQLite and PostgreSQL), so its holder can run
 ordinary write transactions (the registry's alias move among them) while holding it, and it is
 released by the operating system or the database server when its holder dies.
+
+It is a mutual-exclusion lock, not a lease (:mod:`loopml.meta.lease`): it has no heartbeat and
+no expiry of its own to judge, since a dead holder's lock is gone with its process or
+connection.
 """
 
 from __future__ import annotations

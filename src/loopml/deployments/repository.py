@@ -9,6 +9,7 @@ from sqlalchemy.engine import Connection
 
 from loopml.api import codec
 from loopml.api.deployments import Action, Deployment, DeploymentStatus, GateResult
+from loopml.api.events import EventKind
 from loopml.deployments.lifecycle import check_transition
 from loopml.meta.tables import deployments, events
 
@@ -121,7 +122,7 @@ def alias_move(
     payloads = conn.execute(
         sa.select(_E.payload)
         .where(
-            _E.kind == "model.alias_changed",
+            _E.kind == EventKind.MODEL_ALIAS_CHANGED.value,
             _E.subject == f"{model}@{alias}",
             _E.created_at >= since,
         )

@@ -19,6 +19,7 @@ from typing import Any
 
 from loopml.api import codec
 from loopml.api.deployments import Action, Deployment, DeploymentStatus, GateResult
+from loopml.api.events import DeploymentRecorded
 from loopml.api.models import ModelVersion
 from loopml.api.protocols import Models
 from loopml.core.errors import Conflict, InvalidInput, LoopError, NotFound
@@ -326,17 +327,15 @@ def _undo_rolled_back(conn: Any, record: Deployment, now: float) -> None:
 def _announce(conn: Any, record: Deployment) -> None:
     append_event(
         conn,
-        "deployment.recorded",
-        f"{record.model}@{record.alias}",
-        {
-            "id": record.id,
-            "model": record.model,
-            "alias": record.alias,
-            "action": record.action.value,
-            "version": record.version,
-            "previous_version": record.previous_version,
-            "status": record.status.value,
-        },
+        DeploymentRecorded(
+            id=record.id,
+            model=record.model,
+            alias=record.alias,
+            action=record.action.value,
+            version=record.version,
+            previous_version=record.previous_version,
+            status=record.status.value,
+        ),
     )
 
 

@@ -27,6 +27,17 @@ events = sa.Table(
     sa.Index("ix_events_kind_id", "kind", "id"),
 )
 
+# Where each named consumer of the outbox (a controller, …) has read up to: the last event id
+# it handled. The reader itself keeps no cursor; a consumer saves its own, in its own
+# transaction. (The endpoint's hot swap keeps its cursor in memory.)
+event_cursors = sa.Table(
+    "event_cursors",
+    metadata,
+    sa.Column("consumer", sa.String(128), primary_key=True),
+    sa.Column("cursor", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+
 # --- blob store index: which pack holds which chunk, and which chunks make a file ---
 packs = sa.Table(
     "packs",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from loopml.api.events import ModelAliasChanged, ModelAliasDeleted
 from loopml.api.models import AliasChange
 from loopml.core.errors import InvalidInput, NotFound
 from loopml.core.names import validate_alias, validate_name
@@ -35,12 +36,7 @@ def set_alias(stores: Stores, name: str, alias: str, version: Any) -> AliasChang
         if previous == number:
             return AliasChange(name, alias, number, previous, changed=False)
         repo.put_alias(conn, mid, alias, number, time.time(), exists=previous is not None)
-        append_event(
-            conn,
-            "model.alias_changed",
-            f"{name}@{alias}",
-            {"model": name, "alias": alias, "version": number, "previous_version": previous},
-        )
+        append_event(conn, ModelAliasChanged(name, alias, number, previous))
     return AliasChange(name, alias, number, previous, changed=True)
 
 
@@ -57,10 +53,5 @@ def delete_alias(stores: Stores, name: str, alias: str) -> AliasChange:
                 f"loopml models show {name}"
             )
         repo.remove_alias(conn, mid, alias)
-        append_event(
-            conn,
-            "model.alias_deleted",
-            f"{name}@{alias}",
-            {"model": name, "alias": alias, "previous_version": previous},
-        )
+        append_event(conn, ModelAliasDeleted(name, alias, previous))
     return AliasChange(name, alias, None, previous, changed=True)

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 import sqlalchemy as sa
 
+from loopml.api.events import ModelVersionCreated
 from loopml.api.models import ModelFile, ModelVersion
 from loopml.core.errors import InvalidInput, NotFound, StoreError
 from loopml.core.identity import whoami
@@ -281,15 +282,9 @@ def register(
                 repo.insert_version(conn, {"model_id": mid, "version": number, **values}, files)
                 append_event(
                     conn,
-                    "model.version_created",
-                    f"{name}@{number}",
-                    {
-                        "model": name,
-                        "version": number,
-                        "flavor": flavor_name,
-                        "run_id": lineage.run_id,
-                        "metrics": values["metrics"],
-                    },
+                    ModelVersionCreated(
+                        name, number, flavor_name, lineage.run_id, dict(values["metrics"])
+                    ),
                 )
         except sa.exc.IntegrityError as exc:
             # The only foreign key a caller controls is the run; numbering is under the lock.

@@ -279,10 +279,11 @@ class PipelineService:
     def reap_orphans(self) -> builtins.list[str]:
         """Fail the running pipeline runs whose coordinator is dead: their tracked run (which
         the coordinator keeps alive with heartbeats) was killed or reaped as lost. Their
-        unfinished steps fail with them. Returns their ids; reading runs calls this first."""
-        if self.tracking is None or self.backend is None:
+        unfinished steps fail with them. Returns their ids. An explicit maintenance call (after
+        ``Maintenance.reap_runs``, which ends the runs whose lease expired):
+        reading pipeline runs never does it."""
+        if self.tracking is None:
             return []
-        self.backend.maintenance.reap_runs()
         with self.stores.meta.read() as conn:
             orphans = repo.orphaned_runs(conn)
         failed = []
@@ -302,12 +303,10 @@ class PipelineService:
     # ---------- reading ----------
     def get_run(self, run_id: str) -> PipelineRun:
         """A run with its steps and their outputs; ``run_id`` may be a unique prefix."""
-        self.reap_orphans()
         with self.stores.meta.read() as conn:
             return repo.get_run(conn, repo.resolve_run_id(conn, run_id))
 
     def list_runs(self, pipeline: str | None = None, limit: int = 50) -> builtins.list[PipelineRun]:
-        self.reap_orphans()
         with self.stores.meta.read() as conn:
             return repo.list_runs(conn, pipeline, limit)
 

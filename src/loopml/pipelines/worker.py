@@ -1,7 +1,12 @@
 """Running one step where it is executed (a local worker process or a Ray task): load the
 inputs from the blob store, call the function with its output captured, store the outputs,
 and record the result — outputs and ``succeeded`` in one transaction, so a step that did not
-finish never leaves outputs that a later run could take from the cache."""
+finish never leaves outputs that a later run could take from the cache.
+
+A step is held under its pipeline run's lease: the coordinator's tracked run (see
+:mod:`loopml.meta.lease`). When that lease expires and the run is reaped, its running steps
+fail with it; a worker that finishes such a step afterwards cannot complete it (the move out of
+``running`` is conditional), so its outputs are not stored."""
 
 from __future__ import annotations
 
@@ -23,7 +28,7 @@ from typing import Any
 import blake3
 
 from loopml.api.pipelines import Output, OutputFile, StepStatus
-from loopml.core.errors import InvalidInput, LoopError
+from loopml.core.errors import Conflict, InvalidInput, LoopError
 from loopml.core.paths import safe_relpath
 from loopml.pipelines import materializers as mats
 from loopml.pipelines import repository as repo
@@ -191,22 +196,37 @@ def worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+def _lease_lost(task: StepTask, start: float, exc: Conflict) -> StepResult:
+    """The result of a step that was ended elsewhere (its pipeline run was reaped)."""
+    return StepResult(
+        step=task.step,
+        status=StepStatus.FAILED,
+        error=f"step {task.step!r} was ended elsewhere and its result is dropped "
+        f"(its pipeline run's coordinator was reaped as dead): {exc}",
+        start_time=start,
+        end_time=time.time(),
+    )
+
+
 def execute(stores: Stores, task: StepTask) -> StepResult:
     """Run one step and record its outcome; never raises for a failure of the step itself."""
     if task.materializers:
         mats.install_registrations(task.materializers)
     restore_filenames(task)
     start = time.time()
-    with stores.meta.write() as conn:
-        repo.move_step(
-            conn,
-            task.run_id,
-            task.step,
-            StepStatus.RUNNING,
-            start_time=start,
-            worker=worker_id(),
-            cache_key=task.cache_key,
-        )
+    try:
+        with stores.meta.write() as conn:
+            repo.move_step(
+                conn,
+                task.run_id,
+                task.step,
+                StepStatus.RUNNING,
+                start_time=start,
+                worker=worker_id(),
+                cache_key=task.cache_key,
+            )
+    except Conflict as exc:
+        return _lease_lost(task, start, exc)
     scratch_dir: list[Path] = []
 
     def scratch() -> Path:
@@ -265,12 +285,17 @@ def execute(stores: Stores, task: StepTask) -> StepResult:
     if error is None:
         try:
             with stores.meta.write() as conn:
-                if ingest is not None:
-                    ingest.commit(conn)
-                repo.insert_outputs(conn, task.run_id, task.step, outputs)
+                # The move first: it fails when the step is no longer ours to complete.
                 repo.move_step(
                     conn, task.run_id, task.step, StepStatus.SUCCEEDED, decision=decision, **common
                 )
+                if ingest is not None:
+                    ingest.commit(conn)
+                repo.insert_outputs(conn, task.run_id, task.step, outputs)
+        except Conflict as exc:
+            if ingest is not None:
+                ingest.abort()
+            return _lease_lost(task, start, exc)
         except LoopError as exc:
             error = f"storing the outputs of step {task.step!r} failed: {exc}"
             if ingest is not None:
@@ -281,8 +306,13 @@ def execute(stores: Stores, task: StepTask) -> StepResult:
                 ingest.abort()
             raise
     if error is not None:
-        with stores.meta.write() as conn:
-            repo.move_step(conn, task.run_id, task.step, StepStatus.FAILED, error=error, **common)
+        try:
+            with stores.meta.write() as conn:
+                repo.move_step(
+                    conn, task.run_id, task.step, StepStatus.FAILED, error=error, **common
+                )
+        except Conflict as exc:
+            return _lease_lost(task, start, exc)
     if ingest is not None and error is None:
         ingest.remember_hashes()
     return StepResult(

@@ -47,10 +47,11 @@ from loopml.serving.hosts import HostCheck
 from loopml.serving.metrics import CONTENT_TYPE, Metrics
 from loopml.serving.model import ServedModel, quiet_feature_name_warnings
 from loopml.serving.predlog import PredictionLogger
-from loopml.serving.swap import AliasWatcher, ModelHolder, last_event_id
+from loopml.serving.swap import AliasWatcher, ModelHolder
 from loopml.stores import Stores
 
 if TYPE_CHECKING:
+    from loopml.api.events import EventReader
     from loopml.api.protocols import Models
 
 log = logging.getLogger("loopml.serving")
@@ -78,6 +79,9 @@ class EmbeddedServices(Protocol):
     def models(self) -> Models: ...
 
     @property
+    def events(self) -> EventReader: ...
+
+    @property
     def stores(self) -> Stores: ...
 
 
@@ -89,6 +93,7 @@ class ServingApp:
         self.stores = services.stores
         self.ref = parse_ref(config.ref, "model reference")
         self.models = services.models
+        self.events = services.events
         self.metrics = Metrics(config.metrics_dir)
         self.hosts = HostCheck(config.host, config.allowed_hosts)
         self.holder: ModelHolder | None = None
@@ -115,7 +120,7 @@ class ServingApp:
     def prepare(self) -> ServedModel:
         """Load and warm up the version the reference points at (idempotent)."""
         if self.holder is None:
-            self._after_id = last_event_id(self.stores)
+            self._after_id = self.events.latest_cursor()
             quiet_feature_name_warnings()
             self.holder = ModelHolder(self.load_version(self.resolve()))
         return self.holder.current
@@ -148,7 +153,7 @@ class ServingApp:
             tallies=self.metrics.log,
         )
         self.watcher = AliasWatcher(
-            self.stores,
+            self.events,
             self.ref,
             self.holder,
             self.resolve,

@@ -11,19 +11,27 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
-from typing import Any
 
-import sqlalchemy as sa
-
+from loopml.api.events import (
+    EventKind,
+    EventReader,
+    ModelAliasChanged,
+    ModelAliasDeleted,
+    ModelVersionCreated,
+    Payload,
+)
 from loopml.core.refs import Ref
-from loopml.meta.tables import events
 from loopml.serving.metrics import Metrics
 from loopml.serving.model import ServedModel
-from loopml.stores import Stores
 
 log = logging.getLogger("loopml.serving")
 
-_KINDS = ("model.alias_changed", "model.alias_deleted", "model.version_created")
+_KINDS = (
+    EventKind.MODEL_ALIAS_CHANGED,
+    EventKind.MODEL_ALIAS_DELETED,
+    EventKind.MODEL_VERSION_CREATED,
+)
+_BATCH = 10_000
 
 
 class ModelHolder:
@@ -37,18 +45,14 @@ class ModelHolder:
         return old
 
 
-def last_event_id(stores: Stores) -> int:
-    """The newest event id now; read before resolving the reference so no move is missed."""
-    with stores.meta.read() as conn:
-        return int(conn.execute(sa.select(sa.func.max(events.c.id))).scalar() or 0)
-
-
 class AliasWatcher:
-    """Polls the outbox for moves of the served reference and hot-swaps the model."""
+    """Follows the events for moves of the served reference and hot-swaps the model. Its
+    cursor lives in memory: a restarted endpoint resolves the reference afresh, after reading
+    ``events.latest_cursor()``, so it misses no move."""
 
     def __init__(
         self,
-        stores: Stores,
+        events: EventReader,
         ref: Ref,
         holder: ModelHolder,
         resolve: Callable[[], int],
@@ -57,7 +61,7 @@ class AliasWatcher:
         after_id: int,
         interval_s: float = 0.5,
     ) -> None:
-        self.stores = stores
+        self.events = events
         self.ref = ref
         self.holder = holder
         self.resolve = resolve  # the version the reference points at now
@@ -117,29 +121,27 @@ class AliasWatcher:
         return True
 
     def _poll(self) -> bool:
-        with self.stores.meta.read() as conn:
-            rows = conn.execute(
-                sa.select(events.c.id, events.c.kind, events.c.payload)
-                .where(events.c.id > self.last_id, events.c.kind.in_(_KINDS))
-                .order_by(events.c.id)
-                .limit(10_000)
-            ).all()
         relevant = False
-        for row in rows:
-            self.last_id = max(self.last_id, int(row.id))
-            relevant = relevant or self._matches(row.kind, row.payload)
-        return relevant
+        while True:
+            batch = self.events.read_after(self.last_id, _KINDS, limit=_BATCH)
+            for event in batch:
+                self.last_id = max(self.last_id, event.id)
+                relevant = self._matches(event.payload) or relevant
+            if len(batch) < _BATCH:
+                return relevant
 
-    def _matches(self, kind: str, payload: dict[str, Any]) -> bool:
-        if payload.get("model") != self.ref.name:
-            return False
-        if self.ref.alias is not None:
-            if kind == "model.alias_deleted" and payload.get("alias") == self.ref.alias:
-                log.warning(
-                    "alias %s was deleted; still serving version %s",
-                    self.ref,
-                    self.holder.current.version,
-                )
+    def _matches(self, payload: Payload) -> bool:
+        match payload:
+            case ModelAliasChanged(model=model, alias=alias) if self.ref.alias is not None:
+                return model == self.ref.name and alias == self.ref.alias
+            case ModelAliasDeleted(model=model, alias=alias) if self.ref.alias is not None:
+                if model == self.ref.name and alias == self.ref.alias:
+                    log.warning(
+                        "alias %s was deleted; still serving version %s",
+                        self.ref,
+                        self.holder.current.version,
+                    )
                 return False
-            return kind == "model.alias_changed" and payload.get("alias") == self.ref.alias
-        return kind == "model.version_created"
+            case ModelVersionCreated(model=model) if self.ref.alias is None:
+                return model == self.ref.name
+        return False

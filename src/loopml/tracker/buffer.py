@@ -10,7 +10,7 @@ committed and survives a crash of the process. A run exists in the database from
 ``start_run`` returns, so even a process killed right after it leaves a row to reap.
 
 The same thread keeps the runs this process has open alive: every ``heartbeat_s`` it asks the
-runs service to refresh their heartbeat (see :mod:`loopml.tracking.reap`).
+runs service to renew their lease (see :mod:`loopml.tracking.reap` and :mod:`loopml.meta.lease`).
 """
 
 from __future__ import annotations

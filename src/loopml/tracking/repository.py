@@ -13,6 +13,7 @@ from sqlalchemy.engine import Connection
 from loopml.api.runs import Artifact, Experiment, MetricPoint, RunStatus
 from loopml.core.errors import Conflict, InvalidInput, NotFound
 from loopml.core.refs import Ref
+from loopml.meta.lease import ExpiredLease, Leases, database_now_sql, this_process
 from loopml.meta.rows import insert_ignore
 from loopml.meta.tables import (
     dataset_versions,
@@ -96,14 +97,6 @@ _RUN_FIELDS = (
 )
 
 
-def db_now_sql(dialect: str) -> str:
-    """The database's clock in epoch seconds, as SQL: heartbeats are written and judged by
-    one clock, so hosts whose clocks disagree do not declare each other's runs lost."""
-    if dialect == "postgresql":
-        return "CAST(EXTRACT(EPOCH FROM clock_timestamp()) AS DOUBLE PRECISION)"
-    return "((julianday('now') - 2440587.5) * 86400.0)"
-
-
 def insert_runs(conn: Connection, rows: list[dict[str, Any]]) -> None:
     """Insert run rows whose ``code`` and ``environment`` are already JSON text (the
     environment is the same for every run of a process, so it is serialized once); their
@@ -114,66 +107,40 @@ def insert_runs(conn: Connection, rows: list[dict[str, Any]]) -> None:
     marks = ", ".join([m] * len(_RUN_FIELDS))
     conn.exec_driver_sql(
         f"INSERT INTO runs ({', '.join(_RUN_FIELDS)}, heartbeat_at) "
-        f"VALUES ({marks}, {db_now_sql(conn.dialect.name)})",
+        f"VALUES ({marks}, {database_now_sql(conn.dialect.name)})",
         [tuple(r[f] for f in _RUN_FIELDS) for r in rows],
     )
 
 
-def heartbeat(conn: Connection, run_ids: Sequence[str]) -> dict[str, RunStatus]:
-    """Refresh the heartbeat of the running runs among ``run_ids``; returns the ones that are
-    no longer running (ended elsewhere, or reaped as lost) with their status."""
+def heartbeat(conn: Connection, leases: Leases, run_ids: Sequence[str]) -> dict[str, RunStatus]:
+    """Renew the leases of the running runs among ``run_ids``; returns the ones that are no
+    longer running (ended elsewhere, or reaped as lost) with their status."""
     if not run_ids:
         return {}
-    m = _mark(conn)
-    ended: dict[str, RunStatus] = {}
-    for batch in _batches(run_ids):
-        marks = ", ".join([m] * len(batch))
-        res = conn.exec_driver_sql(
-            f"UPDATE runs SET heartbeat_at = {db_now_sql(conn.dialect.name)} "
-            f"WHERE id IN ({marks}) AND status = {m}",
-            (*batch, RunStatus.RUNNING.value),
-        )
-        if res.rowcount != len(batch):
-            q = sa.select(_R.id, _R.status).where(
-                _R.id.in_(batch), _R.status != RunStatus.RUNNING.value
-            )
-            ended.update({rid: RunStatus(st) for rid, st in conn.execute(q)})
-    return ended
+    gone = leases.renew(conn, run_ids, this_process())
+    if not gone:
+        return {}
+    q = sa.select(_R.id, _R.status).where(_R.id.in_(sorted(gone)))
+    return {rid: RunStatus(st) for rid, st in conn.execute(q)}
 
 
-def running_runs(conn: Connection) -> list[Any]:
-    """Every running run's liveness (id, experiment, name, start_time, heartbeat_at, host,
-    pid, pid_scope) and the database's clock now (``db_now``)."""
-    q = (
-        sa.select(
-            _R.id,
-            experiments.c.name.label("experiment_name"),
-            _R.name,
-            _R.start_time,
-            _R.heartbeat_at,
-            _R.host,
-            _R.pid,
-            _R.pid_scope,
-            sa.literal_column(db_now_sql(conn.dialect.name), sa.Float).label("db_now"),
-        )
-        .join(experiments, _R.experiment_id == experiments.c.id)
-        .where(_R.status == RunStatus.RUNNING.value)
+def expired_runs(conn: Connection, leases: Leases) -> list[ExpiredLease]:
+    """The running runs whose lease expired; each ``row`` has id, experiment_name, name."""
+    return leases.find_expired(
+        conn,
+        extra=[experiments.c.name.label("experiment_name"), _R.name],
+        source=runs.join(experiments, _R.experiment_id == experiments.c.id),
     )
-    return list(conn.execute(q))
 
 
 def mark_lost(
-    conn: Connection, run_id: str, heartbeat_at: float | None, end_time: float, reason: str
+    conn: Connection, leases: Leases, lease: ExpiredLease, end_time: float, reason: str
 ) -> bool:
-    """End a running run as lost, unless it has sent a heartbeat since ``heartbeat_at`` was
-    read (then it is alive after all); True if it was ended."""
-    seen = _R.heartbeat_at.is_(None) if heartbeat_at is None else _R.heartbeat_at == heartbeat_at
-    res = conn.execute(
-        runs.update()
-        .where(_R.id == run_id, _R.status == RunStatus.RUNNING.value, seen)
-        .values(status=RunStatus.LOST.value, end_time=end_time, error=reason)
+    """End a running run as lost, unless it has renewed its lease since it was judged (then
+    it is alive after all); True if it was ended."""
+    return leases.expire(
+        conn, lease, {"status": RunStatus.LOST.value, "end_time": end_time, "error": reason}
     )
-    return res.rowcount == 1
 
 
 _RUN_BY_ID = (

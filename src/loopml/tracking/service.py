@@ -18,6 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from loopml.api.events import RunLost, RunStarted, run_ended
 from loopml.api.runs import (
     Artifact,
     Experiment,
@@ -48,11 +49,14 @@ _MISSING = "run {!r} does not exist; list runs with: loopml runs list"
 
 
 class RunService:
-    """Experiments and runs over one set of stores (the ``Runs`` interface)."""
+    """Experiments and runs over one set of stores (the ``Runs`` interface). Open runs renew
+    their lease through :meth:`heartbeat`; reading never writes: dead runs are ended as lost
+    only by the explicit :meth:`reap_stale`."""
 
     def __init__(self, stores: Stores) -> None:
         self.stores = stores
         self.heartbeat_timeout_s = stores.settings.heartbeat_timeout_s
+        self.leases = reap.run_leases(self.heartbeat_timeout_s)
 
     # ---------- experiments ----------
     def create_experiment(self, name: str) -> Experiment:
@@ -115,8 +119,7 @@ class RunService:
                 repo.insert_params(conn, run.id, params)
             if tags:
                 repo.upsert_tags(conn, run.id, tags)
-            payload = {"run_id": run.id, "experiment": run.experiment, "name": run.name}
-            append_event(conn, "run.started", run.id, payload)
+            append_event(conn, RunStarted(run.id, run.experiment, run.name))
 
     def end_run(
         self,
@@ -138,10 +141,7 @@ class RunService:
             state = repo.run_state(conn, run_id)
             assert state is not None
             append_event(
-                conn,
-                f"run.{new.value}",
-                run_id,
-                {"run_id": run_id, "experiment": state[1].experiment_name, "name": state[1].name},
+                conn, run_ended(new.value, run_id, state[1].experiment_name, state[1].name)
             )
 
     def run_status(self, run_id: str) -> RunStatus:
@@ -237,46 +237,28 @@ class RunService:
         """Refresh the heartbeat of the running runs among ``run_ids`` (by the database's
         clock); returns those no longer running (ended elsewhere or reaped) with their status."""
         with self.stores.meta.write() as conn:
-            return repo.heartbeat(conn, list(run_ids))
+            return repo.heartbeat(conn, self.leases, list(run_ids))
 
     # ---------- liveness ----------
     def reap_stale(self) -> builtins.list[LostRun]:
-        """End every dead running run as lost: one whose process, on a host sharing our
-        process table, is gone (at once), or whose heartbeat is older than
+        """End every running run whose lease expired as lost: one whose process, on a host
+        sharing our process table, is gone (at once), or whose heartbeat is older than
         ``LOOPML_HEARTBEAT_TIMEOUT_S`` (from anywhere). Its end time is its last heartbeat
-        and its error says why. Reading runs does this first; it is cheap when none is dead."""
+        and its error says why. An explicit maintenance call (``loopml runs reap``, ``loopml
+        gc``): reading runs never does it."""
         with self.stores.meta.read() as conn:
-            dead = self._dead_runs(conn)
+            dead = repo.expired_runs(conn, self.leases)
         return self._end_lost(dead) if dead else []
 
-    def _dead_runs(self, conn: Connection) -> builtins.list[tuple[Any, tuple[float, str]]]:
-        me = reap.this_process()
-        found = []
-        for row in repo.running_runs(conn):
-            verdict = reap.why_lost(row, me, self.heartbeat_timeout_s)
-            if verdict is not None:
-                found.append((row, verdict))
-        return found
-
-    def _end_lost(
-        self, dead: builtins.list[tuple[Any, tuple[float, str]]]
-    ) -> builtins.list[LostRun]:
+    def _end_lost(self, dead: builtins.list[Any]) -> builtins.list[LostRun]:
         lost: builtins.list[LostRun] = []
         with self.stores.meta.write() as conn:
-            for row, (end_time, reason) in dead:
+            for lease in dead:
+                row, end_time = lease.row, lease.expiry.last
+                reason = reap.why_lost(lease, self.heartbeat_timeout_s)
                 # Skipped if it sent a heartbeat (or was ended) since it was judged.
-                if repo.mark_lost(conn, row.id, row.heartbeat_at, end_time, reason):
-                    append_event(
-                        conn,
-                        f"run.{RunStatus.LOST.value}",
-                        row.id,
-                        {
-                            "run_id": row.id,
-                            "experiment": row.experiment_name,
-                            "name": row.name,
-                            "reason": reason,
-                        },
-                    )
+                if repo.mark_lost(conn, self.leases, lease, end_time, reason):
+                    append_event(conn, RunLost(row.id, row.experiment_name, row.name, reason))
                     lost.append(LostRun(row.id, row.experiment_name, row.name, end_time, reason))
         for item in lost:
             log.warning(
@@ -286,14 +268,7 @@ class RunService:
 
     @contextlib.contextmanager
     def _reading(self) -> Iterator[Connection]:
-        """A read transaction that sees what this process logged and no dead running runs:
-        the check shares the read transaction, and only a dead run costs a write."""
-        with self.stores.meta.read() as conn:
-            dead = self._dead_runs(conn)
-            if not dead:
-                yield conn
-                return
-        self._end_lost(dead)
+        """A read transaction; it never ends other runs (reaping is :meth:`reap_stale`)."""
         with self.stores.meta.read() as conn:
             yield conn
 
