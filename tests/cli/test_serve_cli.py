@@ -23,14 +23,12 @@ from tests.serving.conftest import (  # noqa: F401  (fixtures)
 Cancer = tuple[pd.DataFrame, np.ndarray]
 
 
-@pytest.fixture
-def sqlite_only(db_url: str) -> None:
-    if not db_url.startswith("sqlite"):
-        pytest.skip("the CLI's server start-up is the same on every database")
+# The CLI's server start-up is the same on every database: these run on SQLite only.
+SQLITE_ONLY = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 
 
+@SQLITE_ONLY
 def test_serve_with_two_workers_answers_from_both(
-    sqlite_only: None,
     client: Client,
     settings: Settings,
     serve_factory: ServerFactory,  # noqa: F811
@@ -51,8 +49,8 @@ def test_serve_with_two_workers_answers_from_both(
     assert "serving cancer@1 in each worker (cancer@production)" in log and "2 worker(s)" in log
 
 
+@SQLITE_ONLY
 def test_serve_a_pinned_version_and_stop_with_ctrl_c(
-    sqlite_only: None,
     client: Client,
     settings: Settings,
     serve_factory: ServerFactory,  # noqa: F811
@@ -77,8 +75,9 @@ def test_serve_a_pinned_version_and_stop_with_ctrl_c(
         (["serve", "m@production", "--workers", "0"], "--workers"),
     ],
 )
+@SQLITE_ONLY
 def test_serve_errors_exit_1_before_listening(
-    sqlite_only: None, env: dict[str, str], args: list[str], message: str
+    env: dict[str, str], args: list[str], message: str
 ) -> None:
     res = run_cli(env, *args)
     assert res.returncode == 1 and message in res.stderr and "Traceback" not in res.stderr

@@ -49,10 +49,14 @@ def test_answers_like_the_regular_push_for_unchanged_data(
 def test_any_doubt_falls_back_to_the_regular_push(
     client: Client, settings: Settings, tmp_path: Path
 ) -> None:
-    if not settings.db_url.startswith("sqlite"):
-        pytest.skip("the quick answer is only taken on the embedded database")
     src = _aged_folder(tmp_path / "d", {"a.bin": b"A" * 5000, "b.bin": b"B" * 5000})
     assert unchanged_push(settings, "q", src) is None  # no database yet
+    if not settings.db_url.startswith("sqlite"):
+        client.datasets.push("q", src)
+        # the quick answer is only taken on the embedded database: PostgreSQL always doubts
+        assert unchanged_push(settings, "q", src) is None
+        assert client.datasets.push("q", src).created is False
+        return
     client.datasets.push("q", src)
     assert unchanged_push(settings, "other", src) is None  # no such dataset
     assert unchanged_push(settings, "q", src) is not None
@@ -74,13 +78,12 @@ def test_any_doubt_falls_back_to_the_regular_push(
     assert unchanged_push(remote, "q", src) is None
 
 
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # an embedded schema file
 def test_an_older_schema_is_left_to_the_regular_path(
     client: Client, settings: Settings, tmp_path: Path
 ) -> None:
     import sqlite3
 
-    if not settings.db_url.startswith("sqlite"):
-        pytest.skip("the quick answer is only taken on the embedded database")
     src = _aged_folder(tmp_path / "d", {"a.bin": b"A" * 5000})
     client.datasets.push("q", src)
     client.datasets.push("q", src)

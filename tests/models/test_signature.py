@@ -48,9 +48,11 @@ def test_prepare_orders_columns_and_drops_extras() -> None:
     assert out.iloc[0].tolist() == [4.0, 3.0]
 
 
-def test_prepare_accepts_ints_for_float_columns() -> None:
+def test_validate_accepts_ints_for_float_columns_and_refuses_strings() -> None:
     sig = Signature.infer(pd.DataFrame({"a": [1.0]}))
-    sig.validate(pd.DataFrame({"a": [1, 2]}))
+    assert sig.validate(pd.DataFrame({"a": [1, 2]})) is None
+    with pytest.raises(InvalidInput, match="holds string values, the model expects float64"):
+        sig.validate(pd.DataFrame({"a": ["x", "y"]}))
 
 
 def test_missing_column_is_named_in_the_error() -> None:
