@@ -54,13 +54,13 @@ class Tracking(Protocol):
 
 
 class RunHandle(Protocol):
-    """An active run: its id and the runs service it is recorded in."""
+    """An active run: its id and the tracker it writes through."""
 
     @property
     def id(self) -> str: ...
 
     @property
-    def runs(self) -> Any: ...
+    def tracker(self) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -141,7 +141,7 @@ def run_lineage(
     read through the tracking service."""
     if run is None and tracking is not None and active is not None:
         current = active()
-        if current is not None and getattr(current, "runs", None) is tracking:
+        if current is not None and getattr(current, "tracker", None) is tracking:
             run = current.id
     if run is None:
         return Lineage(None, None, None, ())
