@@ -131,7 +131,8 @@ class Services:
     def _models(self) -> Models:
         from loopml.models.service import ModelService
 
-        return ModelService(self.stores, tracking=self.runs, active_run=_active_run)
+        # Through the tracker: a run read for lineage includes what this process buffered.
+        return ModelService(self.stores, tracking=self.tracker, active_run=_active_run)
 
     def _pipelines(self) -> Pipelines:
         from loopml.pipelines.service import PipelineService

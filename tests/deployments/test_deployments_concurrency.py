@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 
+from loopml.api import codec
 from loopml.core.errors import Conflict, NotFound
 from loopml.core.settings import Settings, load_settings
 from loopml.deployments import Action, Deployment, DeploymentStatus, GateResult
@@ -158,7 +159,7 @@ def _interrupted_worker(where: Where, version: int, moved: bool, ready: Any) -> 
                     "previous_version": incumbent,
                     "selector": f"version:{version}",
                     "gate": None,
-                    "gate_result": gate.to_dict(),
+                    "gate_result": codec.to_builtins(gate),
                     "reason": gate.reason,
                     "status": DeploymentStatus.PENDING.value,
                     "created_at": now,

@@ -67,6 +67,8 @@ class Deployment:
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
+        if self.gate_result is not None:
+            d["gate_result"]["checks"] = [asdict(c) for c in self.gate_result.checks]
         d["action"] = self.action.value
         d["status"] = self.status.value
         d["created_at"] = iso(self.created_at)

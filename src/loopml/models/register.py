@@ -52,13 +52,13 @@ class Tracking(Protocol):
 
 
 class RunHandle(Protocol):
-    """An active run: its id and the runs service it is recorded in."""
+    """An active run: its id and the tracker it writes through."""
 
     @property
     def id(self) -> str: ...
 
     @property
-    def runs(self) -> Any: ...
+    def tracker(self) -> Any: ...
 
     def flush(self) -> None: ...
 
@@ -133,8 +133,8 @@ def run_lineage(
     read through the tracking service."""
     if run is None and tracking is not None and active is not None:
         current = active()
-        if current is not None and getattr(current, "runs", None) is tracking:
-            run = current
+        if current is not None and getattr(current, "tracker", None) is tracking:
+            run = current.id
     if run is None:
         return Lineage(None, None, None, ())
     run_id = run if isinstance(run, str) else getattr(run, "id", None)
@@ -145,9 +145,6 @@ def run_lineage(
             "run= needs experiment tracking; register through loopml.register_model or "
             "Client.models, which are connected to it"
         )
-    if callable(getattr(run, "flush", None)):
-        # a run of this process buffers its metrics: what the version copies must be stored
-        run.flush()
     facts = tracking.get_run(run_id)
     return Lineage(
         facts.id,

@@ -272,9 +272,10 @@ class Writer:
     def beat(self) -> None:
         """Send what is pending, then refresh the heartbeat of the runs kept alive; a run that
         another process ended (or reaped) is no longer kept alive."""
-        with self._lock:
-            ids = tuple(sorted(self._beating))
         with self.ordered():
+            # Read under the write lock: a run ended meanwhile has left ``_beating``.
+            with self._lock:
+                ids = tuple(sorted(self._beating))
             ended = self.runs.heartbeat(ids)
         for run_id, status in ended.items():
             self.unwatch(run_id)

@@ -126,7 +126,15 @@ class Tracker:
         handle = self._open.get(run_id)
         try:
             with self.writer.ordered():
-                self.runs.end_run(run_id, new, error)
+                self.writer.unwatch(run_id)  # no heartbeat may follow the end
+                try:
+                    self.runs.end_run(run_id, new, error)
+                except Conflict:
+                    raise  # it has ended already
+                except BaseException:
+                    if handle is not None:
+                        self.writer.watch(run_id)  # still running: keep it alive
+                    raise
         except Conflict:
             # Ended elsewhere first (e.g. reaped as lost while its heartbeat was late): this
             # process stops treating it as open, and the caller learns how it ended.
