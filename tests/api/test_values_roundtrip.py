@@ -80,6 +80,11 @@ def _build(cls: type) -> Any:
             default = f.default_factory()
         values[f.name] = _sample(hints[f.name], f.name, default)
         assert values[f.name] != default, f"{cls.__name__}.{f.name} sample equals its default"
+    # A value that carries one of several payload types names it by kind (an event): the
+    # sample's kind must be the one of the payload it holds.
+    for value in list(values.values()):
+        if "kind" in values and dataclasses.is_dataclass(value) and hasattr(value, "kind"):
+            values["kind"] = value.kind
     return cls(**values)
 
 
@@ -113,3 +118,15 @@ def test_value_type_round_trips_through_json_exactly(cls: type) -> None:
 def test_decoding_malformed_json_raises_invalid_input(cls: type, bad: bytes) -> None:
     with pytest.raises(InvalidInput, match=f"not a valid {cls.__name__}"):
         codec.decode(bad, cls)
+
+
+def test_lists_of_self_reading_values_round_trip_and_bad_ones_are_invalid_input() -> None:
+    from loopml.api.events import DatasetVersionCreated, Event, ModelAliasChanged
+
+    payloads = [DatasetVersionCreated("d", 2, "ab" * 32), _build(ModelAliasChanged)]
+    events = [Event(i + 1, p.kind, p.subject, p, 1.5 + i) for i, p in enumerate(payloads)]
+    back = codec.decode(codec.encode(events), list[Event])
+    assert back == events and [type(e.payload) for e in back] == [type(p) for p in payloads]
+    for bad in (b'{"id": 1}', b"[1]", b'[{"id": 1, "kind": "no.such", "subject": "x"}]', b"3"):
+        with pytest.raises(InvalidInput, match=r"not a valid|unknown event kind"):
+            codec.decode(bad, list[Event])
