@@ -39,7 +39,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
-from loopml.core.errors import InvalidInput
+from loopml.core.errors import InvalidInput, StoreError
 
 Clock = Callable[[], float]
 DATABASE_CLOCK: Literal["database"] = "database"
@@ -213,7 +213,7 @@ class Leases:
         """Take the lease of the leased row ``key`` if it is free (no holder) or expired by
         the clock; True if ``holder`` holds it now. Needs a token column."""
         if self.c.token is None:
-            raise TypeError(f"{self.c.table.name}: a lease without a token cannot be taken over")
+            raise StoreError(f"{self.c.table.name}: a lease without a token cannot be taken over")
         now = self.now(conn)
         free = sa.or_(
             self.c.token.is_(None),
