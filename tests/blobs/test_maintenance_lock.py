@@ -63,7 +63,7 @@ def _lock_is_free(meta: MetaStore) -> bool:
 
 def _lock_waiters(meta: MetaStore) -> int:
     """How many holders wait for the maintenance lock, as the OS or the server sees it."""
-    digest = lock_digest(MAINTENANCE_LOCK)
+    digest = lock_digest(meta, MAINTENANCE_LOCK)
     if meta.dialect == "postgresql":
         key = int.from_bytes(digest, "big")
         with meta.read() as conn:

@@ -38,6 +38,7 @@ class MetaStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.dialect = engine.dialect.name
+        self.lock_namespace: str | None = None  # PostgreSQL schema, read by meta.locks
 
     @contextlib.contextmanager
     def write(self) -> Iterator[Connection]:

@@ -6,9 +6,11 @@ when its holder dies:
 
 - SQLite: ``flock`` (shared or exclusive) on a file per name in ``<database>.locks/`` next to
   the database file.
-- PostgreSQL: ``pg_advisory_xact_lock[_shared]`` on a 64-bit hash of the name, held by a
-  transaction on a connection of its own (released when that transaction ends or its
-  connection drops). A hash collision only makes two names wait for each other.
+- PostgreSQL: ``pg_advisory_xact_lock[_shared]`` on a 64-bit hash of the schema the store
+  lives in and the name (advisory locks are database-wide: stores in two schemas of one
+  database never wait for each other), held by a transaction on a connection of its own
+  (released when that transaction ends or its connection drops). A hash collision only makes
+  two names wait for each other.
 """
 
 from __future__ import annotations
@@ -26,9 +28,21 @@ from loopml.core.errors import StoreError
 from loopml.meta.engine import MetaStore
 
 
-def lock_digest(name: str) -> bytes:
-    """The 8-byte identity of the lock ``name`` (PostgreSQL key, SQLite file name)."""
-    return hashlib.blake2b(f"loopml.{name}".encode(), digest_size=8).digest()
+def lock_digest(meta: MetaStore, name: str) -> bytes:
+    """The 8-byte identity of the lock ``name`` of ``meta`` (PostgreSQL key, SQLite file
+    name)."""
+    scoped = f"loopml.{_schema(meta)}/{name}" if meta.dialect == "postgresql" else f"loopml.{name}"
+    return hashlib.blake2b(scoped.encode(), digest_size=8).digest()
+
+
+def _schema(meta: MetaStore) -> str:
+    if meta.lock_namespace is None:
+        try:
+            with meta.engine.connect() as conn:
+                meta.lock_namespace = str(conn.execute(sa.text("SELECT current_schema()")).scalar())
+        except sa.exc.OperationalError as exc:
+            raise StoreError(f"cannot take a metadata database lock: {exc.orig}") from exc
+    return meta.lock_namespace
 
 
 @contextlib.contextmanager
@@ -40,7 +54,7 @@ def named_lock(
 
     Yields True once held. With ``wait=False`` it yields False at once when a conflicting
     holder has it (the block then runs without the lock and must not rely on it)."""
-    digest = lock_digest(name)
+    digest = lock_digest(meta, name)
     if meta.dialect == "postgresql":
         with _pg_lock(meta, digest, shared, wait) as held:
             yield held
