@@ -4,11 +4,20 @@ from __future__ import annotations
 
 import builtins
 import os
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from loopml.api.datasets import DatasetSummary, DatasetVersion, PushResult
+from loopml.api.datasets import (
+    Chunk,
+    ChunkRef,
+    DatasetSummary,
+    DatasetVersion,
+    Manifest,
+    PushResult,
+)
 from loopml.core.names import validate_name
+from loopml.datasets import commit as commit_mod
 from loopml.datasets import pull as pull_mod
 from loopml.datasets import push as push_mod
 from loopml.datasets import repository as repo
@@ -52,3 +61,19 @@ class DatasetService:
 
     def diff(self, a: str, b: str) -> dict[str, Any]:
         return diff_versions(self.show(a), self.show(b))
+
+    # ---------- chunk transfer (what a push and a pull are made of) ----------
+    def missing_chunks(self, digests: Sequence[str]) -> builtins.list[str]:
+        return commit_mod.missing_chunks(self.stores, digests)
+
+    def put_chunks(self, chunks: Iterable[Chunk]) -> builtins.list[ChunkRef]:
+        return commit_mod.put_chunks(self.stores, chunks)
+
+    def commit_version(self, name: str, manifest: Manifest) -> PushResult:
+        return commit_mod.commit_version(self.stores, name, manifest)
+
+    def get_manifest(self, ref: str) -> Manifest:
+        return commit_mod.get_manifest(self.stores, ref)
+
+    def get_chunks(self, digests: Sequence[str]) -> Iterator[Chunk]:
+        return commit_mod.get_chunks(self.stores, digests)
