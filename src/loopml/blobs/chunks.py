@@ -17,14 +17,10 @@ from sqlalchemy.engine import Connection
 
 from loopml.blobs.chunker import DIGEST_SIZE
 from loopml.blobs.packs import PackInfo, PackWriter, pack_key
-from loopml.blobs.store import _IN_BATCH, _KNOWN_CHUNKS, MAINTENANCE_LOCK, BlobStore, _batches
+from loopml.blobs.store import _IN_BATCH, _KNOWN_CHUNKS, BlobStore, _batches
 from loopml.core.errors import Conflict, IntegrityError, InvalidInput, NotFound
-from loopml.meta.locks import named_lock
 from loopml.meta.rows import insert_ignore
 from loopml.meta.tables import chunks, file_objects, packs
-
-# Chunks checked against the index in one query while a stream of them is stored.
-_WINDOW = 256
 
 
 def missing_chunks(store: BlobStore, digests: Iterable[bytes]) -> list[bytes]:
@@ -42,17 +38,18 @@ def put_chunks(
 ) -> list[tuple[bytes, int]]:
     """Store chunks, each verified against its digest, and record them in the index.
 
-    All or nothing: a chunk whose bytes do not match its digest raises InvalidInput and
-    nothing of the call is recorded (published packs stay for ``gc``). Chunks already stored
-    are skipped. Returns (digest, length) of every chunk newly stored, in order."""
-    stored: list[tuple[bytes, int]] = []
+    A chunk's bytes may be a view that is valid only until the next chunk is requested (the
+    sender's read buffer): each is verified and written before the next is taken. All or
+    nothing: a chunk whose bytes do not match its digest raises InvalidInput and nothing of
+    the call is recorded (published packs stay for ``gc``). Returns (digest, length) of every
+    chunk newly stored, in order; chunks the index held already are not recorded again."""
+    written: list[tuple[bytes, int]] = []
     seen: set[bytes] = set()
     with ExitStack() as held:
         # Held shared like a write session: gc must not take the packs before they are indexed.
-        held.enter_context(named_lock(store.meta, MAINTENANCE_LOCK, shared=True))
+        held.enter_context(store.gc_off())
         writer = PackWriter(store.backend)
         try:
-            window: list[tuple[bytes, bytes | memoryview]] = []
             for digest, data in items:
                 if blake3.blake3(data).digest() != digest:
                     raise InvalidInput(
@@ -63,33 +60,20 @@ def put_chunks(
                 if digest in seen:
                     continue
                 seen.add(digest)
-                window.append((digest, data))
-                if len(window) >= _WINDOW:
-                    _write_missing(store, writer, window, stored)
-                    window = []
-            if window:
-                _write_missing(store, writer, window, stored)
+                writer.add(digest, data)
+                written.append((digest, len(data)))
             published = writer.finish()
         except BaseException:
             writer.abort()
             raise
+        if not published:
+            return []
         with store.meta.write() as conn:
+            known: set[bytes] = set()
+            for batch in _batches([d for d, _ in written]):
+                known.update(bytes(r[0]) for r in conn.execute(_KNOWN_CHUNKS, {"digests": batch}))
             _record_packs(conn, published)
-    return stored
-
-
-def _write_missing(
-    store: BlobStore,
-    writer: PackWriter,
-    window: list[tuple[bytes, bytes | memoryview]],
-    stored: list[tuple[bytes, int]],
-) -> None:
-    # The views in ``window`` may point into the sender's buffer: write them before returning.
-    missing = set(missing_chunks(store, (d for d, _ in window)))
-    fresh = [(d, v) for d, v in window if d in missing]
-    if fresh:
-        writer.add_many(fresh)
-        stored.extend((d, len(v)) for d, v in fresh)
+    return [(d, n) for d, n in written if d not in known]
 
 
 def _record_packs(conn: Connection, published: list[PackInfo]) -> None:

@@ -14,7 +14,6 @@ from collections.abc import Iterable, Iterator, Sequence
 from loopml.api.datasets import Chunk, ChunkRef, DatasetVersion, Manifest, ManifestFile, PushResult
 from loopml.api.events import DatasetVersionCreated
 from loopml.blobs import chunks as blob_chunks
-from loopml.blobs.store import MAINTENANCE_LOCK
 from loopml.core.errors import InvalidInput
 from loopml.core.identity import whoami
 from loopml.core.names import validate_name
@@ -24,7 +23,6 @@ from loopml.datasets import repository as repo
 from loopml.datasets.rows import version_from_row
 from loopml.datasets.sources import content_digest
 from loopml.meta.events import append_event
-from loopml.meta.locks import named_lock
 from loopml.stores import Stores
 
 KINDS = ("file", "folder", "dataframe")
@@ -93,7 +91,7 @@ def commit_version(stores: Stores, name: str, manifest: Manifest) -> PushResult:
     digest = content_digest(manifest.kind, entries)
     files = [(f.digest, f.size, [to_raw(c) for c in f.chunks]) for f in manifest.files]
     user = whoami()
-    with named_lock(stores.meta, MAINTENANCE_LOCK, shared=True):
+    with stores.blobs.gc_off():
         with stores.meta.read() as conn:
             ds_id = repo.dataset_id(conn, name)
             latest = repo.latest_row(conn, ds_id) if ds_id is not None else None

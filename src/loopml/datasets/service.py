@@ -37,15 +37,21 @@ class DatasetService:
         meta: dict[str, Any] | None = None,
         progress: push_mod.Progress | None = None,
     ) -> PushResult:
-        return push_mod.push(self.stores, name, source, message, meta, progress)
+        # The SDK side of a push, driving this service through its transfer calls only. In
+        # this process the push also holds gc off from start to end, as a write session does,
+        # so no commit has to be retried because a gc took chunks the push reuses.
+        scratch = self.stores.settings.cache_dir / "push"
+        hashes = self.stores.blobs.hashcache
+        with self.stores.blobs.gc_off():
+            return push_mod.push(self, hashes, scratch, name, source, message, meta, progress)
 
     def pull(
         self, ref: str, dest: str | os.PathLike[str], progress: pull_mod.Progress | None = None
     ) -> Path:
-        return pull_mod.pull(self.stores, ref, dest, progress)
+        return pull_mod.pull(self, ref, dest, progress)
 
     def load(self, ref: str) -> Any:
-        return pull_mod.load(self.stores, ref)
+        return pull_mod.load(self, self.stores, ref)
 
     def show(self, ref: str) -> DatasetVersion:
         return pull_mod.resolve(self.stores, ref)
