@@ -2,9 +2,11 @@
 by :func:`loopml.connect`; a remote one (HTTP to a ``loopml server``) will implement the same
 Protocols. Arguments and results are the plain values of :mod:`loopml.api`.
 
-Still client-side in shape (they take objects or local paths, and move when blob transfer is
-split into manifest and chunk calls): ``Datasets.push/pull/load``, ``Models.register/load/
-pull``, ``Runs.log_artifact`` and ``Pipelines.run`` (a ``@pipeline`` object)."""
+Still client-side in shape (they take objects or local paths): ``Models.register/load/pull``,
+``Runs.log_artifact`` and ``Pipelines.run`` (a ``@pipeline`` object). ``Datasets.push/pull/
+load`` take local paths too, but only as the SDK side of a transfer: they drive the service
+through its chunk calls (``missing_chunks``, ``put_chunks``, ``commit_version``,
+``get_manifest``, ``get_chunks``), which are all a remote implementation has to carry."""
 
 from __future__ import annotations
 
