@@ -247,3 +247,11 @@ def test_the_hash_cache_can_be_closed_by_another_thread(tmp_path: Path) -> None:
     t.join()
     assert seen == ["d" * 64]
     assert cache.get(str(f), f.stat()) is None  # closed: every lookup misses
+
+
+def test_the_hash_cache_names_its_chunk_lists_after_the_chunking_parameters() -> None:
+    from loopml.blobs import chunker, hashcache
+
+    assert hashcache.DIGEST_SIZE == chunker.DIGEST_SIZE
+    params = (chunker.AVG_SIZE, chunker.MIN_SIZE, chunker.MAX_SIZE)
+    assert "chunk_lists_{}_{}_{}".format(*params) == hashcache.CHUNK_LISTS

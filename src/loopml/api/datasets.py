@@ -76,3 +76,42 @@ class PushResult:
             "seconds": round(self.seconds, 4),
             **self.version.to_dict(with_files=False),
         }
+
+
+# A chunk on its way to or from the datasets service: its BLAKE3 digest (hex) and its bytes.
+# On HTTP this is a binary stream, never JSON; in embedded mode the bytes may be a view into
+# the client's read buffer, so nothing is copied on the way into a pack.
+Chunk = tuple[str, "bytes | memoryview"]
+
+
+@dataclass(frozen=True)
+class ChunkRef:
+    """A chunk the service stored: its BLAKE3 digest (hex) and its length."""
+
+    digest: str
+    size: int
+
+
+@dataclass(frozen=True)
+class ManifestFile:
+    """One file of a version: where it goes, its size and digest, its chunks in order."""
+
+    path: str
+    size: int
+    digest: str
+    chunks: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """What a version holds, committed once every chunk it names is stored."""
+
+    kind: str  # file | folder | dataframe
+    files: tuple[ManifestFile, ...]
+    message: str | None = None
+    meta: dict[str, str] = field(default_factory=dict)
+    stats: dict[str, Any] = field(default_factory=dict)
+
+    def entries(self) -> list[FileEntry]:
+        """The files as the version lists them."""
+        return [FileEntry(f.path, f.size, f.digest) for f in self.files]

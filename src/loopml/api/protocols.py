@@ -2,19 +2,28 @@
 by :func:`loopml.connect`; a remote one (HTTP to a ``loopml server``) will implement the same
 Protocols. Arguments and results are the plain values of :mod:`loopml.api`.
 
-Still client-side in shape (they take objects or local paths, and move when blob transfer is
-split into manifest and chunk calls): ``Datasets.push/pull/load``, ``Models.register/load/
-pull``, ``Runs.log_artifact`` and ``Pipelines.run`` (a ``@pipeline`` object)."""
+Still client-side in shape (they take objects or local paths): ``Models.register/load/pull``,
+``Runs.log_artifact`` and ``Pipelines.run`` (a ``@pipeline`` object). ``Datasets.push/pull/
+load`` take local paths too, but only as the SDK side of a transfer: they drive the service
+through its chunk calls (``missing_chunks``, ``put_chunks``, ``commit_version``,
+``get_manifest``, ``get_chunks``), which are all a remote implementation has to carry."""
 
 from __future__ import annotations
 
 import builtins
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from loopml.api.datasets import DatasetSummary, DatasetVersion, PushResult
+from loopml.api.datasets import (
+    Chunk,
+    ChunkRef,
+    DatasetSummary,
+    DatasetVersion,
+    Manifest,
+    PushResult,
+)
 from loopml.api.deployments import Deployment, GateResult
 from loopml.api.maintenance import FsckSummary, GcSummary
 from loopml.api.models import AliasChange, ModelSummary, ModelVersion
@@ -59,6 +68,29 @@ class Datasets(Protocol):
     def versions(self, name: str) -> builtins.list[DatasetVersion]: ...
 
     def diff(self, a: str, b: str) -> dict[str, Any]: ...
+
+    # Blob transfer: a push chunks and hashes locally, asks which chunks are missing, sends
+    # only those, then commits the manifest; a pull gets the manifest and fetches the chunks
+    # it lacks. Digests are BLAKE3 hex strings; chunks travel as a stream of (digest, bytes).
+    def missing_chunks(self, digests: Sequence[str]) -> builtins.list[str]:
+        """The digests among ``digests`` that the service does not store."""
+        ...
+
+    def put_chunks(self, chunks: Iterable[Chunk]) -> builtins.list[ChunkRef]:
+        """Store chunks, each verified against its digest (InvalidInput on a mismatch, and
+        nothing of the call recorded); returns the chunks newly stored."""
+        ...
+
+    def commit_version(self, name: str, manifest: Manifest) -> PushResult:
+        """The next version of ``name`` from a manifest whose chunks are all stored
+        (Conflict names one that is not); identical content returns the latest version."""
+        ...
+
+    def get_manifest(self, ref: str) -> Manifest: ...
+
+    def get_chunks(self, digests: Sequence[str]) -> Iterator[Chunk]:
+        """Yield (digest, bytes) of each chunk asked for, verified against its digest."""
+        ...
 
 
 class Runs(Protocol):

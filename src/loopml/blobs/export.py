@@ -23,9 +23,9 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import BinaryIO, Protocol
 
 from loopml.blobs.backend import fsync_dir
-from loopml.blobs.store import BlobStore
 from loopml.core.errors import Conflict, InvalidInput, LoopError, StoreError
 from loopml.core.paths import names_folder, safe_relpath, shown
 
@@ -51,12 +51,22 @@ _NO_SPACE = {errno.ENOSPC, errno.EDQUOT}
 _NO_LINKS = {errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EXDEV, errno.EMLINK, errno.ENOSYS}
 
 Progress = Callable[[int], None]
+
+
+class Source(Protocol):
+    """Where a pull's bytes come from: the blob store itself, or a client fetching chunks."""
+
+    def write_to(self, digest: str, f: BinaryIO) -> None:
+        """Write the verified bytes of stored file ``digest`` to ``f``, then fsync it."""
+        ...
+
+
 # (stored path, digest, size) of each file of a version
 Files = Sequence[tuple[str, str, int]]
 
 
 def export(
-    store: BlobStore,
+    store: Source,
     files: Files,
     dest: str | os.PathLike[str],
     *,
@@ -239,7 +249,7 @@ def sweep_stale(parent: Path, older_than_s: float = STALE_AFTER_S) -> int:
     return removed
 
 
-def _write(store: BlobStore, digest: str, path: Path, what: str) -> None:
+def _write(store: Source, digest: str, path: Path, what: str) -> None:
     """Create ``path`` exclusively (never through a link) and write a stored file into it."""
     try:
         fd = os.open(path, _CREATE, 0o666)
@@ -252,7 +262,7 @@ def _write(store: BlobStore, digest: str, path: Path, what: str) -> None:
         raise _os_error(exc, what) from exc
 
 
-def _write_tree(store: BlobStore, files: Files, staging: Path, progress: Progress | None) -> Path:
+def _write_tree(store: Source, files: Files, staging: Path, progress: Progress | None) -> Path:
     root = staging / "v"
     os.mkdir(root)  # not mkdtemp: the version folder gets the user's usual permissions
     made = {root}

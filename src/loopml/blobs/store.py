@@ -76,6 +76,33 @@ class BlobStore:
         self.backend = backend
         self.meta = meta
         self.hashcache = HashCache(cache_path)
+        self._gc_off_depth = 0
+        self._gc_off_lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def gc_off(self) -> Iterator[None]:
+        """Hold the maintenance lock shared for the block, once per store however deeply
+        nested: a second shared request from this process would queue behind a waiting
+        ``gc`` that itself waits for the first, and never be granted."""
+        with self._gc_off_lock:
+            nested = self._gc_off_depth > 0
+            if nested:
+                self._gc_off_depth += 1
+        if nested:
+            try:
+                yield
+            finally:
+                with self._gc_off_lock:
+                    self._gc_off_depth -= 1
+            return
+        with named_lock(self.meta, MAINTENANCE_LOCK, shared=True):
+            with self._gc_off_lock:
+                self._gc_off_depth += 1
+            try:
+                yield
+            finally:
+                with self._gc_off_lock:
+                    self._gc_off_depth -= 1
 
     # ---------- writing ----------
     def ingest(self) -> Ingest:

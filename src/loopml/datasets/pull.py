@@ -10,9 +10,11 @@ from pathlib import Path
 from typing import Any
 
 from loopml.api.datasets import DatasetVersion
+from loopml.api.protocols import Datasets
 from loopml.blobs.export import export, staging_folder
 from loopml.core.refs import parse_ref
 from loopml.datasets import repository as repo
+from loopml.datasets.fetch import Fetcher
 from loopml.stores import Stores
 
 Progress = Callable[[int], None]
@@ -24,19 +26,21 @@ def resolve(stores: Stores, ref: str, with_files: bool = True) -> DatasetVersion
 
 
 def pull(
-    stores: Stores, ref: str, dest: str | os.PathLike[str], progress: Progress | None = None
+    service: Datasets, ref: str, dest: str | os.PathLike[str], progress: Progress | None = None
 ) -> Path:
-    """Write version ``ref`` to ``dest``, every byte verified; nothing is left on failure.
+    """Write version ``ref`` to ``dest`` through ``service`` (its manifest, then the chunks),
+    every byte verified; nothing is left on failure.
 
     As with ``cp``: a single-file version goes into ``dest`` under its own name when ``dest``
     ends with ``/`` (the folder is created) or is an existing folder, else to ``dest`` itself;
     a folder version becomes the folder ``dest``, which must be new or empty."""
-    version = resolve(stores, ref)
-    files = [(f.path, f.digest, f.size) for f in version.files]
-    return export(stores.blobs, files, dest, single=version.kind != "folder", progress=progress)
+    manifest = service.get_manifest(ref)
+    files = [(f.path, f.digest, f.size) for f in manifest.files]
+    single = manifest.kind != "folder"
+    return export(Fetcher(service, manifest), files, dest, single=single, progress=progress)
 
 
-def load(stores: Stores, ref: str) -> Any:
+def load(service: Datasets, stores: Stores, ref: str) -> Any:
     """A pandas DataFrame for a table version (one CSV or Parquet file, or a DataFrame push);
     otherwise the path of a verified local copy, cached under ``$LOOPML_HOME/cache``."""
     from loopml.datasets.stats import is_table
@@ -44,7 +48,7 @@ def load(stores: Stores, ref: str) -> Any:
     version = resolve(stores, ref)
     if len(version.files) == 1 and is_table(Path(version.files[0].path)):
         f = version.files[0]
-        data = stores.blobs.read_bytes(f.digest)
+        data = Fetcher(service, service.get_manifest(version.ref)).read_bytes(f.digest)
         import pandas as pd
 
         if f.path.endswith((".parquet", ".pq")):
@@ -56,7 +60,7 @@ def load(stores: Stores, ref: str) -> Any:
         with staging_folder(cache.parent) as tmp:
             if version.kind != "folder":
                 (tmp / "v").mkdir()
-            pull(stores, ref, tmp / "v")
+            pull(service, version.ref, tmp / "v")
             with contextlib.suppress(OSError):  # another process filled the cache first
                 os.replace(tmp / "v", cache)
     return cache if version.kind == "folder" else cache / version.files[0].path

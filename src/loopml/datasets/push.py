@@ -1,7 +1,11 @@
-"""Pushing a file, a folder or a DataFrame as a new dataset version."""
+"""Pushing a file, a folder or a DataFrame as a new dataset version, through the datasets
+service's transfer calls only: chunk and hash locally, ask which chunks are missing, send
+only those, then commit the version's manifest (see :mod:`loopml.datasets.send`). Embedded
+and remote services are driven the same way."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import tempfile
 import time
@@ -9,17 +13,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from loopml.api.datasets import FileEntry, PushResult
-from loopml.api.events import DatasetVersionCreated
-from loopml.blobs.store import Ingest
-from loopml.core.errors import InvalidInput
-from loopml.core.identity import whoami
+from loopml.api.datasets import DatasetVersion, Manifest, PushResult
+from loopml.api.protocols import Datasets
+from loopml.blobs.hashcache import HashCache
+from loopml.core.errors import Conflict, InvalidInput, NotFound
 from loopml.core.names import validate_name
-from loopml.datasets import repository as repo
-from loopml.datasets.rows import version_from_row
+from loopml.datasets.send import Sender
 from loopml.datasets.sources import collect, content_digest
-from loopml.meta.events import append_event
-from loopml.stores import Stores
 
 # Tables are profiled at push time up to this many bytes in one version; bigger versions
 # skip statistics (with the reason shown) rather than make every push pay a full parse.
@@ -59,24 +59,23 @@ def _profile(files: list[tuple[str, Path]], total: int) -> dict[str, Any]:
 
 
 def push(
-    stores: Stores,
+    service: Datasets,
+    cache: HashCache,
+    scratch: Path,
     name: str,
     source: Any,
     message: str | None = None,
     meta: dict[str, Any] | None = None,
     progress: Progress | None = None,
 ) -> PushResult:
-    """Store ``source`` (a path or a pandas DataFrame) as the next version of ``name``;
-    identical content returns the latest version with ``created=False``."""
+    """Store ``source`` (a path or a pandas DataFrame) as the next version of ``name`` through
+    ``service``; identical content returns the latest version with ``created=False``.
+    ``cache`` is this machine's hash cache, ``scratch`` a local folder for a DataFrame's file."""
     validate_name(name, "dataset name")
     user_meta = _parse_meta(meta)
     started = time.perf_counter()
-    # The write session (and its maintenance lock) comes first: a gc must not take the
-    # DataFrame's temporary file for a killed push's leftover.
-    with (
-        stores.blobs.ingest() as ingest,
-        tempfile.TemporaryDirectory(dir=stores.blobs.backend.staging_dir()) as tmp,
-    ):
+    scratch.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=scratch, prefix="push-") as tmp:
         if isinstance(source, (str, os.PathLike)):
             path = Path(source)
             files = collect(path)
@@ -93,69 +92,37 @@ def push(
                 f"cannot push a {type(source).__name__}: pass a file or folder path or a "
                 "pandas DataFrame"
             )
-        return _store(stores, ingest, name, kind, files, message, user_meta, progress, started)
-
-
-def _store(
-    stores: Stores,
-    ingest: Ingest,
-    name: str,
-    kind: str,
-    files: list[tuple[str, Path]],
-    message: str | None,
-    user_meta: dict[str, str],
-    progress: Progress | None,
-    started: float,
-) -> PushResult:
-    try:
-        stored = ingest.add_paths([p for _rel, p in files], progress)
-        entries = [
-            FileEntry(rel, f.size, f.digest) for (rel, _p), f in zip(files, stored, strict=True)
-        ]
-        digest = content_digest(kind, entries)
-        ingest.finish()
-    except BaseException:
-        ingest.abort()
-        raise
-    total = sum(e.size for e in entries)
-    user = whoami()
-    with stores.meta.read() as conn:
-        ds_id = repo.dataset_id(conn, name)
-        latest = repo.latest_row(conn, ds_id) if ds_id is not None else None
-    if latest is not None and latest.content_digest == digest:
-        ingest.remember_hashes()
-        existing = version_from_row(name, latest)
-        return PushResult(existing, False, ingest.bytes_read, 0, time.perf_counter() - started)
-    stats = _profile(files, total)
-    now = time.time()
-    with stores.meta.write() as conn:
-        ds_id = repo.lock_dataset(conn, name, now, user)
-        latest = repo.latest_row(conn, ds_id)
+        sender = Sender(service, cache, progress)
+        manifest_files = sender.send(files)
+        manifest = Manifest(kind, manifest_files, message, user_meta)
+        digest = content_digest(kind, manifest.entries())
+        latest = _latest(service, name)
         if latest is not None and latest.content_digest == digest:
-            # Another process pushed the same content while we were hashing.
-            existing = version_from_row(name, latest)
-            return PushResult(existing, False, ingest.bytes_read, 0, time.perf_counter() - started)
-        number = 1 if latest is None else latest.version + 1
-        values = {
-            "dataset_id": ds_id,
-            "version": number,
-            "parent_version": None if latest is None else latest.version,
-            "content_digest": digest,
-            "kind": kind,
-            "message": message,
-            "meta": user_meta,
-            "stats": stats,
-            "file_count": len(entries),
-            "total_bytes": total,
-            "created_at": now,
-            "created_by": user,
-        }
-        ingest.commit(conn)
-        repo.insert_version(conn, values, entries)
-        append_event(conn, DatasetVersionCreated(name, number, digest))
-        row = repo.latest_row(conn, ds_id)
-    ingest.remember_hashes()
-    version = version_from_row(name, row, tuple(entries))
-    return PushResult(
-        version, True, ingest.bytes_read, ingest.bytes_new, time.perf_counter() - started
+            sender.remember_hashes()
+            return PushResult(latest, False, sender.bytes_read, 0, time.perf_counter() - started)
+        total = sum(f.size for f in manifest_files)
+        manifest = dataclasses.replace(manifest, stats=_profile(files, total))
+        try:
+            result = service.commit_version(name, manifest)
+        except Conflict as exc:
+            if "not stored" not in exc.message:
+                raise
+            # A gc took chunks this push counted on after it asked: ask again, send what is
+            # missing now, commit once more (a second refusal goes to the caller).
+            sender.forget()
+            sender.send(files)
+            result = service.commit_version(name, manifest)
+    sender.remember_hashes()
+    return dataclasses.replace(
+        result,
+        bytes_read=sender.bytes_read,
+        bytes_new=sender.bytes_sent if result.created else 0,
+        seconds=time.perf_counter() - started,
     )
+
+
+def _latest(service: Datasets, name: str) -> DatasetVersion | None:
+    try:
+        return service.show(name)
+    except NotFound:
+        return None
