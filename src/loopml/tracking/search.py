@@ -30,6 +30,9 @@ MAX_LIMIT = 50_000
 # ones (up to the grammar's 24 levels) combine one id set per comparison with AND/OR.
 _MAX_NESTED_SETS = 8
 _DEEP = 16
+# An "and" of this many side-table comparisons at most is one join (more would make
+# PostgreSQL's planner weigh too many join orders); longer ones intersect id sets.
+_MAX_JOINED = 4
 _SIDE = {"metric": latest_metrics, "param": run_params, "tag": run_tags}
 
 
@@ -92,11 +95,39 @@ def _id_set(node: Node, dialect: str, nested: int = _MAX_NESTED_SETS) -> Any:
     if isinstance(node, BoolOp):
         if _height(node) > nested:
             return None
+        if node.op == "and" and len(node.items) <= _MAX_JOINED and all(
+            isinstance(n, Compare) and n.field.kind != "attribute" for n in node.items
+        ):
+            return _joined(node.items, dialect)  # type: ignore[arg-type]
         parts = [_id_set(n, dialect, nested) for n in node.items]
         if any(p is None for p in parts):
             return None
         return _combine(node.op, parts)
     return None
+
+
+def _joined(items: Sequence[Compare], dialect: str) -> Any:
+    """The ids of runs matching every comparison in ``items``, as one join: the first
+    comparison the database picks drives, the others are primary-key lookups of (run, key),
+    where an INTERSECT would read every matching row of each and sort them."""
+    sides = [_SIDE[c.field.kind].alias(f"s{i}") for i, c in enumerate(items)]
+    joined: Any = sides[0]
+    for side, c in zip(sides[1:], items[1:], strict=True):
+        joined = joined.join(
+            side,
+            sa.and_(
+                side.c.run_id == sides[0].c.run_id,
+                side.c.key == c.field.key,
+                _apply(side.c.value, c.op, c.value, dialect),
+            ),
+        )
+    first = items[0]
+    return (
+        sa.select(sides[0].c.run_id)
+        .select_from(joined)
+        .where(sides[0].c.key == first.field.key)
+        .where(_apply(sides[0].c.value, first.op, first.value, dialect))
+    )
 
 
 def _combine(op: str, parts: list[Any]) -> Any:
