@@ -273,3 +273,53 @@ def test_small_inputs_handed_over_by_the_coordinator_are_checked_against_their_d
             ingest.commit(conn)
     forged = {stored[rel]: b"not the value" for rel in saved}
     assert same(load_output(stores, output(stored), scratch, forged))
+
+
+KEPT = """
+import os
+import helper_kept
+from loopml.pipelines import pipeline, step
+
+@step
+def probe():
+    return [os.getpid(), helper_kept.VALUE, os.environ.get("KEPT_PROBE")]
+
+@pipeline
+def kept():
+    probe()
+"""
+
+
+def test_workers_kept_between_runs_see_edited_helpers_and_the_current_environment(
+    client: Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    path = files.write(tmp_path, "kept.py", KEPT)
+    helper = tmp_path / "helper_kept.py"
+    helper.write_text("VALUE = 1\n")
+    monkeypatch.setenv("KEPT_PROBE", "a")
+
+    def probe() -> list[object]:
+        run = client.pipelines.run(f"{path}:kept", workers=1, no_cache=True)
+        assert run.status.value == "succeeded", run.error
+        out: list[object] = client.pipelines.load_output(run.id, "probe")
+        return out
+
+    pid, value, env = probe()
+    assert (value, env) == (1, "a")
+    again = probe()
+    assert again == [pid, 1, "a"]  # the same worker process served the second run
+    helper.write_text("VALUE = 2  # edited\n")
+    os.utime(helper, ns=(0, 10**18))  # a new mtime even on a coarse clock
+    assert probe() == [pid, 2, "a"]
+    monkeypatch.setenv("KEPT_PROBE", "b")
+    newer = probe()
+    assert newer[1:] == [2, "b"] and newer[0] != pid  # another environment: a new worker
+    client.pipelines.close()  # type: ignore[attr-defined]
+    with pytest.raises(ProcessLookupError):
+        for _ in range(500):  # the kept worker ends with the service
+            os.kill(int(newer[0]), 0)  # type: ignore[call-overload]
+            import time
+
+            time.sleep(0.01)
