@@ -106,6 +106,7 @@ class Coordinator:
         self.status: dict[str, StepStatus] = {n: StepStatus.PENDING for n in plan.nodes}
         self.blocked: dict[str, str] = {}  # step → why the steps after it cannot run
         self.outputs: dict[tuple[str, str], Output] = {}
+        self.digests: dict[tuple[str, str], str] = {}  # the outputs' digests, for cache keys
         # Bytes of small output files the workers sent back, passed on to the steps that
         # read them (up to FILES_HELD bytes in all; later ones are read from the store).
         self.files: dict[str, bytes] = {}
@@ -170,13 +171,12 @@ class Coordinator:
             fingerprint = self._fingerprints[id(step)] = cache.code_fingerprint(
                 step.func, step.outputs
             )
-        digests = {k: o.digest for k, o in self.outputs.items()}
         extra = None
         if step.cache_extra is not None:
             args = [self._pending(s) for s in node.args]
             kwargs = {k: self._pending(s) for k, s in node.kwargs.items()}
             extra = step.cache_extra(self.backend, *args, **kwargs)
-        return cache.cache_key(fingerprint, node.args, node.kwargs, digests, extra)
+        return cache.cache_key(fingerprint, node.args, node.kwargs, self.digests, extra)
 
     def _pending(self, spec: Spec) -> Any:
         kind = spec[0]
@@ -346,6 +346,7 @@ class Coordinator:
         self.status[name] = status
         for o in outputs:
             self.outputs[(name, o.name)] = o
+            self.digests[(name, o.name)] = o.digest
         if decision is not None and not decision.get("go", True):
             self.blocked[name] = f"condition {name!r} decided not to go on: {decision['reason']}"
 
