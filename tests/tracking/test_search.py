@@ -88,7 +88,10 @@ def _names(client: Client, *args: object, **kwargs: object) -> list[str]:
         ("metrics.accuracy > 0.8 and metrics.accuracy < 0.93", ["c", "b"]),
         ("params.model = 'rf' and tags.note like 'base%' and metrics.loss < 0.1", ["c"]),
         ("tags.note not like '%_%' and params.model in ('rf', 'xgb')", ["d"]),
-        ("params.depth = 3 and params.model != 'lr' and tags.note != '' and metrics.loss > 0", ["e", "c"]),
+        (
+            "params.depth = 3 and params.model != 'lr' and tags.note != '' and metrics.loss > 0",
+            ["e", "c"],
+        ),
         (
             "params.depth = 3 and params.model != 'lr' and tags.note != '' and metrics.loss > 0 "
             "and metrics.accuracy > 0.9",
@@ -243,7 +246,7 @@ def test_loaded_runs_equal_runs_built_by_their_constructor(
     from loopml.api.runs import Run
 
     assert not hasattr(Run, "__post_init__")
-    loaded = client.tracking.search_runs("churn") + [client.tracking.get_run(seeded["a"])]
+    loaded = [*client.tracking.search_runs("churn"), client.tracking.get_run(seeded["a"])]
     for run in loaded:
         rebuilt = replace(run)  # through __init__
         assert rebuilt == run

@@ -3,7 +3,9 @@ with metrics read from ``latest_metrics`` (indexed by key and value), never the 
 
 from __future__ import annotations
 
+import collections
 import functools
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -11,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from loopml.api.runs import Run
-from loopml.core.errors import InvalidInput, NotFound
+from loopml.core.errors import InvalidInput, NotFound, StoreError
 from loopml.meta.tables import experiments, latest_metrics, run_params, run_tags, runs
 from loopml.tracking.filter import (
     BoolOp,
@@ -96,8 +98,10 @@ def _id_set(node: Node, dialect: str, nested: int = _MAX_NESTED_SETS) -> Any:
     if isinstance(node, BoolOp):
         if _height(node) > nested:
             return None
-        if node.op == "and" and len(node.items) <= _MAX_JOINED and all(
-            isinstance(n, Compare) and n.field.kind != "attribute" for n in node.items
+        if (
+            node.op == "and"
+            and len(node.items) <= _MAX_JOINED
+            and all(isinstance(n, Compare) and n.field.kind != "attribute" for n in node.items)
         ):
             return _joined(node.items, dialect)  # type: ignore[arg-type]
         parts = [_id_set(n, dialect, nested) for n in node.items]
@@ -207,11 +211,12 @@ def search_runs(
     names = [experiment] if isinstance(experiment, str) else list(experiment or [])
     items = [order_by] if isinstance(order_by, str) else list(order_by or [])
     args = (conn.dialect.name, experiment is not None, tuple(names), filter, tuple(items), limit)
-    if all(isinstance(a, str) for a in (*names, *items)) and isinstance(filter, str | None):
-        q = _cached_statement(*args)
-    else:  # not hashable, or not text: the parser says what is wrong
-        q = _statement(*args)
-    rows = conn.execute(q).all()
+    cacheable = all(isinstance(a, str) for a in (*names, *items)) and isinstance(filter, str | None)
+    if cacheable and conn.dialect.name == "sqlite":
+        rows: Sequence[Any] = _sqlite_rows(conn, *_cached_sqlite(args, conn.dialect))
+    else:  # not hashable, or not text (the parser says what is wrong), or not SQLite
+        q = _cached_statement(*args) if cacheable else _statement(*args)
+        rows = conn.execute(q).all()
     if not rows and names:
         _check_experiments(conn, names)
     return load_runs(conn, rows, detail=False)
@@ -245,6 +250,37 @@ def _statement(
 # search over a thousand runs; a repeated search (a refreshed page, a poll) reuses it, and
 # SQLAlchemy its compiled form. Statements are immutable, so sharing them is safe.
 _cached_statement = functools.lru_cache(maxsize=256)(_statement)
+
+
+_ListRow = collections.namedtuple(  # type: ignore[misc]
+    "_ListRow", [c.key for c in LIST_COLUMNS]
+)
+_CODE = [c.key for c in LIST_COLUMNS].index("code")
+
+
+@functools.lru_cache(maxsize=256)
+def _cached_sqlite(args: tuple[Any, ...], dialect: Any) -> tuple[str, tuple[Any, ...]]:
+    """The SQL text and parameters of a cached search statement on SQLite, compiled once."""
+    compiled = _cached_statement(*args).compile(
+        dialect=dialect, compile_kwargs={"render_postcompile": True}
+    )
+    params = compiled.construct_params()
+    return str(compiled), tuple(params[name] for name in compiled.positiontup or ())
+
+
+def _sqlite_rows(conn: Connection, sql: str, params: tuple[Any, ...]) -> list[Any]:
+    """Rows of a compiled search from the driver's cursor, as LIST_COLUMNS: on SQLite,
+    SQLAlchemy's execution and result rows cost as much as the query itself."""
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(sql, params)
+        raw = cursor.fetchall()
+    except conn.dialect.loaded_dbapi.Error as exc:
+        raise StoreError(f"metadata database read failed: {exc}") from exc
+    finally:
+        cursor.close()
+    loads = json.loads
+    return [_ListRow._make((*r[:_CODE], loads(r[_CODE]), *r[_CODE + 1 :])) for r in raw]
 
 
 def _check_experiments(conn: Connection, names: list[str]) -> None:
