@@ -84,6 +84,20 @@ def _names(client: Client, *args: object, **kwargs: object) -> list[str]:
         ),
         ("metrics.accuracy > 0.9 and not params.model = 'rf'", ["a"]),
         ("attributes.end_time > 0", ["d", "c", "b", "a"]),
+        # An "and" of side-table comparisons (one join up to four, an intersection beyond).
+        ("metrics.accuracy > 0.8 and metrics.accuracy < 0.93", ["c", "b"]),
+        ("params.model = 'rf' and tags.note like 'base%' and metrics.loss < 0.1", ["c"]),
+        ("tags.note not like '%_%' and params.model in ('rf', 'xgb')", ["d"]),
+        (
+            "params.depth = 3 and params.model != 'lr' and tags.note != '' and metrics.loss > 0",
+            ["e", "c"],
+        ),
+        (
+            "params.depth = 3 and params.model != 'lr' and tags.note != '' and metrics.loss > 0 "
+            "and metrics.accuracy > 0.9",
+            ["c"],
+        ),
+        ("params.model = 'lr' and params.model = 'rf'", []),
         ("attributes.start_time > '2000-01-01'", ["e", "d", "c", "b", "a"]),
     ],
 )
@@ -220,3 +234,21 @@ def test_deep_filters_on_the_cli_exit_1_without_a_traceback(tmp_path: Path) -> N
         assert f"nests {depth} levels deep; at most 24 are allowed" in r.stderr
         assert "Traceback" not in r.stderr and "RecursionError" not in r.stderr
         assert max(len(line) for line in r.stderr.splitlines()) < 200
+
+
+def test_loaded_runs_equal_runs_built_by_their_constructor(
+    client: Client, seeded: dict[str, str]
+) -> None:
+    # Loading fills Run's fields directly, skipping its __init__: any check the constructor
+    # gains (a __post_init__) would be skipped too, so Run must have none.
+    from dataclasses import fields, replace
+
+    from loopml.api.runs import Run
+
+    assert not hasattr(Run, "__post_init__")
+    loaded = [*client.tracking.search_runs("churn"), client.tracking.get_run(seeded["a"])]
+    for run in loaded:
+        rebuilt = replace(run)  # through __init__
+        assert rebuilt == run
+        assert vars(rebuilt) == vars(run)
+        assert list(vars(run)) == [f.name for f in fields(Run)]

@@ -21,6 +21,7 @@ from loopml.pipelines.worker import StepResult, StepTask, load_output
 from loopml.stores import Stores
 
 log = logging.getLogger("loopml.pipelines")
+FILES_HELD = 64 * 1024 * 1024
 Progress = Callable[[str, StepStatus, str], None]
 
 
@@ -105,6 +106,11 @@ class Coordinator:
         self.status: dict[str, StepStatus] = {n: StepStatus.PENDING for n in plan.nodes}
         self.blocked: dict[str, str] = {}  # step → why the steps after it cannot run
         self.outputs: dict[tuple[str, str], Output] = {}
+        self.digests: dict[tuple[str, str], str] = {}  # the outputs' digests, for cache keys
+        # Bytes of small output files the workers sent back, passed on to the steps that
+        # read them (up to FILES_HELD bytes in all; later ones are read from the store).
+        self.files: dict[str, bytes] = {}
+        self._files_size = 0
         self.keys: dict[str, str] = {}
         self._fingerprints: dict[int, str] = {}  # per step object: its code does not change
         self.outcome = Outcome()
@@ -165,13 +171,12 @@ class Coordinator:
             fingerprint = self._fingerprints[id(step)] = cache.code_fingerprint(
                 step.func, step.outputs
             )
-        digests = {k: o.digest for k, o in self.outputs.items()}
         extra = None
         if step.cache_extra is not None:
             args = [self._pending(s) for s in node.args]
             kwargs = {k: self._pending(s) for k, s in node.kwargs.items()}
             extra = step.cache_extra(self.backend, *args, **kwargs)
-        return cache.cache_key(fingerprint, node.args, node.kwargs, digests, extra)
+        return cache.cache_key(fingerprint, node.args, node.kwargs, self.digests, extra)
 
     def _pending(self, spec: Spec) -> Any:
         kind = spec[0]
@@ -248,13 +253,16 @@ class Coordinator:
     def _submit(self, node: Node) -> bool:
         """Hand the step to the executor; False if it could not be sent (then it failed)."""
         self.status[node.name] = StepStatus.RUNNING
+        args = [self._resolved(s) for s in node.args]
+        kwargs = {k: self._resolved(s) for k, s in node.kwargs.items()}
         task = StepTask(
             run_id=self.run_id,
             step=node.name,
             func=node.step.func,
             outputs=node.step.outputs,
-            args=[self._resolved(s) for s in node.args],
-            kwargs={k: self._resolved(s) for k, s in node.kwargs.items()},
+            args=args,
+            kwargs=kwargs,
+            files=self._known_inputs([*args, *kwargs.values()]),
             cache_key=self.keys.get(node.name),
             materializers=mats.user_registrations(),
             resources=dict(node.step.resources),
@@ -269,6 +277,29 @@ class Coordinator:
         self.progress(node.name, StepStatus.RUNNING, "")
         return True
 
+    def _known_inputs(self, specs: list[tuple[Any, ...]]) -> dict[str, bytes]:
+        """Bytes of the input files in resolved ``specs`` that the coordinator holds."""
+        known: dict[str, bytes] = {}
+        todo = list(specs)
+        while todo and self.files:
+            spec = todo.pop()
+            if spec[0] == "artifact":
+                for f in spec[1].files:
+                    data = self.files.get(f.digest)
+                    if data is not None:
+                        known[f.digest] = data
+            elif spec[0] == "list":
+                todo += spec[1]
+            elif spec[0] == "dict":
+                todo += spec[1].values()
+        return known
+
+    def _keep_files(self, files: dict[str, bytes]) -> None:
+        for digest, data in files.items():
+            if digest not in self.files and self._files_size + len(data) <= FILES_HELD:
+                self.files[digest] = data
+                self._files_size += len(data)
+
     def _resolved(self, spec: Spec) -> tuple[Any, ...]:
         kind = spec[0]
         if kind == "ref":
@@ -282,6 +313,7 @@ class Coordinator:
     def _finished(self, result: Any) -> None:
         if isinstance(result, StepResult):
             if result.status is StepStatus.SUCCEEDED:
+                self._keep_files(result.files)
                 self._report(result.step, result.metrics, result.datasets)
                 self._done(result.step, StepStatus.SUCCEEDED, result.outputs, result.decision)
                 took = (result.end_time or 0) - (result.start_time or 0)
@@ -314,6 +346,7 @@ class Coordinator:
         self.status[name] = status
         for o in outputs:
             self.outputs[(name, o.name)] = o
+            self.digests[(name, o.name)] = o.digest
         if decision is not None and not decision.get("go", True):
             self.blocked[name] = f"condition {name!r} decided not to go on: {decision['reason']}"
 

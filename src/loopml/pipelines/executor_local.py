@@ -1,7 +1,12 @@
 """The local executor: a pool of worker processes, started on demand from a fork server that
 has loopml preloaded (a few ms each), each opening its own stores from the settings. Steps
 are sent one at a time to idle workers; a worker that dies is noticed through its process
-sentinel, its step reported failed, and the worker replaced."""
+sentinel, its step reported failed, and the worker replaced.
+
+The pipeline service keeps its pool between runs (a new worker, its stores and their compiled
+statements cost more than a dozen steps): a worker given the first step of another run first
+forgets the user's modules it imported, so edited helper modules are imported afresh, and
+workers started with another environment are replaced."""
 
 from __future__ import annotations
 
@@ -34,6 +39,8 @@ def _worker_main(conn: Connection, settings: Settings, env: dict[str, str]) -> N
     from loopml.stores import open_stores
 
     stores = None
+    baseline = set(sys.modules)
+    last_run: str | None = None
     try:
         while True:
             try:
@@ -43,6 +50,9 @@ def _worker_main(conn: Connection, settings: Settings, env: dict[str, str]) -> N
             if not message:
                 return
             run_id, step, payload = pickle.loads(message)
+            if last_run is not None and run_id != last_run:
+                _forget_user_modules(baseline)
+            last_run = run_id
             if stores is None:
                 stores = open_stores(settings)
             try:
@@ -61,6 +71,16 @@ def _worker_main(conn: Connection, settings: Settings, env: dict[str, str]) -> N
     finally:
         if stores is not None:
             stores.close()
+
+
+def _forget_user_modules(baseline: set[str]) -> None:
+    """Drop the user's modules imported since the worker started, as a new worker would not
+    have them: the next run imports them as they are now."""
+    from loopml.pipelines.cache import is_user_module
+
+    for name in set(sys.modules) - baseline:
+        if name not in ("__main__", "__mp_main__") and is_user_module(sys.modules.get(name)):
+            del sys.modules[name]
 
 
 def fail_unstarted(stores: Any, run_id: str, step: str, error: str) -> StepResult:
@@ -99,6 +119,7 @@ def _main_hidden() -> Iterator[None]:
 class _Worker:
     process: Any
     conn: Connection
+    env: dict[str, str]
     step: str | None = None
 
 
@@ -124,18 +145,43 @@ class LocalExecutor:
         busy = sum(1 for w in self._workers if w.step is not None)
         return self.max_workers - busy
 
+    def reuse(self, workers: int | None) -> None:
+        """Prepare a pool kept from an earlier run for the next one: ``workers`` at most, and
+        none started with an environment other than the current one."""
+        self.max_workers = max(1, workers or os.cpu_count() or 1)
+        env = dict(os.environ)
+        keep = [w for w in self._workers if w.step is None and w.env == env]
+        for w in self._workers:
+            if w not in keep[: self.max_workers]:
+                self._stop(w)
+        self._workers = keep[: self.max_workers]
+
+    def idle(self) -> bool:
+        """True when no worker holds a step."""
+        return all(w.step is None for w in self._workers)
+
+    def _stop(self, w: _Worker) -> None:
+        with contextlib.suppress(OSError):
+            w.conn.send_bytes(b"")
+        w.process.join(timeout=5)
+        if w.process.is_alive():
+            w.process.kill()
+            w.process.join(timeout=5)
+        w.conn.close()
+
     def _spawn(self) -> _Worker:
         parent, child = self._ctx.Pipe()
+        env = dict(os.environ)
         proc = self._ctx.Process(
             target=_worker_main,
-            args=(child, self.settings, dict(os.environ)),
+            args=(child, self.settings, env),
             name="loopml-step-worker",
             daemon=True,
         )
         with _main_hidden():
             proc.start()
         child.close()
-        w = _Worker(proc, parent)
+        w = _Worker(proc, parent, env)
         self._workers.append(w)
         return w
 

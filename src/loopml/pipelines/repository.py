@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from typing import Any
 
@@ -153,15 +154,28 @@ def step_status(conn: Connection, run_id: str, step: str, lock: bool = False) ->
     return StepStatus(found)
 
 
+@functools.lru_cache(maxsize=64)
+def _move_statement(new: StepStatus, names: tuple[str, ...]) -> sa.Update:
+    """The UPDATE of :func:`move_step` for one target status and set of fields, built once:
+    a step moves several times, and building the statement cost more than running it."""
+    allowed = [s.value for s in sources_of(new)]
+    return (
+        pipeline_steps.update()
+        .where(
+            _S.run_id == sa.bindparam("_run_id"),
+            _S.name == sa.bindparam("_step"),
+            # Literal values, not an expanding parameter: one compiled form, reused as is.
+            _S.status.in_([sa.literal(a) for a in allowed]),
+        )
+        .values({"status": new.value, **{n: sa.bindparam(n, type_=_S[n].type) for n in names}})
+    )
+
+
 def move_step(conn: Connection, run_id: str, step: str, new: StepStatus, **fields: Any) -> None:
     """Change a step's status (checked against the legal moves) and set ``fields``: one
     conditional UPDATE; when it matches nothing, the current status says why."""
-    allowed = [s.value for s in sources_of(new)]
-    done = conn.execute(
-        pipeline_steps.update()
-        .where(_S.run_id == run_id, _S.name == step, _S.status.in_(allowed))
-        .values(status=new.value, **fields)
-    )
+    stmt = _move_statement(new, tuple(sorted(fields)))
+    done = conn.execute(stmt, {"_run_id": run_id, "_step": step, **fields})
     if done.rowcount != 1:
         check_step_transition(step, step_status(conn, run_id, step), new)
 

@@ -6,8 +6,10 @@ import builtins
 import dataclasses
 import sys
 import tempfile
+import threading
 import time
 import uuid
+import weakref
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -27,6 +29,14 @@ if TYPE_CHECKING:
     from loopml.api.protocols import Backend
 
 EXECUTORS = ("local", "ray")
+
+
+def _close_pool(pool: list[Any], lock: threading.Lock) -> None:
+    with lock:
+        executors = list(pool)
+        pool.clear()
+    for executor in executors:
+        executor.close()
 
 
 def source_of(p: Pipeline) -> str:
@@ -72,6 +82,11 @@ class PipelineService:
         self.tracking = tracking
         self.backend = backend
         self.connect = connect
+        # The local executor's worker pool, kept between runs (idle, in the list while no run
+        # uses it); its workers end with this service or the process.
+        self._pool: list[Any] = []
+        self._pool_lock = threading.Lock()
+        weakref.finalize(self, _close_pool, self._pool, self._pool_lock)
 
     # ---------- running ----------
     def run(
@@ -143,6 +158,11 @@ class PipelineService:
         if name == "local":
             from loopml.pipelines.executor_local import LocalExecutor
 
+            with self._pool_lock:
+                pooled = self._pool.pop() if self._pool else None
+            if pooled is not None:  # another run at the same time gets a pool of its own
+                pooled.reuse(workers)
+                return pooled, []
             return LocalExecutor(self.stores.settings, workers), []
         if name == "ray":
             from loopml.pipelines.executor_ray import RayExecutor
@@ -194,12 +214,27 @@ class PipelineService:
                 self._end(run_id, RunStatus.FAILED, reason)
                 raise
         finally:
-            executor.close()
+            self._release(executor)
         error = None
         if not outcome.ok:
             error = "; ".join(f"step {s!r} failed: {why}" for s, why in outcome.failed.items())
         self._end(run_id, RunStatus.SUCCEEDED if outcome.ok else RunStatus.FAILED, error)
         return self.get_run(run_id)
+
+    def _release(self, executor: Executor) -> None:
+        """Keep an idle local pool for the next run; close anything else."""
+        from loopml.pipelines.executor_local import LocalExecutor
+
+        if isinstance(executor, LocalExecutor) and executor.idle():
+            with self._pool_lock:
+                if not self._pool:
+                    self._pool.append(executor)
+                    return
+        executor.close()
+
+    def close(self) -> None:
+        """End the worker processes kept between runs."""
+        _close_pool(self._pool, self._pool_lock)
 
     def _start(
         self,

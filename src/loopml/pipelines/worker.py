@@ -20,7 +20,7 @@ import time
 import traceback
 import types
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,6 +55,9 @@ class StepTask:
     # Builds the services over the worker's stores (``loopml.connect.over_stores``, pickled
     # by reference): what ``current_step()`` offers a step.
     connect: Callable[..., Any] | None = None
+    # Bytes of small input files the coordinator already has, by file digest (checked
+    # against it before use): the step need not look them up in the blob store.
+    files: dict[str, bytes] = field(default_factory=dict)
 
 
 @dataclass
@@ -68,6 +71,13 @@ class StepResult:
     error: str | None = None
     start_time: float | None = None
     end_time: float | None = None
+    # Bytes of the small output files it stored, by digest, for the steps that read them.
+    files: dict[str, bytes] = field(default_factory=dict)
+
+
+# Output files up to this size travel back to the coordinator and on to the steps that read
+# them. A chain of small values then costs no blob-store lookup per step.
+INLINE_MAX = 64 * 1024
 
 
 def output_digest(materializer: str, files: list[OutputFile]) -> str:
@@ -80,9 +90,16 @@ def output_digest(materializer: str, files: list[OutputFile]) -> str:
 class StoredFiles:
     """The files of one stored output, read from the blob store on demand."""
 
-    def __init__(self, stores: Stores, output: Output, scratch: Callable[[], Path]) -> None:
+    def __init__(
+        self,
+        stores: Stores,
+        output: Output,
+        scratch: Callable[[], Path],
+        known: Mapping[str, bytes] | None = None,
+    ) -> None:
         self.stores = stores
         self.output = output
+        self._known = known or {}
         self.names = [f.path for f in output.files]
         self._by_path = {f.path: f for f in output.files}
         self._scratch = scratch
@@ -91,6 +108,10 @@ class StoredFiles:
         f = self._by_path.get(path)
         if f is None:
             raise InvalidInput(f"output {self.output.name!r} has no file {path!r}")
+        data = self._known.get(f.digest)
+        # Checked like a read from the blob store; a mismatch is read from the store.
+        if data is not None and blake3.blake3(data).hexdigest() == f.digest:
+            return data
         return self.stores.blobs.read_bytes(f.digest)
 
     def folder(self) -> Path:
@@ -103,24 +124,38 @@ class StoredFiles:
         return root
 
 
-def load_output(stores: Stores, output: Output, scratch: Callable[[], Path]) -> Any:
-    return mats.by_name(output.materializer).load(StoredFiles(stores, output, scratch))
+def load_output(
+    stores: Stores,
+    output: Output,
+    scratch: Callable[[], Path],
+    known: Mapping[str, bytes] | None = None,
+) -> Any:
+    """The value of a stored output; ``known``: bytes of some of its files, by digest."""
+    return mats.by_name(output.materializer).load(StoredFiles(stores, output, scratch, known))
 
 
-def decode(stores: Stores, spec: tuple[Any, ...], scratch: Callable[[], Path]) -> Any:
+def decode(
+    stores: Stores,
+    spec: tuple[Any, ...],
+    scratch: Callable[[], Path],
+    known: Mapping[str, bytes] | None = None,
+) -> Any:
     kind = spec[0]
     if kind == "artifact":
-        return load_output(stores, spec[1], scratch)
+        return load_output(stores, spec[1], scratch, known)
     if kind == "list":
-        items = [decode(stores, s, scratch) for s in spec[1]]
+        items = [decode(stores, s, scratch, known) for s in spec[1]]
         return tuple(items) if spec[2] else items
     if kind == "dict":
-        return {k: decode(stores, s, scratch) for k, s in spec[1].items()}
+        return {k: decode(stores, s, scratch, known) for k, s in spec[1].items()}
     return spec[1]
 
 
-def store_outputs(stores: Stores, task: StepTask, values: list[Any]) -> tuple[Any, list[Output]]:
-    """Materialize and publish ``values`` (phase one); returns the ingest to commit."""
+def store_outputs(
+    stores: Stores, task: StepTask, values: list[Any], small: dict[str, bytes] | None = None
+) -> tuple[Any, list[Output]]:
+    """Materialize and publish ``values`` (phase one); returns the ingest to commit. Files of
+    at most INLINE_MAX bytes are also put in ``small``."""
     ingest = stores.blobs.ingest()
     try:
         outputs = []
@@ -131,11 +166,12 @@ def store_outputs(stores: Stores, task: StepTask, values: list[Any]) -> tuple[An
             files = []
             for rel, content in sorted(m.save(value).items()):
                 rel = safe_relpath(rel)
-                stored = (
-                    ingest.add_path(content)
-                    if isinstance(content, Path)
-                    else ingest.add_bytes(content)
-                )
+                if isinstance(content, Path):
+                    stored = ingest.add_path(content)
+                else:
+                    stored = ingest.add_bytes(content)
+                    if small is not None and len(content) <= INLINE_MAX:
+                        small[stored.digest] = bytes(content)
                 files.append(OutputFile(rel, stored.digest, stored.size))
             outputs.append(
                 Output(
@@ -241,11 +277,12 @@ def execute(stores: Stores, task: StepTask) -> StepResult:
     error: str | None = None
     decision: dict[str, Any] | None = None
     outputs: list[Output] = []
+    small: dict[str, bytes] = {}
     ingest = None
     try:
         try:
-            args = [decode(stores, s, scratch) for s in task.args]
-            kwargs = {k: decode(stores, s, scratch) for k, s in task.kwargs.items()}
+            args = [decode(stores, s, scratch, task.files) for s in task.args]
+            kwargs = {k: decode(stores, s, scratch, task.files) for k, s in task.kwargs.items()}
         except LoopError as exc:
             raise InvalidInput(f"cannot load the inputs of step {task.step!r}: {exc}") from exc
         token = activate(ctx)
@@ -267,7 +304,7 @@ def execute(stores: Stores, task: StepTask) -> StepResult:
                 decision = {"go": bool(value.go), "reason": str(value.reason)}
                 value = value.value
             if decision is None or decision["go"]:
-                ingest, outputs = store_outputs(stores, task, _split(task, value))
+                ingest, outputs = store_outputs(stores, task, _split(task, value), small)
     except Exception as exc:  # loading inputs or storing outputs failed
         error = str(exc) if isinstance(exc, LoopError) else _format(exc)
         outputs = []
@@ -325,4 +362,5 @@ def execute(stores: Stores, task: StepTask) -> StepResult:
         error=error,
         start_time=start,
         end_time=end,
+        files=small if error is None else {},
     )

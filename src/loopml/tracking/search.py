@@ -3,6 +3,9 @@ with metrics read from ``latest_metrics`` (indexed by key and value), never the 
 
 from __future__ import annotations
 
+import collections
+import functools
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -10,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from loopml.api.runs import Run
-from loopml.core.errors import InvalidInput, NotFound
+from loopml.core.errors import InvalidInput, NotFound, StoreError
 from loopml.meta.tables import experiments, latest_metrics, run_params, run_tags, runs
 from loopml.tracking.filter import (
     BoolOp,
@@ -30,6 +33,9 @@ MAX_LIMIT = 50_000
 # ones (up to the grammar's 24 levels) combine one id set per comparison with AND/OR.
 _MAX_NESTED_SETS = 8
 _DEEP = 16
+# An "and" of this many side-table comparisons at most is one join (more would make
+# PostgreSQL's planner weigh too many join orders); longer ones intersect id sets.
+_MAX_JOINED = 4
 _SIDE = {"metric": latest_metrics, "param": run_params, "tag": run_tags}
 
 
@@ -92,11 +98,41 @@ def _id_set(node: Node, dialect: str, nested: int = _MAX_NESTED_SETS) -> Any:
     if isinstance(node, BoolOp):
         if _height(node) > nested:
             return None
+        if (
+            node.op == "and"
+            and len(node.items) <= _MAX_JOINED
+            and all(isinstance(n, Compare) and n.field.kind != "attribute" for n in node.items)
+        ):
+            return _joined(node.items, dialect)  # type: ignore[arg-type]
         parts = [_id_set(n, dialect, nested) for n in node.items]
         if any(p is None for p in parts):
             return None
         return _combine(node.op, parts)
     return None
+
+
+def _joined(items: Sequence[Compare], dialect: str) -> Any:
+    """The ids of runs matching every comparison in ``items``, as one join: the first
+    comparison the database picks drives, the others are primary-key lookups of (run, key),
+    where an INTERSECT would read every matching row of each and sort them."""
+    sides = [_SIDE[c.field.kind].alias(f"s{i}") for i, c in enumerate(items)]
+    joined: Any = sides[0]
+    for side, c in zip(sides[1:], items[1:], strict=True):
+        joined = joined.join(
+            side,
+            sa.and_(
+                side.c.run_id == sides[0].c.run_id,
+                side.c.key == c.field.key,
+                _apply(side.c.value, c.op, c.value, dialect),
+            ),
+        )
+    first = items[0]
+    return (
+        sa.select(sides[0].c.run_id)
+        .select_from(joined)
+        .where(sides[0].c.key == first.field.key)
+        .where(_apply(sides[0].c.value, first.op, first.value, dialect))
+    )
 
 
 def _combine(op: str, parts: list[Any]) -> Any:
@@ -172,12 +208,33 @@ def search_runs(
     """Runs of ``experiment`` (a name, names, or all) matching ``filter``, ordered and limited."""
     if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= MAX_LIMIT:
         raise InvalidInput(f"limit must be a whole number from 1 to {MAX_LIMIT}, got {limit!r}")
-    node = parse_filter(filter) if filter else None
-    items = [order_by] if isinstance(order_by, str) else list(order_by or [])
-    keys = [parse_order_by(o) for o in items]
-    q = sa.select(*LIST_COLUMNS).join(experiments, runs.c.experiment_id == experiments.c.id)
     names = [experiment] if isinstance(experiment, str) else list(experiment or [])
-    if experiment is not None:
+    items = [order_by] if isinstance(order_by, str) else list(order_by or [])
+    args = (conn.dialect.name, experiment is not None, tuple(names), filter, tuple(items), limit)
+    cacheable = all(isinstance(a, str) for a in (*names, *items)) and isinstance(filter, str | None)
+    if cacheable and conn.dialect.name == "sqlite":
+        rows: Sequence[Any] = _sqlite_rows(conn, *_cached_sqlite(args, conn.dialect))
+    else:  # not hashable, or not text (the parser says what is wrong), or not SQLite
+        q = _cached_statement(*args) if cacheable else _statement(*args)
+        rows = conn.execute(q).all()
+    if not rows and names:
+        _check_experiments(conn, names)
+    return load_runs(conn, rows, detail=False)
+
+
+def _statement(
+    dialect: str,
+    by_experiment: bool,
+    names: tuple[str, ...],
+    filter: str | None,
+    order_by: tuple[str, ...],
+    limit: int,
+) -> sa.Select[Any]:
+    """The SELECT of a search: run rows with LIST_COLUMNS, filtered, ordered and limited."""
+    node = parse_filter(filter) if filter else None
+    keys = [parse_order_by(o) for o in order_by]
+    q = sa.select(*LIST_COLUMNS).join(experiments, runs.c.experiment_id == experiments.c.id)
+    if by_experiment:
         # As a subquery, not a condition on the join, so the filter's id set drives the plan.
         q = q.where(
             runs.c.experiment_id.in_(
@@ -185,11 +242,45 @@ def search_runs(
             )
         )
     if node is not None:
-        q = q.where(compile_node(node, conn.dialect.name))
-    rows = conn.execute(_order(q, keys).limit(limit)).all()
-    if not rows and names:
-        _check_experiments(conn, names)
-    return load_runs(conn, rows, detail=False)
+        q = q.where(compile_node(node, dialect))
+    return _order(q, keys).limit(limit)
+
+
+# Building the statement (parsing, then SQLAlchemy's constructs) costs about a tenth of a
+# search over a thousand runs; a repeated search (a refreshed page, a poll) reuses it, and
+# SQLAlchemy its compiled form. Statements are immutable, so sharing them is safe.
+_cached_statement = functools.lru_cache(maxsize=256)(_statement)
+
+
+_ListRow = collections.namedtuple(  # type: ignore[misc]
+    "_ListRow", [c.key for c in LIST_COLUMNS]
+)
+_CODE = [c.key for c in LIST_COLUMNS].index("code")
+
+
+@functools.lru_cache(maxsize=256)
+def _cached_sqlite(args: tuple[Any, ...], dialect: Any) -> tuple[str, tuple[Any, ...]]:
+    """The SQL text and parameters of a cached search statement on SQLite, compiled once."""
+    compiled = _cached_statement(*args).compile(
+        dialect=dialect, compile_kwargs={"render_postcompile": True}
+    )
+    params = compiled.construct_params()
+    return str(compiled), tuple(params[name] for name in compiled.positiontup or ())
+
+
+def _sqlite_rows(conn: Connection, sql: str, params: tuple[Any, ...]) -> list[Any]:
+    """Rows of a compiled search from the driver's cursor, as LIST_COLUMNS: on SQLite,
+    SQLAlchemy's execution and result rows cost as much as the query itself."""
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(sql, params)
+        raw = cursor.fetchall()
+    except conn.dialect.loaded_dbapi.Error as exc:
+        raise StoreError(f"metadata database read failed: {exc}") from exc
+    finally:
+        cursor.close()
+    loads = json.loads
+    return [_ListRow._make((*r[:_CODE], loads(r[_CODE]), *r[_CODE + 1 :])) for r in raw]
 
 
 def _check_experiments(conn: Connection, names: list[str]) -> None:
