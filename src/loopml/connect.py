@@ -182,6 +182,10 @@ class Services:
             tracker = self._built.pop("tracker", None)
             if tracker is not None:
                 tracker.close()
+            pipelines = self._built.pop("pipelines", None)
+            close_workers = getattr(pipelines, "close", None)
+            if close_workers is not None:
+                close_workers()  # the step workers it keeps between runs
             self._built.clear()
             if self._owns_stores and self._stores is not None:
                 self._stores.close()
