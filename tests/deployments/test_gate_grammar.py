@@ -101,3 +101,15 @@ def test_the_documented_syntax_and_example_parse() -> None:
     assert [c.margin for c in clauses] == [0.0, 0.0, -0.5]
     example = SYNTAX.split("e.g. ")[1]
     assert "," not in example and parse_gate(example) == clauses  # joined with and, no comma
+
+
+@pytest.mark.parametrize("to", ["7", "007"])
+def test_deploy_and_rollback_refuse_an_alias_that_reads_as_a_version(
+    client: Client, to: str
+) -> None:
+    from loopml.core.errors import InvalidName
+
+    with pytest.raises(InvalidName, match="would read as a version"):
+        client.deployments.deploy("m", version=1, to=to)
+    with pytest.raises(InvalidName, match="would read as a version"):
+        client.deployments.rollback("m", to=to)

@@ -24,7 +24,7 @@ from loopml.api.models import ModelVersion
 from loopml.api.protocols import Models
 from loopml.core.errors import Conflict, InvalidInput, LoopError, NotFound
 from loopml.core.identity import whoami
-from loopml.core.names import validate_name
+from loopml.core.names import validate_alias, validate_name
 from loopml.deployments import repository as repo
 from loopml.deployments.gate import evaluate_gate, parse_gate
 from loopml.deployments.lock import alias_lock
@@ -127,7 +127,7 @@ class DeploymentService:
     ) -> tuple[str, Any]:
         """Check the arguments before any lookup or record; the selector and its argument."""
         validate_name(name, "model name")
-        validate_name(to, "alias")
+        validate_alias(to)
         selector, arg = parse_selector(select, version, alias)
         if gate is not None:
             parse_gate(gate)  # a typo fails before any lookup or record
@@ -153,7 +153,7 @@ class DeploymentService:
     def rollback(self, name: str, to: str = "production") -> Deployment:
         """Point ``name@to`` back at the version it held before the last deployment."""
         validate_name(name, "model name")
-        validate_name(to, "alias")
+        validate_alias(to)
         with alias_lock(self.stores.meta, name, to):
             self._settle_abandoned(name, to)
             return self._rollback(name, to)
