@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
+# Test processes (pytest-xdist); the Ray tests share one of them (one Ray head per process).
+TEST_WORKERS ?= 2
 
 .PHONY: demo test install install-dev lint typecheck clean
 
@@ -30,7 +32,7 @@ lint: install-dev
 	$(VENV)/bin/mypy
 
 test: install-dev lint
-	$(VENV)/bin/python -m pytest -q $(PYTEST_ARGS)
+	$(VENV)/bin/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

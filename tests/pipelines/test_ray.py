@@ -21,6 +21,9 @@ from tests.conftest import run_cli
 from tests.pipelines import files
 from tests.plugins.ray import RayHead
 
+# One Ray head per test process: under pytest-xdist these tests share one worker.
+pytestmark = pytest.mark.xdist_group("ray")
+
 RAY_PIPELINE = """
 import os
 from loopml.pipelines import current_step, pipeline, step

@@ -45,7 +45,9 @@ def _predict(logger: PredictionLogger, rid: str, batch: Batch) -> None:
 
 
 @pytest.mark.parametrize(
-    "bad", ["\ud800", "x\udfff", "\ud83d!", object(), 1 + 2j, {"a": {1, 2}}], ids=repr
+    "bad",
+    ["\ud800", "x\udfff", "\ud83d!", object(), 1 + 2j, {"a": {1, 2}}],
+    ids=["lone-high", "lone-low", "high-then-bang", "object", "complex", "set-in-dict"],
 )
 def test_a_record_that_cannot_be_stored_is_counted_and_the_rest_kept(
     tmp_path: Path, caplog: pytest.LogCaptureFixture, bad: Any
