@@ -340,7 +340,11 @@ def test_streamed_scan_widens_a_column_whose_type_changes_after_the_first_batch(
 def test_distinct_becomes_an_estimate_above_the_exact_limit(tmp_path: pathlib.Path) -> None:
     rows = 60_000
     frame = pd.DataFrame(
-        {"key": [f"k{i % 50_000}" for i in range(rows)], "n": np.arange(rows) % 40_000}
+        {
+            "key": [f"k{i % 50_000}" for i in range(rows)],
+            "n": np.arange(rows) % 40_000,
+            "x": (np.arange(rows) % 30_000) / 7.0 - 100.0,
+        }
     )
     path = _write_parquet(frame, tmp_path / "keys.parquet")
 
@@ -349,7 +353,8 @@ def test_distinct_becomes_an_estimate_above_the_exact_limit(tmp_path: pathlib.Pa
 
     assert columns["key"]["distinct"] == pytest.approx(50_000, rel=0.03)
     assert columns["n"]["distinct"] == pytest.approx(40_000, rel=0.03)
-    assert "distinct" in columns["key"]["approximate"]
+    assert columns["x"]["distinct"] == pytest.approx(30_000, rel=0.03)
+    assert all("distinct" in columns[c]["approximate"] for c in ("key", "n", "x"))
     assert "top" in columns["key"]["approximate"]
     assert columns["key"]["top"][0][1] == 2
 

@@ -153,8 +153,13 @@ class _ColumnAccumulator:
             counts = counts.filter(counts.field("values").is_valid())
             self.distinct.update(counts.field("values"))
             self._update_top(counts)
+        elif self.kind in ("int", "float") and self.distinct.seen + valid > self.distinct.exact_max:
+            # More numbers than the exact limit: sketch them as they are, without a hash table
+            # of their unique values first (the estimate is the same; the work is halved).
+            self.distinct.sketch(pc.drop_null(array))
         else:
             self.distinct.update(pc.drop_null(pc.unique(array)))
+        self.distinct.seen += valid
 
     def _update_min_max(self, array: Any) -> None:
         import pyarrow.compute as pc
@@ -237,6 +242,7 @@ class _DistinctCounter:
 
     def __init__(self, exact_max: int) -> None:
         self.exact_max = exact_max
+        self.seen = 0  # non-null values fed so far
         self.uniques: Any = None
         self.registers: np.ndarray[Any, Any] | None = None
 
@@ -274,6 +280,20 @@ class _DistinctCounter:
         else:
             self.uniques = pc.unique(pa.concat_arrays([self.uniques, uniques]))
 
+    def sketch(self, values: Any) -> None:
+        """Add non-null values (repeats allowed) straight to the HyperLogLog."""
+        import numpy as np
+        import pyarrow as pa
+
+        if isinstance(values, pa.ChunkedArray):
+            values = values.combine_chunks()
+        if self.registers is None:
+            self.registers = np.zeros(2**HLL_PRECISION, dtype=np.uint8)
+            if self.uniques is not None:
+                self._add_to_sketch(self.uniques)
+                self.uniques = None
+        self._add_to_sketch(values)
+
     def estimate(self) -> int:
         import numpy as np
 
@@ -283,8 +303,12 @@ class _DistinctCounter:
         alpha = 0.7213 / (1 + 1.079 / m)
         raw = alpha * m * m / float(np.sum(np.ldexp(1.0, -self.registers.astype(np.int64))))
         zeros = int(np.count_nonzero(self.registers == 0))
-        if raw <= 2.5 * m and zeros:
-            raw = m * math.log(m / zeros)  # linear counting is better for small cardinalities
+        if zeros:
+            # Linear counting is unbiased while registers stay empty; up to about 3 m distinct
+            # values its error is no worse than the raw estimate's, which runs ~3 % high there.
+            linear = m * math.log(m / zeros)
+            if linear <= 3 * m:
+                return round(linear)
         return round(raw)
 
     def _add_to_sketch(self, values: Any) -> None:
@@ -308,22 +332,38 @@ def _hasher() -> Callable[..., np.ndarray[Any, Any]]:
 
 
 def _hash64(values: Any) -> np.ndarray[Any, Any]:
-    """Deterministic 64-bit hashes of an Arrow array without nulls (pandas' SipHash for text,
-    a splitmix64 finalizer for numbers), mixed once more so that 0 and False do not hash to 0."""
+    """Deterministic 64-bit hashes of an Arrow array without nulls: text through pandas'
+    SipHash, numbers by their bits; both mixed by a splitmix64 finalizer (so 0 does not hash
+    to 0)."""
     import numpy as np
     import pyarrow as pa
 
-    hash_array = _hasher()
     data_type = values.type
     if pa.types.is_temporal(data_type):
         values = values.view(pa.int64() if data_type.bit_width == 64 else pa.int32())
+        data_type = values.type
     elif pa.types.is_decimal(data_type):
         values = values.cast(pa.string())
-    hashes = hash_array(values.to_numpy(zero_copy_only=False), categorize=False)
-    hashes = hashes + np.uint64(0x9E3779B97F4A7C15)
-    hashes = (hashes ^ (hashes >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    hashes = (hashes ^ (hashes >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return np.asarray(hashes ^ (hashes >> np.uint64(31)), dtype=np.uint64)
+    if pa.types.is_floating(data_type) or pa.types.is_integer(data_type):
+        # Numbers hash by their bits (-0.0 made 0.0 first), several times faster than SipHash.
+        numbers = values.to_numpy(zero_copy_only=False)
+        if pa.types.is_floating(data_type):
+            hashes = (numbers.astype(np.float64) + 0.0).view(np.uint64)
+        else:
+            hashes = numbers.astype(np.int64).view(np.uint64)
+    else:
+        hashes = _hasher()(values.to_numpy(zero_copy_only=False), categorize=False)
+    # The splitmix64 finalizer, in place on one buffer (no temporaries per step).
+    hashes = np.array(hashes, dtype=np.uint64, copy=True)
+    scratch = np.empty_like(hashes)
+    hashes += np.uint64(0x9E3779B97F4A7C15)
+    for shift, factor in ((30, 0xBF58476D1CE4E5B9), (27, 0x94D049BB133111EB)):
+        np.right_shift(hashes, np.uint64(shift), out=scratch)
+        hashes ^= scratch
+        hashes *= np.uint64(factor)
+    np.right_shift(hashes, np.uint64(31), out=scratch)
+    hashes ^= scratch
+    return hashes
 
 
 # --- values --------------------------------------------------------------------------------
