@@ -402,6 +402,7 @@ class Tool:
     db: Path | None = None  # metadata database, measured apart
     parse_json: bool = False
     reset: Callable[[], None] = lambda: None  # forget everything stored: the next add is cold
+    show_cmd: list[str] | None = None  # prints the stored version as JSON (loopml)
 
 
 def _db_size(tool: Tool) -> int:
@@ -466,6 +467,8 @@ def bench_tool(tool: Tool, data: Path, seed: int, append_bytes: int, repeat: int
     )
     if tool.db is not None:
         res["db_bytes_after_cold"] = _db_size(tool)
+    if tool.show_cmd is not None:
+        res["statistics"] = _statistics(tool)
 
     os.sync()
     warm = step("warm")
@@ -487,6 +490,16 @@ def bench_tool(tool: Tool, data: Path, seed: int, append_bytes: int, repeat: int
     if tool.db is not None:
         res["db_growth_bytes"] = _db_size(tool) - db_before
     return res
+
+
+def _statistics(tool: Tool) -> str:
+    """Whether the push also profiled the tables (work DVC does not do), or why not."""
+    assert tool.show_cmd is not None
+    r = checked(run(tool.show_cmd, env=tool.env, cwd=tool.cwd))
+    stats = json.loads(r.stdout).get("stats") or {}
+    if "skipped" in stats:
+        return f"skipped: {stats['skipped']}"
+    return f"computed for {len(stats.get('tables', {}))} table(s)" if stats else "none"
 
 
 def big_file_step(tool: Tool, data: Path) -> dict:
@@ -560,6 +573,7 @@ def loopml_tool(loopml: str, root: Path, name: str) -> Tool:
         db=home / "loopml.db",
         parse_json=True,
         reset=lambda: shutil.rmtree(home, ignore_errors=True),
+        show_cmd=[loopml, "datasets", "show", name, "--json"],
     )
 
 

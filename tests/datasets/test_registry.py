@@ -126,6 +126,23 @@ def test_unparseable_csv_is_stored_and_show_says_why(client: Client, tmp_path: P
     assert client.datasets.pull("bad", tmp_path / "back.csv").read_bytes() == bad.read_bytes()
 
 
+def test_tables_over_the_profiling_budget_are_stored_and_show_says_why(
+    client: Client, tmp_path: Path
+) -> None:
+    from loopml.datasets.push import STATS_BUDGET
+
+    folder = tmp_path / "big"
+    folder.mkdir()
+    block = b"a,b\n" + b"1,2\n" * (2**20 // 4)  # 1 MiB of CSV; copies dedupe in the store
+    for i in range(STATS_BUDGET // len(block) + 1):
+        (folder / f"part-{i:03d}.csv").write_bytes(block)
+    (folder / "small.csv").write_bytes(b"a\n1\n")
+    client.datasets.push("big", folder)
+    stats = client.datasets.show("big").stats
+    assert "tables" not in stats
+    assert f"{STATS_BUDGET >> 20} MiB profiling budget" in stats["skipped"]
+
+
 @pytest.mark.parametrize("name", ["../x", "a/b", "", "x" * 300, "a\x00b"])
 def test_invalid_names_write_nothing(client: Client, tmp_path: Path, name: str) -> None:
     f = tmp_path / "f"
