@@ -18,7 +18,9 @@ columns flagged and the test run on each column.
 
 * loopml: ``loopml.monitoring.drift.compare`` on pyarrow Tables; at these sizes (more than
   1,000 rows) it runs normed Wasserstein (threshold 0.1) and PSI on numeric columns and
-  Jensen-Shannon distance (0.1) on categorical ones.
+  Jensen-Shannon distance (0.1) on categorical ones. Columns are read and compared on threads
+  (the cores, at most 4); ``loopml-1thread`` is the same on one thread, beside the
+  single-threaded Evidently and scipy.
 * evidently: ``Report([DataDriftPreset()]).run(current, reference)`` with the column types
   declared (``DataDefinition``); for a reference of more than 1,000 rows Evidently picks the
   same tests: normed Wasserstein (0.1) for numeric columns with more than 5 values,
@@ -135,10 +137,13 @@ def make_parquet(path: Path, rows: int, seed: int, shifted: bool, chunk: int = 1
 # --------------------------------------------------------------------------------------------
 
 
-def worker_loopml(ref_path: str, cur_path: str, repeat: int) -> dict[str, Any]:
+def worker_loopml(
+    ref_path: str, cur_path: str, repeat: int, threads: int | None = None
+) -> dict[str, Any]:
     import pyarrow.parquet as pq
 
     from loopml.monitoring.drift import compare
+    from loopml.monitoring.summary import default_threads
 
     t = time.perf_counter()
     ref, cur = pq.read_table(ref_path), pq.read_table(cur_path)
@@ -146,9 +151,10 @@ def worker_loopml(ref_path: str, cur_path: str, repeat: int) -> dict[str, Any]:
     times = []
     for _ in range(repeat):
         t = time.perf_counter()
-        report = compare(ref, cur, columns=COLUMNS, prediction=None)
+        report = compare(ref, cur, columns=COLUMNS, prediction=None, threads=threads)
         times.append(time.perf_counter() - t)
     return {
+        "threads": threads or default_threads(),
         "load_s": load,
         "times_s": times,
         "flagged": sorted(report.drifted_columns),
@@ -274,8 +280,13 @@ def worker_stream(ref_path: str, cur_path: str, repeat: int) -> dict[str, Any]:
     }
 
 
+def worker_loopml_1thread(ref_path: str, cur_path: str, repeat: int) -> dict[str, Any]:
+    return worker_loopml(ref_path, cur_path, repeat, threads=1)
+
+
 WORKERS = {
     "loopml": worker_loopml,
+    "loopml-1thread": worker_loopml_1thread,
     "scipy": worker_scipy,
     "evidently": worker_evidently,
     "stream": worker_stream,
@@ -323,7 +334,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--stream-rows", type=int, default=10_000_000, help="0: skip the stream test")
     p.add_argument("--repeat", type=int, default=3, help="runs per side (best reported)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--only", default="loopml,scipy,evidently", help="sides to run")
+    p.add_argument("--only", default="loopml,loopml-1thread,scipy,evidently", help="sides to run")
     p.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "bench-monitoring")
     p.add_argument("--evidently-python", default=str(DEFAULT_EVIDENTLY))
     args = p.parse_args(argv)
@@ -361,7 +372,7 @@ def main(argv: list[str] | None = None) -> None:
         },
         "sizes": {},
     }
-    pythons = {"loopml": sys.executable, "scipy": sys.executable, "stream": sys.executable}
+    pythons = {side: sys.executable for side in WORKERS}
     pythons["evidently"] = args.evidently_python
     tag = f"g{GENERATOR_VERSION}-s{args.seed}"
     for n in sizes:
@@ -373,11 +384,19 @@ def main(argv: list[str] | None = None) -> None:
             log(f"{n:,} rows: {side}")
             entry[side] = run_child(pythons[side], side, ref, cur, args.repeat)
             log(f"  best {entry[side].get('best_s')} s, peak {entry[side].get('peak_rss_mib')} MiB")
-        mine = entry.get("loopml", {})
-        if "best_s" in mine:
+        for me in ("loopml", "loopml-1thread"):
+            mine = entry.get(me, {})
+            if "best_s" not in mine:
+                continue
             for other in ("evidently", "scipy"):
                 if "best_s" in entry.get(other, {}):
-                    entry[f"speedup_vs_{other}"] = round(entry[other]["best_s"] / mine["best_s"], 1)
+                    entry[f"speedup_{me}_vs_{other}"] = round(
+                        entry[other]["best_s"] / mine["best_s"], 1
+                    )
+            if "peak_rss_mib" in entry.get("evidently", {}):
+                entry[f"peak_rss_{me}_below_evidently"] = (
+                    mine["peak_rss_mib"] < entry["evidently"]["peak_rss_mib"]
+                )
         flags = {s: entry[s]["flagged"] for s in sides if "flagged" in entry.get(s, {})}
         entry["agreement"] = {
             f"{s}_vs_shifted": _agreement(f, SHIFTED) for s, f in flags.items()
