@@ -335,6 +335,11 @@ def _not_comparable(
     """Why the column cannot be compared, or None when it can."""
     if r is None:
         return DriftStatus.MISSING_COLUMN, f"column {name!r} is not in the reference data"
+    if cur.rows == 0:
+        return (
+            DriftStatus.NOT_ENOUGH_DATA,
+            f"not enough data: the current window has no rows, need {min_rows}",
+        )
     if c is None:
         return (
             DriftStatus.MISSING_COLUMN,
@@ -349,11 +354,6 @@ def _not_comparable(
                 DriftStatus.TYPE_MISMATCH,
                 f"{side} values of {name!r} are {col.type_name}, neither numbers nor categories",
             )
-    if cur.rows == 0:
-        return (
-            DriftStatus.NOT_ENOUGH_DATA,
-            f"not enough data: the current window has no rows, need {min_rows}",
-        )
     for side, col, k in (("reference", r, n), ("current", c, m)):
         if k == 0 and col.rows > 0:
             return DriftStatus.ALL_MISSING, f"all {col.rows:,} {side} values are missing"
@@ -431,7 +431,7 @@ def column_quality(
         return col.missing / rows
 
     violation = None
-    if r is not None and c is None:
+    if r is not None and c is None and cur.rows > 0:
         violation = "missing from the current data"
     elif isinstance(r, NumericColumn) and isinstance(c, CategoricalColumn | Unreadable):
         found = c.type_name if isinstance(c, Unreadable) else "categories"
