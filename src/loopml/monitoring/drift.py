@@ -39,7 +39,9 @@ larger              (``jensenshannon``, 0..1)
   random sample of ``sample_rows`` rows (1,000,000 by default), so the normed Wasserstein
   distance of a larger window carries a sampling error of the order of 1/sqrt(sample_rows)
   (about 0.001 against a threshold of 0.1), and PSI, histograms and out-of-range shares are
-  estimated from the same sample. Below ``sample_rows`` rows nothing is sampled.
+  estimated from the same sample. Below ``sample_rows`` rows nothing is sampled. (A KS test
+  asked for by ``ColumnOptions`` on a sampled window tests the sample: its p-value is that of
+  ``sample_rows`` values, not of the whole window.)
 """
 
 from __future__ import annotations
