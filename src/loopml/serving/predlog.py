@@ -311,7 +311,8 @@ def _scores(scorer: Scorer, group: list[_Prediction]) -> np.ndarray:
     first = group[0].batch
     n = sum(p.batch.n for p in group)
     if first.tensor is not None:
-        batch = Batch(n, tensor=np.concatenate([p.batch.tensor for p in group]))  # type: ignore[misc]
+        tensors = [p.batch.tensor for p in group if p.batch.tensor is not None]
+        batch = Batch(n, tensor=np.concatenate(tensors))
     else:
         width = len(first.columns or [])
         batch = Batch(
