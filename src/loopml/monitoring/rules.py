@@ -176,8 +176,8 @@ def _value(name: str, result: MonitorResult) -> float | None:
 
 def _tree(node: Tree[_Compare], result: MonitorResult) -> tuple[bool | None, list[str]]:
     if isinstance(node, Not):
-        value, notes = _tree(node.item, result)
-        return (None if value is None else not value), notes
+        inner, why = _tree(node.item, result)
+        return (None if inner is None else not inner), why
     if isinstance(node, BoolOp):
         values: list[bool | None] = []
         notes: list[str] = []
@@ -194,7 +194,7 @@ def _tree(node: Tree[_Compare], result: MonitorResult) -> tuple[bool | None, lis
     known = _value(node.name, result)
     if known is None:
         return None, [f"{node.text}: undecided, {node.name} is not known for this window"]
-    value: float = known
+    value = float(known)
     if node.registered:
         base = node.name.removeprefix("estimated.")
         registered = result.registered.get(base)
