@@ -248,8 +248,6 @@ def _quality(
     src: Source, version: ModelVersion, current: pa.Table, start: float, end: float, now: float
 ) -> tuple[QualityMetrics, Joined]:
     """Realized quality from the labels sent from the window's start until now."""
-    from loopml.monitoring.quality import realized
-
     feedback = src.read_log(FEEDBACK, version.name, start, max(now, end) + 1.0, None).table
     known = set(current.column("request_id").to_pylist())
     if feedback.num_rows and end < now:  # labels for predictions after the window are not unknown
@@ -267,6 +265,8 @@ def _quality(
             unknown_labels=joined.unknown,
             note="no labels yet for the predictions of this window (send them to /feedback)",
         ), joined
+    from loopml.monitoring.quality import realized
+
     if task is Task.CLASSIFICATION:
         preds, labels = canon_all(joined.predictions), canon_all(joined.labels)
         classes = list(joined.classes) or None
@@ -305,8 +305,6 @@ def _estimate(
     joined: Joined,
 ) -> QualityEstimate | None:
     """Quality estimated from the logged probabilities, calibrated on the reference rows."""
-    from loopml.monitoring.estimate import estimate
-
     probas = proba_columns(current)
     if not probas or ref.label is None or ref.frame is None:
         return None
@@ -326,6 +324,8 @@ def _estimate(
         [current.column(n).to_numpy(zero_copy_only=False) for n in probas]
     ).astype(np.float64)
     ok = ~np.isnan(cur_scores).any(axis=1)
+    from loopml.monitoring.estimate import estimate
+
     found: QualityEstimate = estimate(
         np.asarray(ref_scores, dtype=np.float64),
         canon_all(ref.label),

@@ -79,7 +79,6 @@ class MonitoringService:
     ) -> MonitorSpec:
         """Watch ``deployment`` (``churn@production``); Conflict if it is watched already."""
         ref = str(parse_ref(deployment, "deployment"))
-        self.models.show(ref)  # NotFound: nothing is served under that name
         if not 0.0 < share_threshold <= 1.0:
             raise InvalidInput(f"the share threshold is in (0, 1], got {share_threshold!r}")
         spec = MonitorSpec(
@@ -94,6 +93,7 @@ class MonitoringService:
             created_at=time.time(),
             created_by=whoami(),
         )
+        self.models.show(ref)  # NotFound: nothing is served under that name
         with self.stores.meta.write() as conn:
             if repo.get_monitor(conn, ref) is not None:
                 raise Conflict(

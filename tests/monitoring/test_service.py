@@ -1,0 +1,203 @@
+"""Monitors over SQLite and PostgreSQL: a run compares the logged window with the training
+data, joins feedback, judges rules, and stores the result with its alert events in one
+transaction; bad input is a clear error, and data that cannot be compared is said so."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from loopml.api.events import EventKind, MonitorAlert
+from loopml.api.monitoring import DriftStatus
+from loopml.core.errors import Conflict, InvalidInput, NotFound
+from loopml.sdk import Client
+from tests.monitoring.conftest import FEATURES, log_traffic, make_data
+
+RULES = ["dataset_drift", "drift:age", "drift:visits", "accuracy < registered - 0.05"]
+
+
+def _alerts(client: Client) -> list[MonitorAlert]:
+    events = client.services.events.read_after(0, kinds=[EventKind.MONITOR_ALERT], limit=100)
+    return [e.payload for e in events if isinstance(e.payload, MonitorAlert)]
+
+
+def test_shifted_traffic_drifts_loses_accuracy_and_alerts_with_the_result(
+    client: Client, trained: tuple[Any, pd.DataFrame]
+) -> None:
+    spec = client.monitoring.add("churn@production", rules=RULES)
+    assert spec.reference is None and spec.window_s == 3600
+    shifted = make_data(400, seed=5, shift=1.0)
+    log_traffic(client, shifted[FEATURES], labels=shifted["label"].tolist(), unknown_labels=3)
+    result = client.monitoring.run("churn@production")
+
+    assert result.status == "ok" and result.rows == 400 and result.versions == (1,)
+    assert result.reference == "churn-data@1" and result.reference_rows == 600
+    assert result.drift is not None
+    assert set(result.drift.drifted_columns) == {"age", "income"}
+    assert result.drift.dataset_drift is True
+    assert result.drift.prediction is not None and result.drift.prediction.drifted
+    q = result.quality
+    assert q is not None and q.labelled_rows == 400 and q.coverage == 1.0
+    assert q.unknown_labels == 3
+    assert q.metrics["accuracy"] < result.registered["accuracy"] - 0.05
+    fired = {o.rule: o.fired for o in result.rules}
+    assert fired == {
+        "dataset_drift": True,
+        "drift:age": True,
+        "drift:visits": False,
+        "accuracy < registered - 0.05": True,
+    }
+    # stored, and one event per fired rule, pointing at the stored result
+    [stored] = client.monitoring.results("churn@production")
+    assert stored == result
+    alerts = _alerts(client)
+    assert sorted(a.rule for a in alerts) == sorted(r for r, f in fired.items() if f)
+    assert {a.result_id for a in alerts} == {result.id}
+    assert {a.deployment for a in alerts} == {"churn@production"}
+
+
+def test_same_distribution_does_not_drift_or_alert(
+    client: Client, trained: tuple[Any, pd.DataFrame]
+) -> None:
+    client.monitoring.add("churn@production", rules=["dataset_drift"])
+    same = make_data(300, seed=9)
+    log_traffic(client, same[FEATURES])
+    result = client.monitoring.run("churn@production")
+    assert result.drift is not None and result.drift.dataset_drift is False
+    assert result.quality is not None and result.quality.labelled_rows == 0
+    assert result.quality.coverage == 0.0 and "no labels" in result.quality.note
+    assert result.rules[0].fired is False and _alerts(client) == []
+
+
+def test_a_window_without_traffic_is_said_so_and_decides_nothing(
+    client: Client, trained: tuple[Any, pd.DataFrame]
+) -> None:
+    client.monitoring.add("churn@production", rules=["dataset_drift", "label_coverage < 0.5"])
+    result = client.monitoring.run("churn@production", window="5m")
+    assert result.status == "no_traffic" and result.rows == 0 and result.drift is None
+    assert "no predictions of churn were logged" in result.note
+    assert [o.fired for o in result.rules] == [None, None]
+    assert "undecided" in result.rules[0].evidence
+    assert _alerts(client) == []
+
+
+def test_too_few_rows_is_not_enough_data_never_no_drift(
+    client: Client, trained: tuple[Any, pd.DataFrame]
+) -> None:
+    client.monitoring.add("churn@production", rules=["dataset_drift"])
+    log_traffic(client, make_data(8, seed=3, shift=3.0)[FEATURES])
+    result = client.monitoring.run("churn@production")
+    assert result.status == "not_enough_data" and result.drift is not None
+    assert result.drift.dataset_drift is None
+    assert {c.status for c in result.drift.columns} == {DriftStatus.NOT_ENOUGH_DATA}
+    assert all(c.drifted is None and "8" in c.note for c in result.drift.columns)
+    assert result.rules[0].fired is None
+
+
+def test_a_half_written_log_file_is_skipped_and_counted(
+    client: Client, trained: tuple[Any, pd.DataFrame]
+) -> None:
+    from loopml.api.predlog import hour_of, partition
+
+    client.monitoring.add("churn@production")
+    log_traffic(client, make_data(100, seed=4)[FEATURES])
+    folder = (
+        client.settings.home
+        / "monitoring"
+        / partition("predictions", "churn", hour_of(time.time()))
+    )
+    (folder / "part-0-1-000001.parquet").write_bytes(b"PAR1\x00\x01truncated")
+    result = client.monitoring.run("churn@production")
+    assert result.skipped_files == 1 and result.rows == 100
+    assert "1 unreadable log file(s) skipped" in result.note
+
+
+def test_a_column_missing_from_the_log_is_reported_not_compared(
+    client: Client, trained: tuple[Any, pd.DataFrame]
+) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from loopml.api.predlog import hour_of, partition
+
+    client.monitoring.add("churn@production")
+    now = pd.Timestamp.now(tz="UTC")
+    frame = make_data(200, seed=2)
+    table = pa.table(
+        {
+            "age": frame["age"],
+            "income": frame["income"],  # no visits: an older endpoint's log
+            "prediction": frame["label"],
+            "request_id": [f"x{i}" for i in range(200)],
+            "row": pa.array([0] * 200, pa.int32()),
+            "timestamp": pa.array([now] * 200, pa.timestamp("us", tz="UTC")),
+            "model": ["churn"] * 200,
+            "model_version": pa.array([1] * 200, pa.int32()),
+        }
+    )
+    folder = (
+        client.settings.home
+        / "monitoring"
+        / partition("predictions", "churn", hour_of(now.timestamp()))
+    )
+    folder.mkdir(parents=True)
+    pq.write_table(table, folder / "part-1-1-000001.parquet")
+    result = client.monitoring.run("churn@production")
+    assert result.drift is not None
+    visits = next(c for c in result.drift.columns if c.column == "visits")
+    assert visits.drifted is None and visits.status == DriftStatus.MISSING_COLUMN
+    assert "the log lacks visits" in result.note
+    assert result.drift.dataset_drift is False  # age and income compared
+
+
+def test_bad_input_is_a_clear_error(client: Client, trained: tuple[Any, pd.DataFrame]) -> None:
+    mon = client.monitoring
+    with pytest.raises(NotFound, match="model 'nope' does not exist"):
+        mon.add("nope@production")
+    with pytest.raises(NotFound, match="has no monitor; add one with"):
+        mon.run("churn@production")
+    with pytest.raises(InvalidInput, match="cannot read rule"):
+        mon.add("churn@production", rules=["accuracy <"])
+    with pytest.raises(InvalidInput, match="no registered value"):
+        mon.add("churn@production", rules=["label_coverage < registered"])
+    with pytest.raises(InvalidInput, match="not a period"):
+        mon.add("churn@production", window="soon")
+    with pytest.raises(NotFound, match="no aliases"):
+        mon.add("churn@production", reference="churn-data@latest")
+    assert mon.list() == []
+    mon.add("churn@production", window="30m", every="1h")
+    with pytest.raises(Conflict, match="has a monitor already"):
+        mon.add("churn@production")
+    with pytest.raises(InvalidInput, match="ends before it starts"):
+        mon.run("churn@production", since="2026-12-04T10:00", until="2026-12-04T09:00")
+    [spec] = mon.list()
+    assert spec.window_s == 1800 and spec.every_s == 3600
+    assert mon.remove("churn@production") == 0 and mon.list() == []
+
+
+def test_a_reference_that_no_longer_matches_the_signature_is_refused(
+    client: Client, trained: tuple[Any, pd.DataFrame]
+) -> None:
+    client.datasets.push("other", pd.DataFrame({"colour": ["red"] * 50, "label": [1] * 50}))
+    client.monitoring.add("churn@production", reference="other@1")
+    log_traffic(client, make_data(50, seed=6)[FEATURES])
+    with pytest.raises(InvalidInput, match="no longer matches the signature"):
+        client.monitoring.run("churn@production")
+
+
+def test_results_are_a_time_series_newest_first(
+    client: Client, trained: tuple[Any, pd.DataFrame]
+) -> None:
+    from loopml.core.times import iso
+
+    now = time.time()
+    client.monitoring.add("churn@production", reference=f"traffic:{iso(now - 60)}/{iso(now + 600)}")
+    log_traffic(client, make_data(60, seed=6)[FEATURES])
+    for _ in range(3):
+        client.monitoring.run("churn@production", window="10m")
+    results = client.monitoring.results("churn@production", limit=2)
+    assert [r.id for r in results] == sorted((r.id for r in results), reverse=True)
+    assert len(results) == 2
