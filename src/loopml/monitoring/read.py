@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from loopml.api.predlog import hours, partition
-from loopml.core.errors import LoopError
+from loopml.core.errors import InvalidInput, LoopError
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -86,7 +86,7 @@ def _read_file(
     pf = pq.ParquetFile(source)
     names = pf.schema_arrow.names
     if "timestamp" not in names:
-        raise ValueError("no timestamp column")
+        raise InvalidInput(f"log file {key} has no timestamp column")
     wanted = None
     if columns is not None:
         asked = set(columns) | {"timestamp"}

@@ -36,6 +36,7 @@ from loopml.api.predlog import (
     input_column,
     partition,
 )
+from loopml.serving.errors import ModelOutputError
 from loopml.serving.schema import Batch
 
 if TYPE_CHECKING:
@@ -320,7 +321,7 @@ def _scores(scorer: Scorer, group: list[_Prediction]) -> np.ndarray:
         )
     scores = np.asarray(scorer.proba(batch), dtype=np.float64)
     if scores.shape != (n, len(scorer.classes or ())):
-        raise ValueError(f"predict_proba returned shape {list(scores.shape)} for {n} row(s)")
+        raise ModelOutputError(f"predict_proba returned shape {list(scores.shape)} for {n} row(s)")
     return scores
 
 
