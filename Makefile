@@ -18,6 +18,9 @@ install: $(VENV)/bin/python
 
 install-dev: $(VENV)/bin/python
 	$(PIP) install --quiet -e '.[dev]'
+	@# The HTML report's browser test drives the system Chromium (never `playwright install`).
+	command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium) \
+		|| echo "install Chromium (Debian: apt-get install chromium) to run the browser test"
 	$(PY) -m compileall -q src
 
 demo: install

@@ -279,7 +279,7 @@ def column_drift(
             histogram=_histogram(r, c),
         )  # fmt: skip
 
-    problem = _not_comparable(name, r, c, ref, cur, kind, n, m, min_rows)
+    problem = _not_comparable(name, r, c, cur, n, m, min_rows)
     if problem is not None:
         return not_compared(*problem)
     note = ""
@@ -313,9 +313,7 @@ def _not_comparable(
     name: str,
     r: Column | None,
     c: Column | None,
-    ref: Summary,
     cur: Summary,
-    kind: ColumnKind,
     n: int,
     m: int,
     min_rows: int,
@@ -328,18 +326,15 @@ def _not_comparable(
             DriftStatus.MISSING_COLUMN,
             f"column {name!r} is missing from the current data ({cur.rows:,} rows)",
         )
+    if isinstance(r, NumericColumn) and not isinstance(c, NumericColumn):
+        found = c.type_name if isinstance(c, Unreadable) else "categories"
+        return DriftStatus.TYPE_MISMATCH, f"expected numbers like the reference, found {found}"
     for side, col in (("reference", r), ("current", c)):
         if isinstance(col, Unreadable):
             return (
                 DriftStatus.TYPE_MISMATCH,
                 f"{side} values of {name!r} are {col.type_name}, neither numbers nor categories",
             )
-    if isinstance(r, NumericColumn) != isinstance(c, NumericColumn):
-        found = "categories" if isinstance(c, CategoricalColumn) else "numbers"
-        return (
-            DriftStatus.TYPE_MISMATCH,
-            f"expected {kind.value} values like the reference, found {found}",
-        )
     if cur.rows == 0:
         return (
             DriftStatus.NOT_ENOUGH_DATA,
@@ -424,10 +419,11 @@ def column_quality(
     violation = None
     if r is not None and c is None:
         violation = "missing from the current data"
+    elif isinstance(r, NumericColumn) and isinstance(c, CategoricalColumn | Unreadable):
+        found = c.type_name if isinstance(c, Unreadable) else "categories"
+        violation = f"expected numbers like the reference, found {found}"
     elif isinstance(c, Unreadable):
         violation = f"expected numbers or categories, found {c.type_name}"
-    elif isinstance(r, NumericColumn) and isinstance(c, CategoricalColumn):
-        violation = "expected numbers like the reference, found strings"
     new: tuple[str, ...] = ()
     new_share = None
     out_of_range = None
