@@ -43,6 +43,12 @@ def test_shifted_traffic_drifts_loses_accuracy_and_alerts_with_the_result(
     assert q is not None and q.labelled_rows == 400 and q.coverage == 1.0
     assert q.unknown_labels == 3
     assert q.metrics["accuracy"] < result.registered["accuracy"] - 0.05
+    assert "roc_auc" in q.metrics  # from the logged class probabilities
+    # the estimate from probabilities, calibrated on the training data (label column: the one
+    # column of the dataset that is not an input)
+    est = result.estimate
+    assert est is not None and est.rows == 400 and est.reference_rows == 600
+    assert set(est.metrics) >= {"accuracy", "f1"}
     fired = {o.rule: o.fired for o in result.rules}
     assert fired == {
         "dataset_drift": True,
@@ -62,14 +68,21 @@ def test_shifted_traffic_drifts_loses_accuracy_and_alerts_with_the_result(
 def test_same_distribution_does_not_drift_or_alert(
     client: Client, trained: tuple[Any, pd.DataFrame]
 ) -> None:
-    client.monitoring.add("churn@production", rules=["dataset_drift"])
+    client.monitoring.add(
+        "churn@production", rules=["dataset_drift", "estimated.accuracy < registered - 0.1"]
+    )
     same = make_data(300, seed=9)
     log_traffic(client, same[FEATURES])
     result = client.monitoring.run("churn@production")
     assert result.drift is not None and result.drift.dataset_drift is False
+    # no labels yet: the estimate stands in, close to what the model scored on its training data
+    est = result.estimate
+    assert est is not None and est.reliable, est
+    assert abs(est.metrics["accuracy"] - result.registered["accuracy"]) < 0.05
+    assert [o.fired for o in result.rules] == [False, False]
     assert result.quality is not None and result.quality.labelled_rows == 0
-    assert result.quality.coverage == 0.0 and "no labels" in result.quality.note
-    assert result.rules[0].fired is False and _alerts(client) == []
+    assert result.quality.coverage == 0.0 and "no labelled rows" in result.quality.note
+    assert _alerts(client) == []
 
 
 def test_a_window_without_traffic_is_said_so_and_decides_nothing(

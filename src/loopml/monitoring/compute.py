@@ -8,6 +8,8 @@ import dataclasses
 import logging
 from typing import TYPE_CHECKING, Any, Protocol
 
+import numpy as np
+
 from loopml.api.monitoring import QualityEstimate, QualityMetrics, Task
 from loopml.api.monitors import MonitorResult, MonitorSpec
 from loopml.api.predlog import FEEDBACK, PREDICTIONS, PROBA_PREFIX, input_column
@@ -255,43 +257,45 @@ def _quality(
         known |= set(later.column("request_id").to_pylist()) if later.num_rows else set()
     joined = join(current, feedback, known)
     task = _task(current)
-    if joined.labelled == 0:
-        return QualityMetrics(
-            task=task,
-            metrics={},
-            rows=joined.rows,
-            labelled_rows=0,
-            coverage=0.0,
-            unknown_labels=joined.unknown,
-            note="no labels yet for the predictions of this window (send them to /feedback)",
-        ), joined
     from loopml.monitoring.quality import realized
 
-    if task is Task.CLASSIFICATION:
-        preds, labels = canon_all(joined.predictions), canon_all(joined.labels)
-        classes = list(joined.classes) or None
-        metrics = realized(
-            preds, labels, task=task, scores=joined.scores if classes else None, classes=classes
+    if task is Task.REGRESSION:
+        quality = realized(
+            _floats(joined.predictions),
+            _floats(joined.labels),
+            task=task,
+            unknown_labels=joined.unknown,
         )
-    else:
-        metrics = realized(_floats(joined.predictions), _floats(joined.labels), task=task)
-    return dataclasses.replace(
-        metrics,
-        rows=joined.rows,
-        labelled_rows=joined.labelled,
-        coverage=joined.labelled / joined.rows if joined.rows else 0.0,
+        return quality, joined
+    preds, labels = canon_all(joined.predictions), canon_all(joined.labels)
+    classes = list(joined.classes) or None
+    strange = 0
+    if classes is not None:  # a label the model cannot predict (a typo, "yes" for 0/1)
+        known_classes = set(classes)
+        for i, v in enumerate(labels):
+            if v is not None and v not in known_classes:
+                labels[i] = None
+                strange += 1
+    quality = realized(
+        preds,
+        labels,
+        task=task,
+        scores=joined.scores if classes else None,
+        classes=classes,
         unknown_labels=joined.unknown,
-    ), joined
+    )
+    if strange:
+        note = f"{strange} label(s) not among the classes {classes} were left out"
+        quality = dataclasses.replace(quality, note="; ".join(x for x in (quality.note, note) if x))
+    return quality, joined
 
 
 def _floats(values: builtins.list[Any]) -> Any:
-    import numpy as np
-
     out = []
     for v in values:
         try:
             out.append(float(v))
-        except (TypeError, ValueError):
+        except (TypeError, ValueError):  # no label, or text where a number was expected
             out.append(float("nan"))
     return np.array(out)
 

@@ -36,20 +36,24 @@ def canon(value: Any) -> str:
 
 
 def canon_all(values: Any) -> np.ndarray:
-    return np.array([canon(v) for v in values], dtype=object)
+    """``canon`` of each value; None stays None (no label)."""
+    return np.array([None if v is None else canon(v) for v in values], dtype=object)
 
 
 @dataclass
 class Joined:
-    """Predictions of a window with the label each got (None: none yet)."""
+    """Every prediction of a window with the label it got (None: none yet), row by row."""
 
     predictions: list[Any]
     labels: list[Any]
-    scores: np.ndarray | None  # (labelled rows, classes)
+    scores: np.ndarray | None  # (rows, classes), from the proba columns
     classes: tuple[str, ...]  # canonical class names of the proba columns
-    rows: int
     labelled: int
     unknown: int  # labels whose request id matched no logged prediction
+
+    @property
+    def rows(self) -> int:
+        return len(self.predictions)
 
 
 def proba_columns(table: pa.Table) -> list[str]:
@@ -62,43 +66,40 @@ def join(current: pa.Table, feedback: pa.Table, known_ids: set[str]) -> Joined:
     request id is not in ``known_ids``."""
     probas = proba_columns(current)
     classes = tuple(canon(n[len(PROBA_PREFIX) :]) for n in probas)
-    rows = current.num_rows
-    if feedback.num_rows == 0 or rows == 0:
-        unknown = 0
-        if feedback.num_rows:
-            ids = feedback.column("request_id").to_pylist()
-            unknown = sum(1 for r in ids if r not in known_ids)
-        return Joined([], [], None, classes, rows, 0, unknown)
-    fb_ids = feedback.column("request_id").to_pylist()
-    fb_rows = (
-        feedback.column("row").to_pylist()
-        if "row" in feedback.column_names
-        else [0] * feedback.num_rows
-    )
-    fb_labels = feedback.column("label").to_pylist()
-    fb_ts = feedback.column("timestamp").to_pylist()
     latest: dict[tuple[str, int], tuple[Any, Any]] = {}
     unknown = 0
-    for rid, row, label, ts in zip(fb_ids, fb_rows, fb_labels, fb_ts, strict=True):
-        if rid not in known_ids:
-            unknown += 1
-            continue
-        key = (rid, 0 if row is None else int(row))
-        if key not in latest or latest[key][0] <= ts:
-            latest[key] = (ts, label)
-    ids = current.column("request_id").to_pylist()
-    positions = current.column("row").to_pylist()
-    preds = current.column("prediction").to_pylist()
-    keep: list[int] = []
-    labels: list[Any] = []
-    for i, key in enumerate(zip(ids, positions, strict=True)):
-        found = latest.get((key[0], int(key[1])))
-        if found is not None and found[1] is not None:
-            keep.append(i)
-            labels.append(found[1])
+    if feedback.num_rows:
+        fb_rows = (
+            feedback.column("row").to_pylist()
+            if "row" in feedback.column_names
+            else [0] * feedback.num_rows
+        )
+        for rid, row, label, ts in zip(
+            feedback.column("request_id").to_pylist(),
+            fb_rows,
+            feedback.column("label").to_pylist(),
+            feedback.column("timestamp").to_pylist(),
+            strict=True,
+        ):
+            if rid not in known_ids:
+                unknown += 1
+                continue
+            key = (rid, 0 if row is None else int(row))
+            if label is not None and (key not in latest or latest[key][0] <= ts):
+                latest[key] = (ts, label)
+    preds = current.column("prediction").to_pylist() if current.num_rows else []
+    labels: list[Any] = [None] * len(preds)
+    if latest:
+        ids = current.column("request_id").to_pylist()
+        positions = current.column("row").to_pylist()
+        for i, key in enumerate(zip(ids, positions, strict=True)):
+            found = latest.get((key[0], int(key[1])))
+            if found is not None:
+                labels[i] = found[1]
     scores = None
-    if probas and keep:
+    if probas and preds:
         scores = np.column_stack(
-            [current.column(n).to_numpy(zero_copy_only=False)[keep] for n in probas]
+            [current.column(n).to_numpy(zero_copy_only=False) for n in probas]
         ).astype(np.float64)
-    return Joined([preds[i] for i in keep], labels, scores, classes, rows, len(keep), unknown)
+    labelled = sum(1 for v in labels if v is not None)
+    return Joined(preds, labels, scores, classes, labelled, unknown)
