@@ -59,8 +59,8 @@ def _root(
     ] = False,
 ) -> None:
     """loopml: versioned datasets, experiment tracking, a model registry, training pipelines,
-    deployments behind a gate and a serving endpoint, in one local store (SQLite and files
-    under $LOOPML_HOME, or PostgreSQL and S3)."""
+    deployments behind a gate, a serving endpoint and monitors of its traffic, in one local
+    store (SQLite and files under $LOOPML_HOME, or PostgreSQL and S3)."""
 
 
 def _maintenance() -> Maintenance:
