@@ -77,6 +77,8 @@ def test_traffic_and_feedback_through_the_endpoint_raise_alerts(
         "accuracy < registered - 0.05",
         "--rule",
         "label_coverage < 0.5",
+        "--column",
+        "visits:test=ks,threshold=0.001",
     )
     assert added.returncode == 0, added.stderr
     res = run_cli(env, "monitor", "run", "churn@production", "--json")
@@ -105,8 +107,18 @@ def test_traffic_and_feedback_through_the_endpoint_raise_alerts(
 
     report = run_cli(env, "monitor", "report", "churn@production", "--json")
     assert [r["id"] for r in json.loads(report.stdout)] == [2, 1]
+    visits = next(c for c in out["drift"]["columns"] if c["column"] == "visits")
+    assert visits["test"] == "ks" and visits["threshold"] == 0.001
     listed = run_cli(env, "monitor", "list")
     assert "churn@production" in listed.stdout and "dataset_drift" in listed.stdout
+    page = tmp_path / "report.html"
+    html = run_cli(env, "monitor", "report", "churn@production", "--html", str(page))
+    assert html.returncode == 0, html.stderr
+    text = page.read_text()
+    assert text.startswith("<!DOCTYPE html") or text.lower().startswith("<!doctype html")
+    assert "income" in text and "age" in text
+    shown = run_cli(env, "monitor", "show", "churn@production", "--json")
+    assert json.loads(shown.stdout)["latest"]["id"] == 2
 
 
 def test_cli_errors_exit_1_without_a_traceback(live: tuple[Settings, Server]) -> None:
@@ -117,6 +129,7 @@ def test_cli_errors_exit_1_without_a_traceback(live: tuple[Settings, Server]) ->
         (("monitor", "add", "churn@staging", "--rule", "accuracy <"), "cannot read rule"),
         (("monitor", "show", "churn@staging"), "has no monitor"),
         (("monitor", "add", "churn@production", "--window", "soon"), "not a period"),
+        (("monitor", "add", "churn@production", "--column", "age:test=t"), "column option"),
     ]:
         res = run_cli(env, *args)
         assert res.returncode == 1, (args, res.stdout)

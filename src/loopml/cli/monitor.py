@@ -60,10 +60,19 @@ def add(
     share: Annotated[
         float, typer.Option(help="Share of drifted features that makes dataset drift.")
     ] = 0.5,
+    column: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Per-column override, repeatable: COLUMN:test=ks,threshold=0.01,kind=numeric."
+        ),
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Watch DEPLOYMENT: compare each window of its prediction log with a reference."""
+    from loopml.monitoring.periods import parse_column_option
+
     with errors_to_exit():
+        columns = dict(parse_column_option(c) for c in column or [])
         spec = _service().add(
             deployment,
             reference=reference,
@@ -72,6 +81,7 @@ def add(
             rules=rule or [],
             share_threshold=share,
             target=target,
+            columns=columns,
         )
     if json_out:
         emit_json(spec.to_dict())

@@ -1,5 +1,5 @@
-"""Windows and times as people write them: ``1h``, ``30m``, ``2d``, ``90s``; ISO 8601 times
-(UTC when no offset is given)."""
+"""Monitor options as people write them: windows (``1h``, ``30m``, ``2d``, ``90s``), ISO 8601
+times (UTC when no offset is given) and per-column drift options."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import datetime as dt
 import math
 import re
 
+from loopml.api.monitoring import ColumnOptions
 from loopml.core.errors import InvalidInput
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
@@ -48,3 +49,32 @@ def show_period(seconds: float) -> str:
         if seconds >= size and seconds % size == 0:
             return f"{int(seconds // size)}{unit}"
     return f"{seconds:g}s"
+
+
+def parse_column_option(text: str) -> tuple[str, ColumnOptions]:
+    """``age:test=ks,threshold=0.01`` (keys: test, threshold, kind) → (column, options)."""
+    from loopml.api.monitoring import ColumnKind, DriftTest
+
+    name, sep, body = text.partition(":")
+    hint = (
+        "write COLUMN:KEY=VALUE[,KEY=VALUE] with keys test (ks, wasserstein, chi2, "
+        "jensenshannon), threshold (a number) and kind (numeric, categorical), e.g. "
+        "age:test=ks,threshold=0.01"
+    )
+    if not sep or not name.strip() or not body.strip():
+        raise InvalidInput(f"cannot read column option {text!r}; {hint}")
+    values: dict[str, str] = {}
+    for part in body.split(","):
+        key, eq, value = part.partition("=")
+        if not eq or key.strip() not in ("test", "threshold", "kind"):
+            raise InvalidInput(f"cannot read column option {text!r} at {part!r}; {hint}")
+        values[key.strip()] = value.strip()
+    try:
+        test = DriftTest(values["test"]) if "test" in values else None
+        kind = ColumnKind(values["kind"]) if "kind" in values else None
+        threshold = float(values["threshold"]) if "threshold" in values else None
+    except ValueError:
+        raise InvalidInput(f"cannot read column option {text!r}; {hint}") from None
+    if threshold is not None and not (threshold > 0 and math.isfinite(threshold)):
+        raise InvalidInput(f"column option {text!r}: the threshold must be a number above 0")
+    return name.strip(), ColumnOptions(test=test, threshold=threshold, kind=kind)
