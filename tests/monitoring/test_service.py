@@ -214,3 +214,49 @@ def test_results_are_a_time_series_newest_first(
     results = client.monitoring.results("churn@production", limit=2)
     assert [r.id for r in results] == sorted((r.id for r in results), reverse=True)
     assert len(results) == 2
+
+
+def test_a_constant_column_is_compared_not_crashed_on(
+    client: Client, trained: tuple[Any, pd.DataFrame]
+) -> None:
+    client.monitoring.add("churn@production")
+    frame = make_data(120, seed=8)[FEATURES]
+    frame["visits"] = 3.0  # one value in the whole window
+    log_traffic(client, frame)
+    result = client.monitoring.run("churn@production")
+    assert result.drift is not None
+    visits = next(c for c in result.drift.columns if c.column == "visits")
+    assert visits.drifted is True and visits.statistic is not None
+
+
+def test_a_regressor_is_judged_by_mae_rmse_and_r2_against_its_registered_rmse(
+    client: Client,
+) -> None:
+    from sklearn.linear_model import LinearRegression
+
+    data = make_data(400, seed=1)
+    x, y = data[["age", "visits"]], data["income"]
+    client.datasets.push("spend", pd.concat([x, y], axis=1))
+    model = LinearRegression().fit(x, y)
+    rmse = float(((model.predict(x) - y) ** 2).mean() ** 0.5)
+    with client.tracking.start_run("monitoring") as run:
+        run.log_input("spend@1")
+    client.models.register(
+        "spend", model, run=run.id, input_example=x.head(3), metrics={"rmse": rmse}
+    )
+    client.monitoring.add("spend@1", rules=["rmse > registered + 1", "r2 > 0.5"])
+    current = make_data(200, seed=2)
+    keys = log_traffic(
+        client,
+        current[["age", "visits"]],
+        ref="spend@1",
+        labels=(current["income"] + 20).tolist(),  # the world moved by 20
+    )
+    assert len(keys) == 200
+    result = client.monitoring.run("spend@1")
+    q = result.quality
+    assert q is not None and q.task.value == "regression" and q.labelled_rows == 200
+    assert set(q.metrics) == {"mae", "rmse", "r2"}
+    assert q.metrics["rmse"] > rmse + 1
+    assert result.estimate is None  # no probabilities for a regressor
+    assert [o.fired for o in result.rules] == [True, False]
