@@ -276,12 +276,14 @@ def _fmt(x: float | None, digits: int = 4) -> str:
 
 
 def _quality_line(r: Any) -> str:
+    """The headline metric (accuracy or RMSE), realized and estimated."""
     q, e = r.quality, r.estimate
     parts = []
     if q is not None and q.metrics:
-        parts.append(", ".join(f"{k} {v:.3f}" for k, v in q.metrics.items()))
-    if e is not None and e.metrics:
-        parts.append("est. " + ", ".join(f"{k} {v:.3f}" for k, v in e.metrics.items()))
+        key = next(k for k in ("accuracy", "rmse", *q.metrics) if k in q.metrics)
+        parts.append(f"{key} {q.metrics[key]:.3f}")
+    if e is not None and e.metrics.get("accuracy") is not None:
+        parts.append(f"est. accuracy {e.metrics['accuracy']:.3f}")
     return "; ".join(parts) or "-"
 
 
@@ -310,7 +312,7 @@ def _render_result(r: Any) -> None:
             ],
             [
                 (
-                    col.column + (" (prediction)" if col is drift.prediction else ""),
+                    col.column if col is not drift.prediction else f"{col.column} (model output)",
                     col.test.value,
                     _fmt(col.statistic),
                     _fmt(col.p_value, 3),
