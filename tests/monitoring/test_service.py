@@ -184,6 +184,8 @@ def test_bad_input_is_a_clear_error(client: Client, trained: tuple[Any, pd.DataF
     mon.add("churn@production", window="30m", every="1h")
     with pytest.raises(Conflict, match="has a monitor already"):
         mon.add("churn@production")
+    with pytest.raises(InvalidInput, match="not both"):
+        mon.run("churn@production", window="1h", since="2026-12-04T10:00")
     with pytest.raises(InvalidInput, match="ends before it starts"):
         mon.run("churn@production", since="2026-12-04T10:00", until="2026-12-04T09:00")
     [spec] = mon.list()

@@ -139,6 +139,11 @@ class MonitoringService:
     ) -> MonitorResult:
         """Compute one window now (default: the monitor's window ending now), store it with
         the alerts it fires, and return it."""
+        if window is not None and since is not None:
+            raise InvalidInput(
+                "give the window as --window PERIOD (ending at --until or now) or as "
+                "--since/--until, not both"
+            )
         spec = self.get(deployment)
         now = time.time()
         end = now if until is None else _when(until, "--until")
