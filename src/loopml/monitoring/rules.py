@@ -39,6 +39,7 @@ _OPS: dict[str, Callable[[float, float], bool]] = {
     "!=": operator.ne,
 }
 _SCALARS = ("label_coverage", "drift_share", "drifted_features", "rows")
+_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc", "mae", "rmse", "r2")
 EXAMPLE = '"dataset_drift", "drift:age", "accuracy < registered - 0.05", "label_coverage < 0.5"'
 SYNTAX = (
     "a rule is dataset_drift, prediction_drift, drift:COLUMN, or a condition such as "
@@ -89,6 +90,14 @@ def _leaf(text: str, node: expr.Compare) -> _Compare:
     name = left.text if left.prefix is None else f"{left.prefix}.{left.key}"
     if left.prefix not in (None, "estimated"):
         raise _error(text, left.pos, f"unknown name {left.text!r}; use estimated.METRIC")
+    known = (*_METRICS, *_SCALARS) if left.prefix is None else _METRICS
+    if left.key not in known and name not in known:
+        raise _error(
+            text,
+            left.pos,
+            f"unknown name {left.text!r}; use one of {', '.join((*_METRICS, *_SCALARS))} "
+            "or estimated.METRIC",
+        )
     if node.op not in _OPS:
         raise _error(text, node.pos, f"rules compare with >= > <= < = !=, not {node.op}")
     assert not isinstance(right, tuple)
@@ -130,7 +139,7 @@ def judge(rules: tuple[str, ...], result: MonitorResult) -> tuple[RuleOutcome, .
 def _keyword(rule: str, result: MonitorResult) -> tuple[bool | None, str]:
     drift = result.drift
     if drift is None:
-        return None, f"undecided: no drift was computed ({result.status}: {result.note})"
+        return None, f"undecided: nothing was compared ({result.status.replace('_', ' ')})"
     if rule == "dataset_drift":
         if drift.dataset_drift is None:
             return None, "undecided: no feature could be compared"
@@ -193,13 +202,13 @@ def _tree(node: Tree[_Compare], result: MonitorResult) -> tuple[bool | None, lis
         return not decisive, notes
     known = _value(node.name, result)
     if known is None:
-        return None, [f"{node.text}: undecided, {node.name} is not known for this window"]
+        return None, [f"undecided: {node.name} is not known for this window"]
     value = float(known)
     if node.registered:
         base = node.name.removeprefix("estimated.")
         registered = result.registered.get(base)
         if registered is None:
-            return None, [f"{node.text}: undecided, the served version has no {base} registered"]
+            return None, [f"undecided: the served version has no {base} registered"]
         bar = registered + node.margin
         shown = f"registered {registered:.4g}" + (
             f" {node.margin:+g} = {bar:.4g}" if node.margin else ""
