@@ -203,6 +203,10 @@ def test_streamed_window_larger_than_the_sample_is_close_and_exact_where_promise
     assert s["color"] == w["color"]  # categories are counted exactly
     quality = {q.column: q for q in streamed.quality}
     assert quality["x3"].missing_share_current == pytest.approx(0.1)  # one batch lacked it
+    # One batch far larger than the sample is taken in slices; the result stays close.
+    small = compare_batches(ref, [cur], columns=NUM + CAT, sample_rows=3000, seed=1)
+    assert small.drifted_columns == whole.drifted_columns
+    assert _by_name(small)["x1"].statistic == pytest.approx(w["x1"].statistic, abs=0.06)
 
 
 def test_pandas_nullable_and_float_integer_columns() -> None:

@@ -70,6 +70,7 @@ from loopml.monitoring.summary import (
     NumericColumn,
     Summary,
     Unreadable,
+    parallel_map,
     summarize,
     summarize_batches,
 )
@@ -96,9 +97,10 @@ def prepare_reference(
     columns: Sequence[str],
     options: Mapping[str, ColumnOptions] | None = None,
     prediction: str | None = "prediction",
+    threads: int | None = None,
 ) -> Summary:
     """Read and sort the reference once, to compare it with many windows."""
-    return summarize(reference, _wanted(columns, prediction), options=options)
+    return summarize(reference, _wanted(columns, prediction), options=options, threads=threads)
 
 
 def compare(
@@ -110,16 +112,20 @@ def compare(
     share_threshold: float = 0.5,
     prediction: str | None = "prediction",
     min_rows: int = MIN_ROWS,
+    threads: int | None = None,
 ) -> DriftReport:
     """Drift and data quality of ``current`` against ``reference`` over ``columns`` (features)
     and the ``prediction`` column when present.
 
     ``reference`` and ``current``: pyarrow Tables, pandas DataFrames or dicts of arrays;
-    ``reference`` may also be the :func:`prepare_reference` of one."""
+    ``reference`` may also be the :func:`prepare_reference` of one. ``threads``: columns
+    worked on at once (default: the cores, at most 4; 1 for none)."""
     _check(columns, options, share_threshold)
-    ref = _reference(reference, columns, options, prediction)
-    cur = summarize(current, _wanted(columns, prediction), options=options, like=ref)
-    return _report(ref, cur, columns, options, share_threshold, prediction, min_rows)
+    ref = _reference(reference, columns, options, prediction, threads)
+    cur = summarize(
+        current, _wanted(columns, prediction), options=options, like=ref, threads=threads
+    )
+    return _report(ref, cur, columns, options, share_threshold, prediction, min_rows, threads)
 
 
 def compare_batches(
@@ -133,11 +139,12 @@ def compare_batches(
     min_rows: int = MIN_ROWS,
     sample_rows: int = DEFAULT_SAMPLE_ROWS,
     seed: int = 0,
+    threads: int | None = None,
 ) -> DriftReport:
     """:func:`compare` with the current window given as an iterable of record batches (e.g.
     ``pyarrow.parquet.ParquetFile(path).iter_batches(columns=…)``), read in bounded memory."""
     _check(columns, options, share_threshold)
-    ref = _reference(reference, columns, options, prediction)
+    ref = _reference(reference, columns, options, prediction, threads)
     cur = summarize_batches(
         batches,
         _wanted(columns, prediction),
@@ -146,7 +153,7 @@ def compare_batches(
         sample_rows=sample_rows,
         seed=seed,
     )
-    return _report(ref, cur, columns, options, share_threshold, prediction, min_rows)
+    return _report(ref, cur, columns, options, share_threshold, prediction, min_rows, threads)
 
 
 def _wanted(columns: Sequence[str], prediction: str | None) -> list[str]:
@@ -161,10 +168,11 @@ def _reference(
     columns: Sequence[str],
     options: Mapping[str, ColumnOptions] | None,
     prediction: str | None,
+    threads: int | None,
 ) -> Summary:
     if isinstance(reference, Summary):
         return reference
-    return summarize(reference, _wanted(columns, prediction), options=options)
+    return summarize(reference, _wanted(columns, prediction), options=options, threads=threads)
 
 
 def _check(
@@ -201,15 +209,21 @@ def _report(
     share_threshold: float,
     prediction: str | None,
     min_rows: int,
+    threads: int | None = None,
 ) -> DriftReport:
     options = options or {}
     features = [c for c in dict.fromkeys(columns) if c != prediction]
-    drifts = []
-    quality = []
-    for name in features:
+
+    def one(name: str) -> tuple[ColumnDrift, ColumnQuality]:
         r, c = ref.columns.get(name), cur.columns.get(name)
-        drifts.append(column_drift(name, r, c, options.get(name), ref, cur, min_rows))
-        quality.append(column_quality(name, r, c, ref, cur))
+        return (
+            column_drift(name, r, c, options.get(name), ref, cur, min_rows),
+            column_quality(name, r, c, ref, cur),
+        )
+
+    done = parallel_map(one, features, threads, (ref.rows + cur.rows) * len(features))
+    drifts = [d for d, _ in done]
+    quality = [q for _, q in done]
     pred = None
     if prediction and (prediction in ref.columns or prediction in cur.columns):
         r, c = ref.columns.get(prediction), cur.columns.get(prediction)

@@ -61,18 +61,35 @@ def ks(a: Floats, b: Floats) -> tuple[float, float]:
 
 def wasserstein(a: Floats, b: Floats) -> float:
     """First Wasserstein distance between the empirical distributions of sorted ``a`` and ``b``:
-    the area between their CDFs."""
+    the area between their CDFs, summed over the gaps between consecutive merged values."""
     n1, n2 = len(a), len(b)
     if n1 == n2:
         return float(np.mean(np.abs(a - b)))
-    both = np.concatenate([a, b])
-    # Two sorted runs: a stable sort merges them in linear time.
-    order = np.argsort(both, kind="stable")
-    merged = both[order]
-    from_a = np.cumsum(order < n1)[:-1]
-    from_b = np.arange(1, n1 + n2) - from_a
+    total = n1 + n2
+    # Merge the two sorted samples without sorting again: b[j] lands after the values of a
+    # that are <= it and after b[:j]. (The order among equal values does not matter: the gap
+    # between them is 0.)
+    at = np.searchsorted(a, b, side="right")
+    at += np.arange(n2)
+    from_b = np.zeros(total, dtype=bool)
+    from_b[at] = True
+    del at
+    merged = np.empty(total)
+    merged[from_b] = b
+    np.logical_not(from_b, out=from_b)  # now: from a
+    merged[from_b] = a
+    # F_a - F_b after the k-th merged value (k = 1..total), with c_a values of a among them:
+    # c_a / n1 - (k - c_a) / n2 = c_a (1/n1 + 1/n2) - k / n2.
+    diff = np.cumsum(from_b, dtype=np.float64)
+    del from_b
+    diff *= 1.0 / n1 + 1.0 / n2
+    k = np.arange(1, total + 1, dtype=np.float64)
+    k /= n2
+    diff -= k
+    del k
+    np.abs(diff, out=diff)
     gaps = np.diff(merged)
-    return float(np.sum(np.abs(from_a / n1 - from_b / n2) * gaps))
+    return float(np.dot(diff[:-1], gaps))
 
 
 def psi_edges(a: Floats) -> Floats:

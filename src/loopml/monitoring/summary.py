@@ -10,9 +10,11 @@ exact; numeric columns keep a uniform random sample of at most ``sample_rows`` r
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -28,6 +30,11 @@ Ints = npt.NDArray[np.int64]
 MAX_INT_CATEGORIES = 5
 #: Rows of a streamed current window kept for the numeric statistics.
 DEFAULT_SAMPLE_ROWS = 1_000_000
+#: Values (rows x columns) below which columns are read one after the other.
+PARALLEL_MIN_WORK = 200_000
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 @dataclass
@@ -117,23 +124,45 @@ def _as_array(values: Any) -> Any:
     return pa.array(arr, from_pandas=True)
 
 
+def default_threads() -> int:
+    return max(1, min(4, os.cpu_count() or 1))
+
+
+def parallel_map(
+    fn: Callable[[T], R], items: Sequence[T], threads: int | None, work: int
+) -> list[R]:
+    """``[fn(x) for x in items]``, on ``threads`` threads when there is enough ``work`` (values
+    to go through) to pay for them: sorting and counting release the GIL."""
+    threads = default_threads() if threads is None else max(1, threads)
+    if threads == 1 or len(items) < 2 or work < PARALLEL_MIN_WORK:
+        return [fn(x) for x in items]
+    with ThreadPoolExecutor(min(threads, len(items))) as pool:
+        return list(pool.map(fn, items))
+
+
 def summarize(
     data: Any,
     columns: Sequence[str],
     *,
     options: Mapping[str, ColumnOptions] | None = None,
     like: Summary | None = None,
+    threads: int | None = None,
 ) -> Summary:
     """Summarize the ``columns`` of ``data`` (absent ones are left out). ``like``: the reference
-    summary, whose column kinds the current side follows."""
+    summary, whose column kinds the current side follows; ``threads``: columns read at once
+    (default: the cores, at most 4)."""
     table = as_table(data)
     summary = Summary(rows=table.num_rows)
-    names = set(table.column_names)
-    for name in columns:
-        if name in names:
-            summary.columns[name] = read_column(
-                table.column(name), _kind_for(name, options, like), table.num_rows
-            )
+    present = set(table.column_names)
+    names = [name for name in dict.fromkeys(columns) if name in present]
+
+    def read(name: str) -> Column:
+        return read_column(table.column(name), _kind_for(name, options, like), table.num_rows)
+
+    for name, col in zip(
+        names, parallel_map(read, names, threads, table.num_rows * len(names)), strict=True
+    ):
+        summary.columns[name] = col
     return summary
 
 
@@ -176,7 +205,12 @@ def read_column(col: Any, kind: ColumnKind | None, rows: int) -> Column:
         values = pc.cast(col, pa.float64()).to_numpy(zero_copy_only=False)
         values = np.asarray(values, dtype=np.float64)
         finite = np.isfinite(values)
-        kept = values[finite] if not finite.all() else values.copy()
+        if not finite.all():
+            kept = values[finite]
+        elif values.flags.writeable:  # already a copy of arrow's buffers: sort it in place
+            kept = values
+        else:
+            kept = values.copy()
         kept.sort()
         numeric = NumericColumn(kept, rows, rows - len(kept), is_int=pa.types.is_integer(t))
         if kind is None and numeric.is_int and _distinct_sorted(kept) <= MAX_INT_CATEGORIES:
@@ -233,9 +267,10 @@ class StreamSummary:
     """The current side of a comparison built from record batches, in bounded memory.
 
     Numeric columns keep a uniform random sample of ``sample_rows`` rows (bottom-k by a random
-    key per row, the same rows for every column); min, max, row and missing counts are exact.
-    Categorical columns are counted exactly. A column absent from some batches counts their
-    rows as missing."""
+    key per row, the same rows for every column) in buffers allocated once (1.5 x
+    ``sample_rows`` values per column); min, max, row and missing counts are exact. Categorical
+    columns are counted exactly. A column absent from some batches counts their rows as
+    missing."""
 
     def __init__(
         self,
@@ -249,30 +284,39 @@ class StreamSummary:
         self._columns = list(columns)
         self._like = like
         self._options = options
-        self._k = max(int(sample_rows), 1)
+        self._k = max(int(sample_rows), 2)
+        self._cap = self._k + self._k // 2
         self._rng = np.random.default_rng(seed)
         self.rows = 0
-        self._keys: list[Floats] = []
-        self._kept = 0  # sampled rows held (sum of the key parts)
+        self._keys: Floats = np.empty(0)
+        self._n = 0  # sampled rows held
         self._threshold = 1.0
-        self._numeric: dict[str, list[Floats]] = {}  # sampled values, aligned with the keys
-        self._held: dict[str, int] = {}  # values held per numeric column
+        self._numeric: dict[str, Floats] = {}  # sampled values, aligned with the keys
         self._stats: dict[str, list[float]] = {}  # seen, min, max, is_int
         self._categorical: dict[str, dict[str, int]] = {}
         self._unreadable: dict[str, str] = {}
 
     def add(self, data: Any) -> None:
         """Fold one batch (a pyarrow RecordBatch or Table, a DataFrame or a dict) in."""
+        table = as_table(data)
+        step = self._k // 2  # at most this many rows at once: they fit after a shrink
+        for start in range(0, table.num_rows, step):
+            self._add(table.slice(start, step))
+
+    def _add(self, table: Any) -> None:
         import pyarrow as pa
         import pyarrow.compute as pc
 
-        table = as_table(data)
         n = table.num_rows
         if n == 0:
             return
         self.rows += n
         keys = self._rng.random(n)
         take = np.flatnonzero(keys < self._threshold)
+        if self._n + len(take) > self._cap:
+            self._shrink()
+            take = take[keys[take] < self._threshold]
+        lo, hi = self._n, self._n + len(take)
         names = set(table.column_names)
         for name in self._columns:
             if name not in names:
@@ -282,16 +326,15 @@ class StreamSummary:
             if _is_numeric_type(raw.type) and kind is not ColumnKind.CATEGORICAL:
                 values = pc.cast(raw, pa.float64()).to_numpy(zero_copy_only=False)
                 values = np.asarray(values, dtype=np.float64)
-                finite = values[np.isfinite(values)]
+                finite = np.isfinite(values)
                 stats = self._stats.setdefault(name, [0, np.inf, -np.inf, 0])
                 stats[3] = stats[3] or pa.types.is_integer(raw.type)
-                if len(finite):
-                    stats[0] += len(finite)
-                    stats[1] = min(stats[1], float(finite.min()))
-                    stats[2] = max(stats[2], float(finite.max()))
-                self._pad(name, self._kept)
-                self._numeric[name].append(values[take])
-                self._held[name] += len(take)
+                seen = int(finite.sum())
+                if seen:
+                    stats[0] += seen
+                    stats[1] = min(stats[1], float(np.min(values, where=finite, initial=np.inf)))
+                    stats[2] = max(stats[2], float(np.max(values, where=finite, initial=-np.inf)))
+                self._buffer(name)[lo:hi] = values[take]
                 continue
             col = read_column(raw, kind or ColumnKind.CATEGORICAL, n)
             if isinstance(col, CategoricalColumn):
@@ -300,35 +343,38 @@ class StreamSummary:
                     counts[cat] = counts.get(cat, 0) + c
             elif isinstance(col, Unreadable):
                 self._unreadable[name] = col.type_name
-        self._keys.append(keys[take])
-        self._kept += len(take)
-        if self._kept > 2 * self._k:
-            self._shrink()
+        for name, buf in self._numeric.items():
+            if name not in names:  # missing in this batch
+                buf[lo:hi] = np.nan
+        if not len(self._keys):
+            self._keys = np.empty(self._cap)
+        self._keys[lo:hi] = keys[take]
+        self._n = hi
 
-    def _pad(self, name: str, upto: int) -> None:
-        """Missing values for the sampled rows of batches that lacked the column."""
-        parts = self._numeric.setdefault(name, [])
-        held = self._held.setdefault(name, 0)
-        if held < upto:
-            parts.append(np.full(upto - held, np.nan))
-            self._held[name] = upto
+    def _buffer(self, name: str) -> Floats:
+        buf = self._numeric.get(name)
+        if buf is None:
+            buf = self._numeric[name] = np.empty(self._cap)
+            buf[: self._n] = np.nan  # rows of earlier batches, which lacked the column
+        return buf
 
     def _shrink(self) -> None:
-        keys = np.concatenate(self._keys)
+        """Keep the ``k`` rows with the smallest keys (in arrival order)."""
+        if self._n <= self._k:
+            return
+        keys = self._keys[: self._n]
         keep = np.argpartition(keys, self._k - 1)[: self._k]
         self._threshold = float(keys[keep].max())
         keep.sort()
-        self._keys = [keys[keep]]
-        self._kept = self._k
-        for name in self._numeric:
-            self._pad(name, len(keys))
-            self._numeric[name] = [np.concatenate(self._numeric[name])[keep]]
-            self._held[name] = self._k
+        self._keys[: self._k] = keys[keep]
+        for buf in self._numeric.values():
+            buf[: self._k] = buf[: self._n][keep]
+        self._n = self._k
 
     def summary(self) -> Summary:
-        """The summary of everything added so far."""
-        if self._kept > self._k:
-            self._shrink()
+        """The summary of everything added so far. Ends the stream: the sample buffers are
+        handed over (or freed) column by column, so memory does not double at the end."""
+        self._shrink()
         out = Summary(rows=self.rows)
         sampled = False
         for name in self._columns:
@@ -340,10 +386,11 @@ class StreamSummary:
                 out.columns[name] = CategoricalColumn(
                     list(counts), n, self.rows, self.rows - int(n.sum())
                 )
-            elif name in self._numeric:
+            elif name in self._stats:
                 seen, lo, hi, is_int = self._stats[name]
-                values = np.concatenate(self._numeric[name])
-                values = values[np.isfinite(values)]
+                buf = self._numeric.pop(name)[: self._n]
+                values = buf[np.isfinite(buf)]
+                del buf
                 values.sort()
                 col = NumericColumn(
                     values, self.rows, self.rows - int(seen), is_int=bool(is_int),
@@ -352,6 +399,8 @@ class StreamSummary:
                 )  # fmt: skip
                 sampled = sampled or col.sampled
                 out.columns[name] = col
+        self._numeric.clear()
+        self._keys = np.empty(0)
         if sampled:
             out.note = (
                 f"numeric statistics of the current window come from a uniform random sample "
