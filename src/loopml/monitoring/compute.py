@@ -6,6 +6,7 @@ from __future__ import annotations
 import builtins
 import dataclasses
 import logging
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
@@ -46,6 +47,17 @@ class Source(Protocol):
         prefixes: tuple[str, ...] = (),
     ) -> Any: ...
 
+    def iter_log(
+        self,
+        kind: str,
+        model: str,
+        start: float,
+        end: float,
+        columns: builtins.list[str],
+        prefixes: tuple[str, ...],
+        tally: Any,
+    ) -> Iterator[Any]: ...
+
     def inputs_of(self, version: ModelVersion) -> builtins.list[str]: ...
 
 
@@ -61,13 +73,25 @@ class _Reference:
 def compute(
     src: Source, spec: MonitorSpec, version: ModelVersion, start: float, end: float, now: float
 ) -> MonitorResult:
-    """The result of ``spec`` on ``[start, end)``, before its rules are judged."""
-    from loopml.monitoring.drift import compare
+    """The result of ``spec`` on ``[start, end)``, before its rules are judged.
+
+    The window is streamed file by file: the input columns go through the drift summary in
+    bounded memory, and only the prediction, its probabilities and (when labels were sent)
+    the request ids are kept for the quality."""
+    import itertools
+
+    import pyarrow as pa
+
+    from loopml.monitoring.drift import compare_batches
+    from loopml.monitoring.read import LogWindow, concat
 
     inputs = src.inputs_of(version)
-    cols = [*(input_column(n) for n in inputs), *_META]
-    window = src.read_log(PREDICTIONS, version.name, start, end, cols, (PROBA_PREFIX,))
-    current = _rename_inputs(window.table, inputs)
+    feedback = src.read_log(FEEDBACK, version.name, start, max(now, end) + 1.0, None).table
+    ids = ["request_id", "row"] if feedback.num_rows else []
+    cols = [*(input_column(n) for n in inputs), *_META, *ids]
+    tally = LogWindow(pa.table({}))
+    files = src.iter_log(PREDICTIONS, version.name, start, end, cols, (PROBA_PREFIX,), tally)
+    first = next(files, None)
     base = MonitorResult(
         monitor=spec.deployment,
         monitor_id=spec.id,
@@ -75,21 +99,21 @@ def compute(
         end=end,
         model=version.name,
         served_version=version.version,
-        versions=_versions(current),
+        versions=(),
         reference="",
-        rows=current.num_rows,
+        rows=0,
         reference_rows=0,
-        skipped_files=len(window.skipped),
+        skipped_files=0,
         status="ok",
         registered={k: float(v) for k, v in version.metrics.items()},
     )
-    skipped = f"; {len(window.skipped)} unreadable log file(s) skipped" if window.skipped else ""
-    if current.num_rows == 0:
+    if first is None:
         return dataclasses.replace(
             base,
             status="no_traffic",
+            skipped_files=len(tally.skipped),
             note=f"no predictions of {version.name} were logged between {iso(start)} and "
-            f"{iso(end)}; nothing was compared{skipped}",
+            f"{iso(end)}; nothing was compared{_skipped(tally)}",
         )
     ref = _reference(src, spec, version, inputs, start)
     missing = [n for n in inputs if n not in ref.table.column_names]
@@ -99,38 +123,58 @@ def compute(
             f"({', '.join(inputs[:5])}…); it no longer matches the signature: give the monitor "
             "another one with: loopml monitor add DEPLOYMENT --reference DATASET@N"
         )
+    kept: list[pa.Table] = []
+    seen: set[str] = set()
+    features = {*inputs, "prediction"}
+
+    def batches() -> Any:
+        for table in itertools.chain([first], files):
+            table = _rename_inputs(table, inputs)
+            seen.update(table.column_names)
+            kept.append(table.select([c for c in table.column_names if c not in inputs]))
+            yield table.select([c for c in table.column_names if c in features])
+
+    drift = compare_batches(
+        ref.table,
+        batches(),
+        columns=inputs,
+        options=spec.columns or None,
+        share_threshold=spec.share_threshold,
+        prediction="prediction",
+    )
+    current = concat(kept)
     notes = list(ref.notes)
     if missing:
         notes.append(
             f"the reference {ref.name} lacks {', '.join(missing)} of the signature of "
             f"{version.ref}; those columns are not compared"
         )
-    absent = [n for n in inputs if n not in current.column_names]
+    absent = [n for n in inputs if n not in seen]
     if absent:
         notes.append(f"the log lacks {', '.join(absent)}; those columns are not compared")
-    drift = compare(
-        ref.table,
-        current,
-        columns=inputs,
-        options=spec.columns or None,
-        share_threshold=spec.share_threshold,
-        prediction="prediction",
-    )
-    quality, joined = _quality(src, version, current, start, end, now)
+    quality, joined = _quality(src, version, current, feedback, end, now)
     estimate = _estimate(src, spec, version, ref, current, joined)
     status = "ok" if drift.dataset_drift is not None else "not_enough_data"
     if status != "ok":
         notes.insert(0, "no feature could be compared: not enough data (see each column)")
     return dataclasses.replace(
         base,
+        versions=_versions(current),
+        rows=current.num_rows,
+        skipped_files=len(tally.skipped),
         reference=ref.name,
         reference_rows=ref.table.num_rows,
         status=status,
-        note="; ".join(notes) + skipped.replace("; ", "" if not notes else "; ", 1),
+        note="; ".join(notes) + (_skipped(tally) if notes else _skipped(tally)[2:]),
         drift=drift,
         quality=quality,
         estimate=estimate,
     )
+
+
+def _skipped(tally: Any) -> str:
+    n = len(tally.skipped)
+    return f"; {n} unreadable log file(s) skipped" if n else ""
 
 
 def _rename_inputs(table: pa.Table, inputs: builtins.list[str]) -> pa.Table:
@@ -247,14 +291,20 @@ def _task(current: pa.Table) -> Task:
 
 
 def _quality(
-    src: Source, version: ModelVersion, current: pa.Table, start: float, end: float, now: float
+    src: Source,
+    version: ModelVersion,
+    current: pa.Table,
+    feedback: pa.Table,
+    end: float,
+    now: float,
 ) -> tuple[QualityMetrics, Joined]:
     """Realized quality from the labels sent from the window's start until now."""
-    feedback = src.read_log(FEEDBACK, version.name, start, max(now, end) + 1.0, None).table
-    known = set(current.column("request_id").to_pylist())
-    if feedback.num_rows and end < now:  # labels for predictions after the window are not unknown
-        later = src.read_log(PREDICTIONS, version.name, end, now + 1.0, ["request_id"]).table
-        known |= set(later.column("request_id").to_pylist()) if later.num_rows else set()
+    known: set[str] = set()
+    if feedback.num_rows:
+        known = set(current.column("request_id").to_pylist())
+        if end < now:  # labels for predictions after the window are not unknown
+            later = src.read_log(PREDICTIONS, version.name, end, now + 1.0, ["request_id"]).table
+            known |= set(later.column("request_id").to_pylist()) if later.num_rows else set()
     joined = join(current, feedback, known)
     task = _task(current)
     from loopml.monitoring.quality import realized

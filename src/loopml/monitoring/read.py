@@ -6,7 +6,7 @@ publish existed, truncated, not Parquet) is skipped and counted, never fatal."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +28,7 @@ class LogWindow:
     table: pa.Table
     files: int = 0
     skipped: list[str] = field(default_factory=list)  # keys of unreadable files
+    rows: int = 0
 
 
 def read_window(
@@ -39,13 +40,35 @@ def read_window(
     columns: Sequence[str] | None = None,
     prefixes: Sequence[str] = (),
 ) -> LogWindow:
-    """The logged rows of ``model`` with ``start <= timestamp < end``. ``columns`` (None:
-    all) and the columns starting with one of ``prefixes`` are read; ``timestamp`` always."""
+    """The logged rows of ``model`` with ``start <= timestamp < end`` as one table.
+    ``columns`` (None: all) and the columns starting with one of ``prefixes`` are read;
+    ``timestamp`` always."""
+    import pyarrow as pa
+
+    out = LogWindow(pa.table({}))
+    tables = list(iter_window(backend, kind, model, start, end, columns, prefixes, out))
+    if tables:
+        out.table = concat(tables)
+    return out
+
+
+def iter_window(
+    backend: Backend,
+    kind: str,
+    model: str,
+    start: float,
+    end: float,
+    columns: Sequence[str] | None,
+    prefixes: Sequence[str],
+    tally: LogWindow,
+) -> Iterator[pa.Table]:
+    """The rows of the window file by file (bounded memory); files read and skipped are
+    counted in ``tally``."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    tables: list[pa.Table] = []
-    out = LogWindow(pa.table({}))
+    lo = pa.scalar(int(start * 1_000_000), pa.timestamp("us", tz="UTC"))
+    hi = pa.scalar(int(end * 1_000_000), pa.timestamp("us", tz="UTC"))
     for hour in hours(start, end):
         prefix = partition(kind, model, hour)
         for key, _size in sorted(backend.iter(prefix)):
@@ -53,21 +76,16 @@ def read_window(
                 continue
             try:
                 table = _read_file(backend, key, columns, prefixes)
+                ts = table.column("timestamp").cast(pa.timestamp("us", tz="UTC"))
+                table = table.filter(pc.and_(pc.greater_equal(ts, lo), pc.less(ts, hi)))
             except (LoopError, OSError, ValueError, pa.ArrowException) as exc:
                 log.warning("skipped unreadable log file %s: %s", key, exc)
-                out.skipped.append(key)
+                tally.skipped.append(key)
                 continue
-            out.files += 1
-            ts = table.column("timestamp").cast(pa.timestamp("us", tz="UTC"))
-            lo = pa.scalar(int(start * 1_000_000), pa.timestamp("us", tz="UTC"))
-            hi = pa.scalar(int(end * 1_000_000), pa.timestamp("us", tz="UTC"))
-            keep = pc.and_(pc.greater_equal(ts, lo), pc.less(ts, hi))
-            table = table.filter(keep)
+            tally.files += 1
+            tally.rows += table.num_rows
             if table.num_rows:
-                tables.append(table)
-    if tables:
-        out.table = _concat(tables)
-    return out
+                yield table
 
 
 def _read_file(
@@ -94,10 +112,13 @@ def _read_file(
     return pf.read(columns=wanted)
 
 
-def _concat(tables: list[pa.Table]) -> pa.Table:
+def concat(tables: list[pa.Table]) -> pa.Table:
     """One table; a column whose type differs between files (labels sent as numbers, then as
     text) is read as text."""
     import pyarrow as pa
+
+    if not tables:
+        return pa.table({})
 
     try:
         return pa.concat_tables(tables, promote_options="permissive")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import builtins
 import dataclasses
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from loopml.api.events import MonitorAlert
@@ -188,6 +188,20 @@ class MonitoringService:
         from loopml.monitoring.read import read_window
 
         return read_window(self.log, kind, model, start, end, columns, prefixes)
+
+    def iter_log(
+        self,
+        kind: str,
+        model: str,
+        start: float,
+        end: float,
+        columns: builtins.list[str],
+        prefixes: tuple[str, ...],
+        tally: Any,
+    ) -> Iterator[Any]:
+        from loopml.monitoring.read import iter_window
+
+        return iter_window(self.log, kind, model, start, end, columns, prefixes, tally)
 
     def inputs_of(self, version: ModelVersion) -> builtins.list[str]:
         """The signature's input column names; InvalidInput when there are none to compare."""
