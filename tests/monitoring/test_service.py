@@ -128,42 +128,59 @@ def test_a_half_written_log_file_is_skipped_and_counted(
     assert "1 unreadable log file(s) skipped" in result.note
 
 
-def test_a_column_missing_from_the_log_is_reported_not_compared(
-    client: Client, trained: tuple[Any, pd.DataFrame]
-) -> None:
+def _write_log(client: Client, columns: dict[str, Any]) -> None:
+    """One log file as an endpoint (an older one, or one fed odd data) would have written."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     from loopml.api.predlog import hour_of, partition
 
-    client.monitoring.add("churn@production")
     now = pd.Timestamp.now(tz="UTC")
-    frame = make_data(200, seed=2)
+    n = len(next(iter(columns.values())))
     table = pa.table(
         {
-            "age": frame["age"],
-            "income": frame["income"],  # no visits: an older endpoint's log
-            "prediction": frame["label"],
-            "request_id": [f"x{i}" for i in range(200)],
-            "row": pa.array([0] * 200, pa.int32()),
-            "timestamp": pa.array([now] * 200, pa.timestamp("us", tz="UTC")),
-            "model": ["churn"] * 200,
-            "model_version": pa.array([1] * 200, pa.int32()),
+            **columns,
+            "prediction": [1] * n,
+            "request_id": [f"x{i}" for i in range(n)],
+            "row": pa.array([0] * n, pa.int32()),
+            "timestamp": pa.array([now] * n, pa.timestamp("us", tz="UTC")),
+            "model": ["churn"] * n,
+            "model_version": pa.array([1] * n, pa.int32()),
         }
     )
-    folder = (
-        client.settings.home
-        / "monitoring"
-        / partition("predictions", "churn", hour_of(now.timestamp()))
-    )
-    folder.mkdir(parents=True)
+    hour = partition("predictions", "churn", hour_of(now.timestamp()))
+    folder = client.settings.home / "monitoring" / hour
+    folder.mkdir(parents=True, exist_ok=True)
     pq.write_table(table, folder / "part-1-1-000001.parquet")
+
+
+def test_a_column_missing_from_the_log_is_reported_not_compared(
+    client: Client, trained: tuple[Any, pd.DataFrame]
+) -> None:
+    client.monitoring.add("churn@production")
+    frame = make_data(200, seed=2)
+    _write_log(client, {"age": frame["age"], "income": frame["income"]})  # no visits
     result = client.monitoring.run("churn@production")
     assert result.drift is not None
     visits = next(c for c in result.drift.columns if c.column == "visits")
     assert visits.drifted is None and visits.status == DriftStatus.MISSING_COLUMN
     assert "the log lacks visits" in result.note
     assert result.drift.dataset_drift is False  # age and income compared
+
+
+def test_an_all_missing_column_is_said_so_never_no_drift(
+    client: Client, trained: tuple[Any, pd.DataFrame]
+) -> None:
+    client.monitoring.add("churn@production")
+    frame = make_data(200, seed=2)
+    nan = [float("nan")] * 200
+    _write_log(client, {"age": frame["age"], "income": frame["income"], "visits": nan})
+    result = client.monitoring.run("churn@production")
+    assert result.drift is not None
+    visits = next(c for c in result.drift.columns if c.column == "visits")
+    assert visits.drifted is None and visits.status == DriftStatus.ALL_MISSING
+    q = next(c for c in result.drift.quality if c.column == "visits")
+    assert q.missing_share_current == 1.0
 
 
 def test_bad_input_is_a_clear_error(client: Client, trained: tuple[Any, pd.DataFrame]) -> None:
