@@ -197,6 +197,11 @@ def test_bad_input_is_a_clear_error(client: Client, trained: tuple[Any, pd.DataF
         mon.add("churn@production", window="soon")
     with pytest.raises(NotFound, match="no aliases"):
         mon.add("churn@production", reference="churn-data@latest")
+    with pytest.raises(NotFound, match="churn-data"):
+        mon.add("churn@production", reference="churn-data@9")
+    client.models.register("bare", trained[0], input_example=trained[1][FEATURES].head(3))
+    with pytest.raises(InvalidInput, match="no training dataset in its lineage"):
+        mon.add("bare@1")
     assert mon.list() == []
     mon.add("churn@production", window="30m", every="1h")
     with pytest.raises(Conflict, match="has a monitor already"):

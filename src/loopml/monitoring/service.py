@@ -93,7 +93,15 @@ class MonitoringService:
             created_at=time.time(),
             created_by=whoami(),
         )
-        self.models.show(ref)  # NotFound: nothing is served under that name
+        served = self.models.show(ref)  # NotFound: nothing is served under that name
+        if spec.reference is None and not served.datasets:
+            raise InvalidInput(
+                f"{served.ref} has no training dataset in its lineage, so there is nothing to "
+                f"compare with by default; give the monitor a reference: loopml monitor add "
+                f"{ref} --reference DATASET@N (or traffic:24h)"
+            )
+        if spec.reference is not None and not spec.reference.startswith(TRAFFIC):
+            self.datasets.show(spec.reference)  # NotFound names what exists
         with self.stores.meta.write() as conn:
             if repo.get_monitor(conn, ref) is not None:
                 raise Conflict(
