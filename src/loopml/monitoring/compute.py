@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("loopml.monitoring")
 
 TRAFFIC = "traffic:"
-_META = ["request_id", "row", "prediction", "model_version", "timestamp"]
+_META = ["prediction", "model_version", "timestamp"]  # request_id, row: only to join labels
 
 
 class Source(Protocol):
