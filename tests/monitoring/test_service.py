@@ -284,3 +284,22 @@ def test_a_regressor_is_judged_by_mae_rmse_and_r2_against_its_registered_rmse(
     assert q.metrics["rmse"] > rmse + 1
     assert result.estimate is None  # no probabilities for a regressor
     assert [o.fired for o in result.rules] == [True, False]
+
+
+def test_a_late_label_for_the_window_before_is_not_unknown(
+    client: Client, trained: tuple[Any, pd.DataFrame]
+) -> None:
+    from loopml.serving.predlog import PredictionLogger
+
+    client.monitoring.add("churn@production")
+    before = log_traffic(client, make_data(40, seed=1)[FEATURES], prefix="a")
+    boundary = time.time()
+    log_traffic(client, make_data(60, seed=2)[FEATURES], prefix="b")
+    logger = PredictionLogger(client.settings.monitoring_url, "churn", flush_s=60)
+    logger.start()
+    logger.log_feedback([(rid, 1, row) for rid, row in before] + [("stranger", 0, 0)])
+    logger.close()
+    result = client.monitoring.run("churn@production", since=boundary)
+    q = result.quality
+    assert result.rows == 60 and q is not None
+    assert q.labelled_rows == 0 and q.unknown_labels == 1

@@ -152,7 +152,7 @@ def compute(
     absent = [n for n in inputs if n not in seen]
     if absent:
         notes.append(f"the log lacks {', '.join(absent)}; those columns are not compared")
-    quality, joined = _quality(src, version, current, feedback, end, now)
+    quality, joined = _quality(src, version, current, feedback, start, end, now)
     estimate = _estimate(src, spec, version, ref, current, joined)
     status = "ok" if drift.dataset_drift is not None else "not_enough_data"
     if status != "ok":
@@ -295,16 +295,26 @@ def _quality(
     version: ModelVersion,
     current: pa.Table,
     feedback: pa.Table,
+    start: float,
     end: float,
     now: float,
 ) -> tuple[QualityMetrics, Joined]:
-    """Realized quality from the labels sent from the window's start until now."""
+    """Realized quality from the labels sent from the window's start until now. A label is
+    unknown when its request id matches no prediction logged from one window before the
+    window's start until now (a label for the window before, sent late, is not unknown)."""
     known: set[str] = set()
     if feedback.num_rows:
         known = set(current.column("request_id").to_pylist())
-        if end < now:  # labels for predictions after the window are not unknown
-            later = src.read_log(PREDICTIONS, version.name, end, now + 1.0, ["request_id"]).table
-            known |= set(later.column("request_id").to_pylist()) if later.num_rows else set()
+        asked = set(feedback.column("request_id").to_pylist())
+        spans = [(start - (end - start), start), (end, now + 1.0)]
+        for lo, hi in spans:
+            if asked <= known:
+                break
+            if hi <= lo:
+                continue
+            other = src.read_log(PREDICTIONS, version.name, lo, hi, ["request_id"]).table
+            if other.num_rows:
+                known |= set(other.column("request_id").to_pylist())
     joined = join(current, feedback, known)
     task = _task(current)
     from loopml.monitoring.quality import realized
