@@ -181,6 +181,9 @@ def test_an_empty_window_compares_nothing_and_says_so() -> None:
         assert col.drifted is None and col.status is DriftStatus.NOT_ENOUGH_DATA
         assert col.note == "not enough data: the current window has no rows, need 30"
     assert all(q.missing_share_current is None for q in report.quality)
+    streamed = compare_batches(ref, iter([]), columns=NUM + CAT)
+    assert [c.note for c in streamed.columns] == [c.note for c in report.columns]
+    assert streamed.quality == report.quality
 
 
 def test_streamed_window_equals_the_whole_one_below_the_sample_size() -> None:

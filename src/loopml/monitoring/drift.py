@@ -39,7 +39,9 @@ larger              (``jensenshannon``, 0..1)
   random sample of ``sample_rows`` rows (1,000,000 by default), so the normed Wasserstein
   distance of a larger window carries a sampling error of the order of 1/sqrt(sample_rows)
   (about 0.001 against a threshold of 0.1), and PSI, histograms and out-of-range shares are
-  estimated from the same sample. Below ``sample_rows`` rows nothing is sampled.
+  estimated from the same sample. Below ``sample_rows`` rows nothing is sampled. (A KS test
+  asked for by ``ColumnOptions`` on a sampled window tests the sample: its p-value is that of
+  ``sample_rows`` values, not of the whole window.)
 """
 
 from __future__ import annotations
@@ -335,6 +337,11 @@ def _not_comparable(
     """Why the column cannot be compared, or None when it can."""
     if r is None:
         return DriftStatus.MISSING_COLUMN, f"column {name!r} is not in the reference data"
+    if cur.rows == 0:
+        return (
+            DriftStatus.NOT_ENOUGH_DATA,
+            f"not enough data: the current window has no rows, need {min_rows}",
+        )
     if c is None:
         return (
             DriftStatus.MISSING_COLUMN,
@@ -349,11 +356,6 @@ def _not_comparable(
                 DriftStatus.TYPE_MISMATCH,
                 f"{side} values of {name!r} are {col.type_name}, neither numbers nor categories",
             )
-    if cur.rows == 0:
-        return (
-            DriftStatus.NOT_ENOUGH_DATA,
-            f"not enough data: the current window has no rows, need {min_rows}",
-        )
     for side, col, k in (("reference", r, n), ("current", c, m)):
         if k == 0 and col.rows > 0:
             return DriftStatus.ALL_MISSING, f"all {col.rows:,} {side} values are missing"
@@ -431,7 +433,7 @@ def column_quality(
         return col.missing / rows
 
     violation = None
-    if r is not None and c is None:
+    if r is not None and c is None and cur.rows > 0:
         violation = "missing from the current data"
     elif isinstance(r, NumericColumn) and isinstance(c, CategoricalColumn | Unreadable):
         found = c.type_name if isinstance(c, Unreadable) else "categories"
