@@ -22,6 +22,7 @@ SERVICE_CLASSES = {
     "PipelineService",
     "DeploymentService",
     "MaintenanceService",
+    "MonitoringService",
     "EventService",
 }
 

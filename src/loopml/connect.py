@@ -1,6 +1,7 @@
 """The one factory: ``loopml.connect()`` reads the settings once and returns the services of
 one backend wired together. Nothing else constructs a service; a service that needs another
-gets it here (pipelines: datasets, models, runs and deployments; deployments: models).
+gets it here (pipelines: datasets, models, runs and deployments; deployments: models;
+monitoring: models and datasets).
 Today the backend is embedded (the local stores); a remote one (HTTP to a ``loopml server``)
 will be chosen here by ``settings.uri`` and implement the same interfaces."""
 
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
         Deployments,
         Maintenance,
         Models,
+        Monitoring,
         Pipelines,
         Runs,
         Search,
@@ -102,6 +104,10 @@ class Services:
         return self._get("maintenance", self._maintenance)  # type: ignore[no-any-return]
 
     @property
+    def monitoring(self) -> Monitoring:
+        return self._get("monitoring", self._monitoring)  # type: ignore[no-any-return]
+
+    @property
     def events(self) -> EventReader:
         return self._get("events", self._events)  # type: ignore[no-any-return]
 
@@ -148,6 +154,11 @@ class Services:
         from loopml.deployments.service import DeploymentService
 
         return DeploymentService(self.stores, self.models)
+
+    def _monitoring(self) -> Monitoring:
+        from loopml.monitoring.service import MonitoringService
+
+        return MonitoringService(self.stores, self.models, self.datasets)
 
     def _events(self) -> EventReader:
         from loopml.events import EventService

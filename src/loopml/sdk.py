@@ -13,8 +13,17 @@ from loopml.core.settings import Settings, load_settings
 if TYPE_CHECKING:
     from loopml.api.deployments import Deployment
     from loopml.api.models import ModelSummary, ModelVersion
+    from loopml.api.monitors import MonitorResult
     from loopml.api.pipelines import PipelineRun
-    from loopml.api.protocols import Datasets, Deployments, Maintenance, Models, Pipelines, Search
+    from loopml.api.protocols import (
+        Datasets,
+        Deployments,
+        Maintenance,
+        Models,
+        Monitoring,
+        Pipelines,
+        Search,
+    )
     from loopml.api.runs import MetricPoint, Run
     from loopml.connect import Services
     from loopml.models import LoadedModel
@@ -77,6 +86,10 @@ class Client:
     @property
     def maintenance(self) -> Maintenance:
         return self.services.maintenance
+
+    @property
+    def monitoring(self) -> Monitoring:
+        return self.services.monitoring
 
     def close(self) -> None:
         if "services" in self.__dict__:
@@ -314,3 +327,15 @@ def deploy(
 def rollback(name: str, to: str = "production") -> Deployment:
     """Move ``name@to`` back to the version it held before its last deployment."""
     return default_client().deployments.rollback(name, to=to)
+
+
+def monitor(
+    deployment: str,
+    *,
+    window: str | None = None,
+    since: str | None = None,
+    until: str | None = None,
+) -> MonitorResult:
+    """Run the monitor of ``deployment`` (``churn@production``) on a window now (default: its
+    own window, ending now); the stored result with drift, quality and fired alerts."""
+    return default_client().monitoring.run(deployment, window=window, since=since, until=until)

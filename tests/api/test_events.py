@@ -16,6 +16,7 @@ from loopml.api.events import (
     ModelAliasChanged,
     ModelAliasDeleted,
     ModelVersionCreated,
+    MonitorAlert,
     Payload,
     RunFailed,
     RunFinished,
@@ -45,6 +46,9 @@ SAMPLES: list[Payload] = [
     RunLost("e" * 32, "exp", "r", "lost: its process (pid 7 on h) is gone"),
     DeploymentRecorded(1, "churn", "production", "deploy", 4, 3, "deployed"),
     DeploymentRecorded(2**40, "churn", "production", "rollback", 3, None, "refused"),
+    MonitorAlert(
+        "churn@production", "churn", 1, 2, "dataset_drift", "3 of 4 features drifted", 1.0, 2.5
+    ),
 ]
 
 

@@ -32,6 +32,12 @@ def test_demo_runs_on_an_empty_home_then_reports_reuse_on_a_second_run(tmp_path:
     assert swap["failed"] == 0
     deployed = production["deployment"]["deployed_version"]
     assert deployed is not None and swap["versions_seen"][-1] == deployed
+    # the shifted traffic after it: drifted features, the accuracy drop, both alerts
+    monitoring = summary["monitoring"]
+    assert monitoring["rows"] == 600 and monitoring["dataset_drift"] is True
+    assert {"tenure_months", "monthly_charges", "support_calls"} <= set(monitoring["drifted"])
+    assert monitoring["accuracy"] < monitoring["registered_accuracy"] - 0.05
+    assert monitoring["alerts"] == ["dataset_drift", "accuracy < registered - 0.05"]
 
     second = run_cli(env, "demo", cwd=tmp_path, timeout=300)
     assert second.returncode == 0, second.stderr
@@ -45,6 +51,8 @@ def test_demo_runs_on_an_empty_home_then_reports_reuse_on_a_second_run(tmp_path:
     # the new candidates got new numbers, printed from what the registry returned
     assert re.search(r"│ logreg +│ \w+ +│ 4 ", out) and re.search(r"│ forest +│ \w+ +│ 5 ", out)
     assert "KiB" in out and " bytes" not in out
+    assert "monitor of demo-churn@production: already there" in out
+    assert "ALERT dataset_drift" in out
 
     listed = json.loads(run_cli(env, "datasets", "list", "--json", cwd=tmp_path).stdout)
     assert [(d["name"], d["version_count"]) for d in listed] == [("demo-churn", 2)]

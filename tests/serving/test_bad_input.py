@@ -295,6 +295,27 @@ CASES: list[tuple[str, str, Any, int, str | None]] = [
         422,
         "x",
     ),
+    (
+        "feedback negative row",
+        "/feedback",
+        lambda c: {"request_id": "r", "label": 1, "row": -1},
+        422,
+        "row",
+    ),
+    (
+        "feedback text row",
+        "/feedback",
+        lambda c: {"request_id": "r", "label": 1, "row": "0"},
+        422,
+        "row",
+    ),
+    (
+        "feedback boolean row",
+        "/feedback",
+        lambda c: {"feedback": [{"request_id": "r", "label": 1, "row": True}]},
+        422,
+        "feedback[0].row",
+    ),
 ]
 
 

@@ -146,7 +146,7 @@ def test_metrics_are_prometheus_text_with_the_same_names(
 
 
 def test_predictions_and_feedback_reach_parquet_within_a_second(
-    http: httpx.Client, server: Server, cancer: Cancer
+    http: httpx.Client, server: Server, cancer: Cancer, two_models: list[Any]
 ) -> None:
     res = http.post(
         "/predict", json={"records": _records(cancer, 3, 10)}, headers={"x-request-id": "log-me"}
@@ -154,7 +154,7 @@ def test_predictions_and_feedback_reach_parquet_within_a_second(
     assert res.status_code == 200
     fb = http.post(
         "/feedback",
-        json=[{"request_id": "log-me", "label": 1}, {"request_id": "log-me", "label": 0}],
+        json=[{"request_id": "log-me", "label": 1}, {"request_id": "log-me", "label": 0, "row": 2}],
     )
     assert fb.status_code == 200 and fb.json()["accepted"] == 2
     assert http.post("/feedback", json={"request_id": "log-me", "label": "yes"}).status_code == 200
@@ -175,9 +175,21 @@ def test_predictions_and_feedback_reach_parquet_within_a_second(
     assert rows["mean radius"].tolist() == cancer[0]["mean radius"].iloc[10:13].tolist()
     assert set(rows["model_version"]) == {1} and set(rows["model"]) == {"cancer"}
     assert rows["prediction"].tolist() == res.json()["predictions"]
+    # a classifier logs its class probabilities beside the prediction, computed off the path
+    expected = two_models[0][0].predict_proba(cancer[0].iloc[10:13])
+    assert np.allclose(rows[["proba.0", "proba.1"]].to_numpy(), expected)
     feedback = wait_until(
         lambda: (t := read_log(server.log_dir, "feedback", "cancer")).num_rows >= 3 and t,
         timeout=3.0,
         what="the logged feedback",
     )
     assert "log-me" in feedback.column("request_id").to_pylist()
+    mine = [
+        (r, lab)
+        for rid, r, lab in zip(
+            *(feedback.column(c).to_pylist() for c in ("request_id", "row", "label")), strict=True
+        )
+        if rid == "log-me"
+    ]
+    # labels of mixed kinds in one flush are kept as text
+    assert sorted((r, str(lab)) for r, lab in mine) == [(0, "1"), (0, "yes"), (2, "0")]

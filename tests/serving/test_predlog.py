@@ -80,10 +80,11 @@ def test_records_that_only_fail_together_are_all_written(tmp_path: Path) -> None
 
 def test_feedback_that_cannot_be_stored_is_counted_and_the_rest_kept(tmp_path: Path) -> None:
     logger, tallies = _logger(tmp_path)
-    logger.log_feedback([("r1", 1), ("r2", "\ud800"), ("r3\udc00", 0), ("r4", "yes")])
+    logger.log_feedback([("r1", 1, 0), ("r2", "\ud800", 0), ("r3\udc00", 0, 0), ("r4", "yes", 2)])
     logger.close()
     table = read_log(tmp_path, "feedback", "m")
     assert table.column("request_id").to_pylist() == ["r1", "r4"]
+    assert table.column("row").to_pylist() == [0, 2]
     assert tallies["failed"].value == 2
 
 

@@ -30,6 +30,7 @@ class EventKind(StrEnum):
     RUN_KILLED = "run.killed"
     RUN_LOST = "run.lost"
     DEPLOYMENT_RECORDED = "deployment.recorded"
+    MONITOR_ALERT = "monitor.alert"
 
 
 @dataclass(frozen=True)
@@ -156,6 +157,25 @@ class DeploymentRecorded:
         return f"{self.model}@{self.alias}"
 
 
+@dataclass(frozen=True)
+class MonitorAlert:
+    """A monitor's alert rule fired on one window; stored with the result it judged."""
+
+    kind: ClassVar[EventKind] = EventKind.MONITOR_ALERT
+    deployment: str  # what the monitor watches, e.g. churn@production
+    model: str
+    monitor_id: int
+    result_id: int
+    rule: str
+    evidence: str
+    window_start: float
+    window_end: float
+
+    @property
+    def subject(self) -> str:
+        return self.deployment
+
+
 Payload = (
     DatasetVersionCreated
     | ModelVersionCreated
@@ -167,6 +187,7 @@ Payload = (
     | RunKilled
     | RunLost
     | DeploymentRecorded
+    | MonitorAlert
 )
 
 PAYLOAD_TYPES: dict[EventKind, type[Payload]] = {
@@ -182,6 +203,7 @@ PAYLOAD_TYPES: dict[EventKind, type[Payload]] = {
         RunKilled,
         RunLost,
         DeploymentRecorded,
+        MonitorAlert,
     )
 }
 
@@ -306,6 +328,7 @@ __all__ = [
     "ModelAliasChanged",
     "ModelAliasDeleted",
     "ModelVersionCreated",
+    "MonitorAlert",
     "Payload",
     "RunFailed",
     "RunFinished",

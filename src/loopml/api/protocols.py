@@ -27,6 +27,8 @@ from loopml.api.datasets import (
 from loopml.api.deployments import Deployment, GateResult
 from loopml.api.maintenance import FsckSummary, GcSummary
 from loopml.api.models import AliasChange, ModelSummary, ModelVersion
+from loopml.api.monitoring import ColumnOptions
+from loopml.api.monitors import MonitorResult, MonitorSpec
 from loopml.api.pipelines import PipelineRun, StepStatus
 from loopml.api.runs import (
     Artifact,
@@ -266,6 +268,40 @@ class Maintenance(Protocol):
     def reap_pipelines(self) -> builtins.list[str]: ...
 
 
+class Monitoring(Protocol):
+    """Block 7: monitors of deployments, run over the prediction log, and their results."""
+
+    def add(
+        self,
+        deployment: str,
+        *,
+        reference: str | None = None,
+        window: str | float = "1h",
+        every: str | float | None = None,
+        rules: builtins.list[str] | tuple[str, ...] = (),
+        columns: Mapping[str, ColumnOptions] | None = None,
+        share_threshold: float = 0.5,
+        target: str | None = None,
+    ) -> MonitorSpec: ...
+
+    def list(self) -> builtins.list[MonitorSpec]: ...
+
+    def get(self, deployment: str) -> MonitorSpec: ...
+
+    def remove(self, deployment: str) -> int: ...
+
+    def run(
+        self,
+        deployment: str,
+        *,
+        window: str | float | None = None,
+        since: str | float | None = None,
+        until: str | float | None = None,
+    ) -> MonitorResult: ...
+
+    def results(self, deployment: str, limit: int = 100) -> builtins.list[MonitorResult]: ...
+
+
 class Backend(Protocol):
     """The services of one backend, as :func:`loopml.connect` returns them."""
 
@@ -289,5 +325,8 @@ class Backend(Protocol):
 
     @property
     def maintenance(self) -> Maintenance: ...
+
+    @property
+    def monitoring(self) -> Monitoring: ...
 
     def close(self) -> None: ...

@@ -11,7 +11,7 @@ import typer
 if TYPE_CHECKING:
     from loopml.api.protocols import Maintenance
 
-from loopml.cli import datasets, deploy, models, pipeline, runs, serve
+from loopml.cli import datasets, deploy, models, monitor, pipeline, runs, serve
 from loopml.cli.output import console, emit_json, errors_to_exit, human_bytes
 
 app = typer.Typer(
@@ -28,12 +28,14 @@ app.command("deploy")(deploy.deploy)
 app.command("rollback")(deploy.rollback)
 app.add_typer(deploy.app, name="deployments")
 app.command("serve")(serve.serve)
+app.add_typer(monitor.app, name="monitor")
 _SUB_APPS = {
     "datasets": datasets.app,
     "models": models.app,
     "runs": runs.app,
     "pipeline": pipeline.app,
     "deployments": deploy.app,
+    "monitor": monitor.app,
 }
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
@@ -57,8 +59,8 @@ def _root(
     ] = False,
 ) -> None:
     """loopml: versioned datasets, experiment tracking, a model registry, training pipelines,
-    deployments behind a gate and a serving endpoint, in one local store (SQLite and files
-    under $LOOPML_HOME, or PostgreSQL and S3)."""
+    deployments behind a gate, a serving endpoint and monitors of its traffic, in one local
+    store (SQLite and files under $LOOPML_HOME, or PostgreSQL and S3)."""
 
 
 def _maintenance() -> Maintenance:

@@ -27,7 +27,11 @@ def serve(
         float, typer.Option(help="Share of requests whose inputs and outputs are logged (0-1).")
     ] = 1.0,
     log_dir: Annotated[
-        str | None, typer.Option(help="Where prediction logs go (default $LOOPML_HOME/monitoring).")
+        str | None,
+        typer.Option(
+            help="Where prediction logs go: a folder or s3:// prefix (default: where monitors "
+            "read, $LOOPML_HOME/monitoring or beside an S3 blob store)."
+        ),
     ] = None,
     max_body_bytes: Annotated[int, typer.Option(help="Largest request body accepted.")] = 8
     * 1024

@@ -27,6 +27,22 @@ class Settings:
     token: str | None = None
     heartbeat_s: float = HEARTBEAT_S
     heartbeat_timeout_s: float = HEARTBEAT_S * STALE_AFTER_BEATS
+    monitoring: str | None = None  # LOOPML_MONITORING; None: derived, see monitoring_url
+
+    @property
+    def monitoring_url(self) -> str:
+        """Where endpoints log predictions and feedback and monitors read them: the folder
+        ``$LOOPML_HOME/monitoring`` when the blobs are local, else the prefix ``monitoring``
+        beside the blob prefix (``s3://bucket/loopml/blobs`` → ``s3://bucket/loopml/monitoring``,
+        ``s3://bucket`` → ``s3://bucket/monitoring``), so every replica and every monitor
+        finds one place; ``LOOPML_MONITORING`` names another folder or ``s3://`` prefix."""
+        if self.monitoring:
+            return self.monitoring
+        if self.blobs_url.startswith("s3://"):
+            bucket, _, prefix = self.blobs_url[len("s3://") :].partition("/")
+            parts = [p for p in prefix.split("/") if p]
+            return "s3://" + "/".join([bucket, *parts[:-1], "monitoring"])
+        return str(self.home / "monitoring")
 
     @property
     def cache_dir(self) -> Path:
@@ -106,4 +122,5 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: str | None)
         token=overrides.get("token") or env.get("LOOPML_TOKEN"),
         heartbeat_s=heartbeat,
         heartbeat_timeout_s=timeout,
+        monitoring=overrides.get("monitoring") or env.get("LOOPML_MONITORING") or None,
     )

@@ -6,6 +6,7 @@ did (reused the dataset versions, registered new candidates, left production whe
 from __future__ import annotations
 
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -80,6 +81,7 @@ def run_demo(
         return {"pipeline": result, "deployed_version": after if after != before else None}
 
     fresh = client.datasets.load(v2.ref)
+    served_from = time.time()
     summary["production"] = run_serving_demo(
         client.services,
         MODEL,
@@ -88,6 +90,16 @@ def run_demo(
         metric="auc",
         console=c,
         deploy=retrain,
+    )
+
+    c.print(
+        f"\n[bold]4. monitoring[/] — the customers change and so does who churns; the monitor "
+        f"of {MODEL}@production compares the new traffic with the traffic above"
+    )
+    from loopml.demo.monitor import run_monitoring_demo
+
+    summary["monitoring"] = run_monitoring_demo(
+        client, MODEL, reference=(served_from, time.time()), seed=seed, console=c
     )
     return summary
 

@@ -350,3 +350,34 @@ deployments = sa.Table(
     sa.Column("updated_at", sa.Float, nullable=False),
     sa.Index("ix_deployments_model_alias_id", "model", "alias", "id"),
 )
+
+
+# --- monitoring (block 7) ---
+# One monitor per watched deployment (a model reference such as ``churn@production``); its
+# reference, window, schedule, alert rules and per-column options as JSON (``MonitorSpec``).
+monitors = sa.Table(
+    "monitors",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("deployment", sa.String(300), nullable=False, unique=True),
+    sa.Column("spec", sa.JSON, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("created_by", sa.String(200), nullable=False),
+)
+
+# One row per computed window: row counts and status as columns, the statistics, p-values,
+# decisions, quality and rule outcomes as JSON (``MonitorResult``, through the api codec).
+monitor_results = sa.Table(
+    "monitor_results",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("monitor_id", sa.Integer, sa.ForeignKey("monitors.id"), nullable=False),
+    sa.Column("window_start", sa.Float, nullable=False),
+    sa.Column("window_end", sa.Float, nullable=False),
+    sa.Column("status", sa.String(32), nullable=False),
+    sa.Column("rows", sa.BigInteger, nullable=False),
+    sa.Column("alerts", sa.Integer, nullable=False),
+    sa.Column("result", sa.JSON, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Index("ix_monitor_results_monitor_id_id", "monitor_id", "id"),
+)

@@ -145,7 +145,7 @@ class ServingApp:
             self.config.max_batch_size, self.config.max_latency_ms, self.metrics.batch_rows.observe
         )
         self.logger = PredictionLogger(
-            self.config.log_path(self.stores.settings.home),
+            self.config.log_path(self.stores.settings),
             served.name,
             queue_size=self.config.log_queue_size,
             sample_rate=self.config.log_sample_rate,
@@ -315,7 +315,9 @@ class ServingApp:
         assert self.batcher is not None and self.logger is not None
         self.metrics.request_rows.observe(batch.n)
         out = await self.batcher.predict(served, batch)
-        self.logger.log_prediction(rid, served.version, tuple(served.schema.names), batch, out)
+        self.logger.log_prediction(
+            rid, served.version, tuple(served.schema.names), batch, out, served.scorer
+        )
         return out
 
     async def _feedback(self, _scope: Scope, data: Any, rid: str) -> dict[str, Any]:

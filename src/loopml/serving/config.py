@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, fields
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loopml.core.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from loopml.core.settings import Settings
 
 # How ``loopml serve --workers N`` hands the configuration to the worker processes uvicorn
 # spawns (process plumbing, not settings).
@@ -23,7 +25,7 @@ class ServeConfig:
     max_batch_size: int = 256  # rows per predict call
     max_latency_ms: float = 5.0  # the longest a request waits for its batch to fill
     log_sample_rate: float = 1.0  # share of requests whose inputs and outputs are logged
-    log_dir: str | None = None  # default: $LOOPML_HOME/monitoring
+    log_dir: str | None = None  # a folder or s3:// prefix; default: Settings.monitoring_url
     log_queue_size: int = 10_000  # requests waiting to be logged; more are dropped
     log_flush_s: float = 0.5
     max_body_bytes: int = 8 * 1024 * 1024
@@ -54,8 +56,9 @@ class ServeConfig:
             if not ok:
                 raise InvalidInput(message)
 
-    def log_path(self, home: Path) -> Path:
-        return Path(self.log_dir) if self.log_dir else home / "monitoring"
+    def log_path(self, settings: Settings) -> str:
+        """Where the prediction log goes: ``--log-dir``, else where monitors read it."""
+        return self.log_dir or settings.monitoring_url
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))

@@ -77,7 +77,7 @@ def run_serving_demo(
     if labels is not None:  # numpy or pandas labels as plain Python values
         truth = labels.tolist() if hasattr(labels, "tolist") else list(labels)
     config = ServeConfig(f"{name}@production", port=0, poll_interval_s=0.2, log_flush_s=0.2)
-    log_dir = config.log_path(services.settings.home)
+    log_dir = config.log_path(services.settings)
     # what earlier runs logged, so the summary counts this run's rows, not the folder's
     earlier = {kind: read_log(log_dir, kind, name).num_rows for kind in ("predictions", "feedback")}
     app = ServingApp(config, services)

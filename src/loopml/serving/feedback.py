@@ -1,4 +1,5 @@
-"""``POST /feedback``: ground-truth labels for earlier predictions, joined later by request id."""
+"""``POST /feedback``: ground-truth labels for earlier predictions, joined later by request id
+and row (``row``: which row of a multi-row request the label is for; 0 when not given)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ from loopml.serving.schema import describe
 MAX_ITEMS = 10_000
 
 
-def decode_feedback(data: Any) -> list[tuple[str, Any]]:
-    """``{"request_id", "label"}``, ``{"feedback": [...]}`` or a list of them → (id, label)."""
+def decode_feedback(data: Any) -> list[tuple[str, Any, int]]:
+    """``{"request_id", "label"[, "row"]}``, ``{"feedback": [...]}`` or a list of them →
+    (id, label, row)."""
     if isinstance(data, dict) and "feedback" in data:
         items, where = data["feedback"], "feedback"
     elif isinstance(data, dict):
@@ -48,8 +50,15 @@ def decode_feedback(data: Any) -> list[tuple[str, Any]]:
             raise RequestError(
                 f"{prefix}label must be finite, found {describe(label)}", f"{prefix}label"
             )
-        extra = [k for k in item if k not in ("request_id", "label")]
+        row = item.get("row", 0)
+        if isinstance(row, bool) or not isinstance(row, int) or not 0 <= row < 2**31:
+            raise RequestError(
+                f"{prefix}row must be the position of a row in the request (a whole number "
+                f"from 0), found {describe(row)}",
+                f"{prefix}row",
+            )
+        extra = [k for k in item if k not in ("request_id", "label", "row")]
         if extra:
             raise RequestError(f"{prefix}{extra[0]} is not a feedback field", f"{prefix}{extra[0]}")
-        out.append((rid, label))
+        out.append((rid, label, row))
     return out

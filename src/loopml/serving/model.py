@@ -50,22 +50,39 @@ class ServedModel:
         self.schema = InputSchema(loaded.signature, allow_nan=nan_ok)
         self.loaded_at = time.time()
         self._call = self._pick_call()
+        # a classifier whose classes are known gives the prediction log its probabilities
+        classes = (
+            getattr(loaded.raw, "classes_", None) if hasattr(loaded, "predict_proba") else None
+        )
+        self.classes: tuple[Any, ...] | None = (
+            None if classes is None else tuple(np.asarray(classes).tolist())
+        )
+        self.scorer = self if self.classes else None
+        self._proba = self._pick_call(proba=True) if self.classes else None
 
-    def _pick_call(self) -> Callable[[Batch], Any]:
+    def _pick_call(self, proba: bool = False) -> Callable[[Batch], Any]:
         schema, loaded = self.schema, self.loaded
+        method = "predict_proba" if proba else "predict"
+        call = getattr(loaded, method)
         if schema.tensor is not None:
-            return lambda b: loaded.predict(b.tensor)
+            return lambda b: call(b.tensor)
         if loaded.flavor == "sklearn" and schema.numeric:
-            raw = loaded.raw
-            return lambda b: raw.predict(np.column_stack(b.columns or []))
+            raw = getattr(loaded.raw, method)
+            return lambda b: raw(np.column_stack(b.columns or []))
         names = schema.names
 
         def via_frame(b: Batch) -> Any:
             import pandas as pd
 
-            return loaded.predict(pd.DataFrame(dict(zip(names, b.columns or [], strict=True))))
+            return call(pd.DataFrame(dict(zip(names, b.columns or [], strict=True))))
 
         return via_frame
+
+    def proba(self, batch: Batch) -> np.ndarray:
+        """Class probabilities of a batch, one column per class of :attr:`classes` (the
+        prediction log calls it off the request path)."""
+        assert self._proba is not None, "proba() of a model without classes"
+        return np.asarray(self._proba(batch))
 
     def predict(self, batch: Batch) -> np.ndarray:
         out = np.asarray(self._call(batch))

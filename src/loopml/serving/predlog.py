@@ -2,24 +2,19 @@
 
 Requests put a reference to their inputs and outputs on a bounded queue (no copy, no I/O); a
 background thread drains it and writes one Parquet file per (kind, hour, model version) every
-``flush_s`` seconds or ``flush_rows`` rows, atomically (temporary file, then rename). A full
-queue drops the record and counts it: logging never slows or fails a request. A record the
-Parquet writer cannot encode is counted, logged with the reason, and left out alone: the rest of
-its batch is written.
+``flush_s`` seconds or ``flush_rows`` rows. A full queue drops the record and counts it: logging
+never slows or fails a request. A record the Parquet writer cannot encode is counted, logged
+with the reason, and left out alone: the rest of its batch is written.
 
-Layout under the monitoring store (Hive partitions, readable by pyarrow, pandas, DuckDB)::
-
-    predictions/model=churn/date=2026-11-28/hour=14/part-<ms>-<pid>-<seq>.parquet
-    feedback/model=churn/date=2026-11-28/hour=14/part-<ms>-<pid>-<seq>.parquet
-
-A prediction row holds the input columns by name, then ``prediction``, ``request_id``,
-``row`` (its position in the request), ``timestamp``, ``model`` and ``model_version``. A
-feedback row holds ``request_id``, ``label`` and ``timestamp``.
+Files go to a blob backend (:mod:`loopml.blobs.backend`): a local folder (temporary file, fsync,
+rename) or an S3 prefix (one PUT of the whole object), so a file is visible whole or not at
+all, and several replicas can write to one S3 prefix. The layout and columns are those of
+:mod:`loopml.api.predlog`. For a classifier, the class probabilities of a flush are computed
+here, in one ``predict_proba`` call over the rows of the flush, not on the request path.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import os
 import queue
@@ -29,16 +24,35 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
+from loopml.api.predlog import (
+    FEEDBACK,
+    PREDICTIONS,
+    PROBA_PREFIX,
+    hour_of,
+    input_column,
+    partition,
+)
+from loopml.serving.errors import ModelOutputError
 from loopml.serving.schema import Batch
+
+if TYPE_CHECKING:
+    from loopml.blobs.backend import Backend
 
 log = logging.getLogger("loopml.serving")
 
 _TICK = object()  # "nothing arrived before the flush deadline"
-META_COLUMNS = ("prediction", "request_id", "row", "timestamp", "model", "model_version")
+
+
+class Scorer(Protocol):
+    """What gives class probabilities for logged rows (a served classifier)."""
+
+    classes: tuple[Any, ...] | None
+
+    def proba(self, batch: Batch) -> np.ndarray: ...
 
 
 class Counter(Protocol):
@@ -80,6 +94,7 @@ class _Prediction:
     names: tuple[str, ...]
     batch: Batch
     outputs: np.ndarray
+    scorer: Scorer | None = None
 
 
 @dataclass(frozen=True)
@@ -87,6 +102,7 @@ class _Feedback:
     request_id: str
     label: Any
     ts: float
+    row: int = 0
 
 
 class PredictionLogger:
@@ -94,7 +110,7 @@ class PredictionLogger:
 
     def __init__(
         self,
-        root: Path,
+        root: Path | str | Backend,
         model: str,
         queue_size: int = 10_000,
         sample_rate: float = 1.0,
@@ -103,6 +119,7 @@ class PredictionLogger:
         tallies: LogTallies | None = None,
     ) -> None:
         self.root = root
+        self._backend: Backend | None = None  # opened on the first write (a failure is counted)
         self.model = model
         self.sample_rate = sample_rate
         self.flush_s = flush_s
@@ -128,24 +145,27 @@ class PredictionLogger:
         names: tuple[str, ...],
         batch: Batch,
         outputs: np.ndarray,
+        scorer: Scorer | None = None,
     ) -> None:
-        """Queue one request's inputs and outputs (sampled); drop it when the queue is full."""
+        """Queue one request's inputs and outputs (sampled); drop it when the queue is full.
+        With ``scorer`` (a classifier), the class probabilities are logged too."""
         if self.sample_rate < 1.0 and random.random() >= self.sample_rate:
             return
         try:
             self._queue.put_nowait(
-                _Prediction(request_id, time.time(), version, names, batch, outputs)
+                _Prediction(request_id, time.time(), version, names, batch, outputs, scorer)
             )
         except queue.Full:
             self.dropped += 1
             self.tallies.dropped.inc()
 
-    def log_feedback(self, items: Iterable[tuple[str, Any]]) -> int:
-        """Queue ground-truth labels; returns how many were queued (the rest are dropped)."""
+    def log_feedback(self, items: Iterable[tuple[str, Any, int]]) -> int:
+        """Queue ground-truth labels as (request id, label, row); returns how many were
+        queued (the rest are dropped)."""
         now, queued = time.time(), 0
-        for request_id, label in items:
+        for request_id, label, row in items:
             try:
-                self._queue.put_nowait(_Feedback(request_id, label, now))
+                self._queue.put_nowait(_Feedback(request_id, label, now, row))
                 queued += 1
             except queue.Full:
                 self.dropped += 1
@@ -194,13 +214,13 @@ class PredictionLogger:
             return
         groups: dict[tuple[str, str, int], list[Any]] = {}
         for item in items:
-            hour = _hour(item.ts)
+            hour = hour_of(item.ts)
             if isinstance(item, _Prediction):
-                groups.setdefault(("predictions", hour, item.version), []).append(item)
+                groups.setdefault((PREDICTIONS, hour, item.version), []).append(item)
             else:
-                groups.setdefault(("feedback", hour, 0), []).append(item)
+                groups.setdefault((FEEDBACK, hour, 0), []).append(item)
         for (kind, hour, _version), group in groups.items():
-            build = self._prediction_table if kind == "predictions" else _feedback_table
+            build = self._prediction_table if kind == PREDICTIONS else _feedback_table
             for table in self._tables(kind, group, build):
                 try:
                     self._write_file(kind, hour, table)
@@ -211,7 +231,28 @@ class PredictionLogger:
                 self.tallies.written.inc(table.num_rows)
 
     def _prediction_table(self, group: list[Any]) -> Any:
-        return _prediction_table(self.model, group)
+        table = _prediction_table(self.model, group)
+        scorer = group[0].scorer
+        if scorer is None or not scorer.classes:
+            return table
+        try:
+            scores = _scores(scorer, group)
+        except Exception as exc:  # the predictions are still worth keeping
+            log.warning(
+                "class probabilities of %d row(s) not logged: %s: %s",
+                table.num_rows,
+                type(exc).__name__,
+                exc,
+            )
+            return table
+        import pyarrow as pa
+
+        at = table.schema.get_field_index("request_id")
+        for j, cls in enumerate(scorer.classes):
+            table = table.add_column(
+                at + j, f"{PROBA_PREFIX}{cls}", pa.array(scores[:, j], type=pa.float64())
+            )
+        return table
 
     def _tables(self, kind: str, group: list[Any], build: Callable[[list[Any]], Any]) -> list[Any]:
         """The group as one table; when a record cannot be encoded, the records that can, and
@@ -243,29 +284,49 @@ class PredictionLogger:
         )
 
     def _write_file(self, kind: str, hour: str, table: Any) -> None:
+        import pyarrow as pa
         import pyarrow.parquet as pq
 
-        date, hh = hour.split("T")
-        folder = self.root / kind / f"model={self.model}" / f"date={date}" / f"hour={hh}"
-        folder.mkdir(parents=True, exist_ok=True)
         self._seq += 1
         name = f"part-{int(time.time() * 1000)}-{os.getpid()}-{self._seq:06d}.parquet"
-        tmp = folder / f".{name}.tmp"
-        try:
-            pq.write_table(table, tmp, compression="zstd")
-            os.replace(tmp, folder / name)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        sink = pa.BufferOutputStream()
+        pq.write_table(table, sink, compression="zstd")
+        if self._backend is None:
+            self._backend = _backend(self.root)
+        self._backend.put_bytes(
+            f"{partition(kind, self.model, hour)}/{name}", sink.getvalue().to_pybytes()
+        )
         self.files_written += 1
+
+
+def _backend(root: Path | str | Backend) -> Backend:
+    from loopml.blobs.backend import open_backend
+
+    if isinstance(root, Path | str):
+        return open_backend(str(root))
+    return root
+
+
+def _scores(scorer: Scorer, group: list[_Prediction]) -> np.ndarray:
+    """The class probabilities of every row of ``group``, in one call."""
+    first = group[0].batch
+    n = sum(p.batch.n for p in group)
+    if first.tensor is not None:
+        tensors = [p.batch.tensor for p in group if p.batch.tensor is not None]
+        batch = Batch(n, tensor=np.concatenate(tensors))
+    else:
+        width = len(first.columns or [])
+        batch = Batch(
+            n, [np.concatenate([(p.batch.columns or [])[j] for p in group]) for j in range(width)]
+        )
+    scores = np.asarray(scorer.proba(batch), dtype=np.float64)
+    if scores.shape != (n, len(scorer.classes or ())):
+        raise ModelOutputError(f"predict_proba returned shape {list(scores.shape)} for {n} row(s)")
+    return scores
 
 
 def _rows(item: _Prediction | _Feedback) -> int:
     return item.batch.n if isinstance(item, _Prediction) else 1
-
-
-def _hour(ts: float) -> str:
-    return dt.datetime.fromtimestamp(ts, tz=dt.UTC).strftime("%Y-%m-%dT%H")
 
 
 def _prediction_table(model: str, items: list[_Prediction]) -> Any:
@@ -281,8 +342,9 @@ def _prediction_table(model: str, items: list[_Prediction]) -> Any:
         columns["input"] = pa.array(list(values))
     else:
         for j, name in enumerate(first.names):
-            key = f"input.{name}" if name in META_COLUMNS else name
-            columns[key] = pa.array(np.concatenate([(p.batch.columns or [])[j] for p in items]))
+            columns[input_column(name)] = pa.array(
+                np.concatenate([(p.batch.columns or [])[j] for p in items])
+            )
     outputs = np.concatenate([p.outputs for p in items])
     columns["prediction"] = pa.array(outputs if outputs.ndim == 1 else list(outputs))
     columns["request_id"] = pa.array(np.repeat([p.request_id for p in items], counts))
@@ -305,6 +367,7 @@ def _feedback_table(items: list[_Feedback]) -> Any:
     return pa.table(
         {
             "request_id": pa.array([f.request_id for f in items], type=pa.string()),
+            "row": pa.array([f.row for f in items], type=pa.int32()),
             "label": label_array,
             "timestamp": pa.array(
                 [int(f.ts * 1_000_000) for f in items], type=pa.timestamp("us", tz="UTC")
@@ -313,17 +376,19 @@ def _feedback_table(items: list[_Feedback]) -> Any:
     )
 
 
-def read_log(root: Path, kind: str = "predictions", model: str | None = None) -> Any:
-    """Every logged row of ``kind`` (``predictions`` or ``feedback``) as one pyarrow Table."""
+def read_log(root: Path | str, kind: str = PREDICTIONS, model: str | None = None) -> Any:
+    """Every logged row of ``kind`` (``predictions`` or ``feedback``) as one pyarrow Table
+    (a whole-log read for tests and the demo; monitors read windows, see
+    :mod:`loopml.monitoring.logread`)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    base = root / kind
-    if model is not None:
-        base = base / f"model={model}"
-    files = sorted(p for p in base.rglob("*.parquet") if not p.name.startswith("."))
-    if not files:
+    backend = _backend(root)
+    prefix = kind if model is None else f"{kind}/model={model}"
+    keys = sorted(k for k, _ in backend.iter(prefix) if k.endswith(".parquet"))
+    if not keys:
         return pa.table({})
     return pa.concat_tables(
-        [pq.read_table(f, partitioning=None) for f in files], promote_options="default"
+        [pq.read_table(pa.BufferReader(backend.get(k)), partitioning=None) for k in keys],
+        promote_options="default",
     )
