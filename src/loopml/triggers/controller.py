@@ -38,7 +38,12 @@ def poll(svc: Context, limit: int, now: float, wait: float = 0.0) -> int:
         with svc.stores.meta.read() as conn:
             cursor = outbox.load_cursor(conn, CONSUMER)
         svc.events.read_after(cursor, WATCHED, 1, wait)
-    fired = poll_events(svc, limit, now)
+    fired = 0
+    while True:  # drain: one transaction per batch of ``limit`` events
+        read, batch = poll_events(svc, limit, now)
+        fired += batch
+        if read < limit:
+            break
     fired += poll_sources(svc, now)
     return fired
 
@@ -61,13 +66,14 @@ def _lock_cursor(conn: Connection) -> int:
     return outbox.load_cursor(conn, CONSUMER)
 
 
-def poll_events(svc: Context, limit: int, now: float) -> int:
+def poll_events(svc: Context, limit: int, now: float) -> tuple[int, int]:
+    """One batch in one transaction: (events read, firings recorded)."""
     fired = 0
     with svc.stores.meta.write() as conn:
         cursor = _lock_cursor(conn)
         found = svc.events.read_after(cursor, WATCHED, limit)
         if not found:
-            return 0
+            return 0, 0
         watching = [
             (t, parse_on(t.spec.on))
             for t in (repo.to_trigger(r) for r in repo.list_rows(conn, enabled_only=True))
@@ -86,7 +92,7 @@ def poll_events(svc: Context, limit: int, now: float) -> int:
                     last_fired[trigger.id] = now
                     fired += 1
         outbox.save_cursor(conn, CONSUMER, found[-1].id)
-    return fired
+    return len(found), fired
 
 
 def _cooling(trigger: Trigger, last: float | None, now: float) -> bool:
