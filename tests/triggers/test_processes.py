@@ -5,6 +5,7 @@ committing its firings: nothing lost, nothing doubled."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -46,10 +47,8 @@ class Fleet:
         return proc
 
     def kill(self, proc: subprocess.Popen[bytes]) -> None:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)  # the worker and its step workers
-        except ProcessLookupError:
-            pass
         proc.wait(timeout=30)
 
     def close(self) -> None:

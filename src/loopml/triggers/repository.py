@@ -115,6 +115,62 @@ def list_firings(conn: Connection, trigger_id: int, name: str, limit: int) -> li
     ]
 
 
+def _insert() -> Any:
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+    from sqlalchemy.dialects.sqlite import insert as lite_insert
+
+    return {"postgresql": pg_insert, "sqlite": lite_insert}
+
+
+def insert_firings(
+    conn: Connection,
+    items: list[tuple[Trigger, str, dict[str, Any], dict[str, str]]],
+    now: float,
+) -> int:
+    """Record firings (trigger, event key, event fields, filled parameters) and queue one job
+    for each, in the caller's transaction, a few statements per batch; returns how many were
+    new. A (trigger, event) that fired already is left alone (the unique pair decides,
+    whoever commits first)."""
+    if not items:
+        return 0
+    insert = _insert()[conn.dialect.name]
+    by_key = {(t.id, key[:200]): (t, params) for t, key, _, params in items}
+    rows = [
+        {"trigger_id": t.id, "event_key": key[:200], "event": fields, "created_at": now}
+        for t, key, fields, _ in items
+    ]
+    new = conn.execute(
+        insert(firings)
+        .values(rows)
+        .on_conflict_do_nothing(index_elements=["trigger_id", "event_key"])
+        .returning(F.id, F.trigger_id, F.event_key)
+    ).all()
+    if not new:
+        return 0
+    job_rows = []
+    for firing_id, trigger_id, key in new:
+        trigger, params = by_key[(trigger_id, key)]
+        spec = trigger.spec
+        job_rows.append(
+            {
+                "trigger_id": trigger_id,
+                "firing_id": firing_id,
+                "action": spec.action,
+                "params": params,
+                "executor": spec.executor,
+                "status": JobStatus.QUEUED.value,
+                "attempts": 0,
+                "max_attempts": spec.retries + 1,
+                "not_before": now,
+                "created_at": now,
+            }
+        )
+    conn.execute(jobs.insert(), job_rows)
+    fired = sorted({int(r[1]) for r in new})
+    conn.execute(triggers.update().where(T.id.in_(fired)).values(last_fired_at=now))
+    return len(new)
+
+
 def insert_firing(
     conn: Connection,
     trigger: Trigger,
@@ -122,44 +178,6 @@ def insert_firing(
     event: dict[str, Any],
     params: dict[str, str],
     now: float,
-) -> int | None:
-    """Record the firing and queue its job, in the caller's transaction; None if this
-    (trigger, event) fired already (the unique pair decides, whoever commits first)."""
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
-    values = {
-        "trigger_id": trigger.id,
-        "event_key": event_key[:200],
-        "event": event,
-        "created_at": now,
-    }
-    stmt = (
-        insert(firings)
-        .values(**values)
-        .on_conflict_do_nothing(index_elements=["trigger_id", "event_key"])
-        .returning(F.id)
-    )
-    firing_id = conn.execute(stmt).scalar()
-    if firing_id is None:
-        return None
-    spec = trigger.spec
-    job_id = conn.execute(
-        jobs.insert()
-        .values(
-            trigger_id=trigger.id,
-            firing_id=firing_id,
-            action=spec.action,
-            params=params,
-            executor=spec.executor,
-            status=JobStatus.QUEUED.value,
-            attempts=0,
-            max_attempts=spec.retries + 1,
-            not_before=now,
-            created_at=now,
-        )
-        .returning(J.id)
-    ).scalar_one()
-    conn.execute(triggers.update().where(T.id == trigger.id).values(last_fired_at=now))
-    return int(job_id)
+) -> bool:
+    """One firing and its job; False if this (trigger, event) fired already."""
+    return insert_firings(conn, [(trigger, event_key, event, params)], now) == 1
