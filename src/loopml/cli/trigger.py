@@ -29,7 +29,7 @@ NameArg = Annotated[str, typer.Argument(help="The trigger's name.")]
 def _triggers() -> Any:
     from loopml.sdk import default_client
 
-    return default_client().services.triggers
+    return default_client().triggers
 
 
 def _when(t: float | None) -> str:
