@@ -160,3 +160,52 @@ def test_a_controller_killed_between_reading_and_committing_loses_and_doubles_no
     assert client.services.triggers.poll() == 20
     assert client.services.triggers.poll() == 0
     assert _count(client, sa.select(sa.func.count()).select_from(jobs)) == 20
+
+
+BLOCKING = """
+import time
+from pathlib import Path
+
+from loopml.pipelines import pipeline, step
+
+
+@step
+def slow(flag: str) -> str:
+    marker = Path(flag)
+    if not marker.exists():  # the first attempt blocks until its worker is killed
+        marker.write_text("started")
+        time.sleep(120)
+    return flag
+
+
+@pipeline
+def blocking(flag: str = ""):
+    slow(flag)
+"""
+
+
+def test_a_job_whose_worker_was_killed_mid_run_runs_again_and_succeeds_once(
+    client: Client, fleet: Fleet, tmp_path: Path
+) -> None:
+    source = tmp_path / "blocking.py"
+    source.write_text(textwrap.dedent(BLOCKING))
+    marker = tmp_path / "marker"
+    triggers = client.services.triggers
+    triggers.add(
+        TriggerSpec("slow", "manual", f"{source}:blocking", {"flag": str(marker)}, retries=0)
+    )
+    fired = triggers.fire("slow")
+    victim = fleet.start("worker")
+    _wait_for(marker.exists, 60)
+    job = triggers.job(int(fired.job_id or 0))
+    assert (
+        job.status == JobStatus.RUNNING
+        and job.worker == f"pid {victim.pid} on {os.uname().nodename}"
+    )
+    fleet.kill(victim)
+    rescuer = fleet.start("worker", "--once")
+    assert rescuer.wait(timeout=120) == 0
+    job = triggers.job(job.id)
+    assert job.status == JobStatus.SUCCEEDED and job.attempts == 2
+    assert client.pipelines.get_run(str(job.run_id)).status.value == "succeeded"
+    assert len(triggers.firings("slow")) == 1
