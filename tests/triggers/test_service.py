@@ -52,9 +52,13 @@ def test_a_new_trigger_ignores_history_and_a_disabled_one_records_nothing(
     triggers.set_enabled("t", False)
     append_dataset_events(client, [("churn", 6)])
     assert triggers.poll() == 0
-    triggers.set_enabled("t", True)
+    triggers.set_enabled("t", False)
     append_dataset_events(client, [("churn", 7)])
+    triggers.set_enabled("t", True)  # before any controller saw 7: still not fired
+    assert triggers.poll() == 0
+    append_dataset_events(client, [("churn", 8)])
     assert triggers.poll() == 1
+    assert [f.event["version"] for f in triggers.firings("t")] == [8]
 
 
 def test_cooldown_allows_one_firing_per_interval(

@@ -91,10 +91,7 @@ def add(
             backoff_s=backoff,
             catchup=catchup,  # type: ignore[arg-type]  # checked by the service
         )
-        svc = _triggers()
-        trigger = svc.add(spec)
-        if disabled:
-            trigger = svc.set_enabled(name, False)
+        trigger = _triggers().add(spec, enabled=not disabled)
     if json_out:
         emit_json(trigger.to_dict())
     else:

@@ -70,9 +70,9 @@ class TriggerService:
         self.lease_ttl_s = lease_ttl_s
 
     # ---------- triggers ----------
-    def add(self, spec: TriggerSpec) -> Trigger:
+    def add(self, spec: TriggerSpec, enabled: bool = True) -> Trigger:
         """Store a new trigger after checking everything it names; it reacts to events
-        appended from now on."""
+        appended from now on (``enabled`` False: once enabled)."""
         spec = self._checked(spec)
         source = parse_on(spec.on)
         state: dict[str, Any] = {}
@@ -93,7 +93,7 @@ class TriggerService:
                 triggers.insert().values(
                     name=spec.name,
                     spec=repo.spec_json(spec),
-                    enabled=True,
+                    enabled=enabled,
                     after_event=after,
                     state=state,
                     created_at=now,
@@ -189,9 +189,22 @@ class TriggerService:
             return repo.to_trigger(repo.get_row(conn, name))
 
     def set_enabled(self, name: str, enabled: bool) -> Trigger:
+        """Enable or disable ``name``. Enabled again, it reacts to what happens from then on
+        (not to the events, ticks or commits of while it was disabled)."""
+        after = self.events.latest_cursor() if enabled else None
         with self.stores.meta.write() as conn:
-            row = repo.get_row(conn, name)
-            conn.execute(triggers.update().where(triggers.c.id == row.id).values(enabled=enabled))
+            row = repo.get_row(conn, name, lock=True)
+            values: dict[str, Any] = {"enabled": enabled}
+            if enabled and not row.enabled:
+                values["after_event"] = max(int(row.after_event), after or 0)
+                source = parse_on(row.spec["on"])
+                state = dict(row.state or {})
+                if source.kind == "schedule":
+                    state["last_tick"] = self.clock()
+                elif source.kind == "code":
+                    state["commit"] = gitpoll.head_commit(source.arg, source.branch)
+                values["state"] = state
+            conn.execute(triggers.update().where(triggers.c.id == row.id).values(**values))
             return repo.to_trigger(repo.get_row(conn, name))
 
     def remove(self, name: str) -> int:
