@@ -13,6 +13,7 @@ also fires once whoever sees it first."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import sqlalchemy as sa
@@ -45,6 +46,7 @@ def poll(svc: Context, limit: int, now: float, wait: float = 0.0) -> int:
         if read < limit:
             break
     fired += poll_sources(svc, now)
+    poll_monitors(svc, now)
     return fired
 
 
@@ -114,6 +116,48 @@ def _filled(trigger: Trigger, fields: dict[str, Any]) -> dict[str, str] | None:
         return fill(trigger.spec.params, fields)
     except LoopError:
         return None  # checked at add; a webhook payload without the field does not fire
+
+
+def poll_monitors(svc: Context, now: float) -> int:
+    """Run each monitor added with ``every`` once per period (``floor(now / every)``): the
+    controller that moves the monitor's period mark (a compare-and-set on its
+    ``event_cursors`` row ``monitor-ID``) runs it; the others see the mark moved. A failed run
+    is reported by the monitoring service's own result, not retried within the period."""
+    ran = 0
+    for spec in svc.monitoring.list():
+        if not spec.every_s:
+            continue
+        period = int(now // spec.every_s)
+        if not _claim_period(svc, f"monitor-{spec.id}", period):
+            continue
+        try:
+            svc.monitoring.run(spec.deployment)
+            ran += 1
+        except LoopError as exc:
+            import sys
+
+            sys.stderr.write(f"controller: monitor {spec.deployment}: {exc}\n")
+    return ran
+
+
+def _claim_period(svc: Context, consumer: str, period: int) -> bool:
+    c = event_cursors.c
+    with svc.stores.meta.write() as conn:
+        moved = conn.execute(
+            event_cursors.update()
+            .where(c.consumer == consumer, c.cursor < period)
+            .values(cursor=period, updated_at=time.time())
+        ).rowcount
+        if moved:
+            return True
+        insert = repo.dialect_insert(conn)
+        made = conn.execute(
+            insert(event_cursors)
+            .values(consumer=consumer, cursor=period, updated_at=time.time())
+            .on_conflict_do_nothing(index_elements=["consumer"])
+            .returning(c.consumer)
+        ).first()
+        return made is not None
 
 
 def poll_sources(svc: Context, now: float) -> int:

@@ -115,11 +115,15 @@ def list_firings(conn: Connection, trigger_id: int, name: str, limit: int) -> li
     ]
 
 
-def _insert() -> Any:
-    from sqlalchemy.dialects.postgresql import insert as pg_insert
+def dialect_insert(conn: Connection) -> Any:
+    """The INSERT of ``conn``'s dialect (it has ``on_conflict_do_nothing``)."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+
+        return insert
     from sqlalchemy.dialects.sqlite import insert as lite_insert
 
-    return {"postgresql": pg_insert, "sqlite": lite_insert}
+    return lite_insert
 
 
 def insert_firings(
@@ -133,7 +137,7 @@ def insert_firings(
     whoever commits first)."""
     if not items:
         return 0
-    insert = _insert()[conn.dialect.name]
+    insert = dialect_insert(conn)
     by_key = {(t.id, key[:200]): (t, params) for t, key, _, params in items}
     rows = [
         {"trigger_id": t.id, "event_key": key[:200], "event": fields, "created_at": now}
