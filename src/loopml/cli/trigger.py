@@ -353,8 +353,8 @@ def worker(once: OnceOpt = False, json_out: JsonOpt = False) -> None:
                 continue
             if once:
                 break
-            time.sleep(pause)  # an empty queue: poll with a back-off up to 250 ms
-            pause = min(pause * 2, 0.25)
+            time.sleep(pause)  # an empty queue: poll (a read) with a back-off up to 100 ms
+            pause = min(pause * 2, 0.1)
     if json_out:
         emit_json({"jobs": done})
     else:

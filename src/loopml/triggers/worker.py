@@ -46,7 +46,10 @@ def leases(svc: Context) -> Leases:
 def requeue_lost(svc: Context) -> list[int]:
     """Put back in the queue every running job whose worker's lease is no longer held."""
     lease = leases(svc)
-    back = []
+    back: list[int] = []
+    with svc.stores.meta.read() as conn:  # most of the time there is none: no write lock
+        if not lease.find_expired(conn):
+            return back
     with svc.stores.meta.write() as conn:
         for found in lease.find_expired(conn):
             check_job_transition(found.key, JobStatus.RUNNING, JobStatus.QUEUED)
@@ -68,6 +71,10 @@ def _running_per_trigger(conn: Connection) -> dict[int, int]:
 def claim(svc: Context, holder: Holder, now: float) -> Job | None:
     """Take one queued job whose time has come and whose trigger runs fewer than its
     ``max_concurrent`` jobs; None if there is none."""
+    ready = sa.select(J.id).where(J.status == JobStatus.QUEUED.value, J.not_before <= now)
+    with svc.stores.meta.read() as conn:  # an idle worker polls without the write lock
+        if conn.execute(ready.limit(1)).first() is None:
+            return None
     with svc.stores.meta.write() as conn:
         query = (
             sa.select(J.id, J.trigger_id, triggers.c.spec)
