@@ -175,6 +175,25 @@ def test_manual_key_fires_once_cancel_and_webhook_payload(
     assert job is not None and job.id == fired.job_id and job.params == {"dataset": "from-hook"}
     with pytest.raises(InvalidInput):
         triggers.fire_webhook("m", {})
+    triggers.set_enabled("m", False)
+    with pytest.raises(Conflict, match="disabled"):
+        triggers.fire("m")
     assert triggers.remove("m") == 1
     with pytest.raises(NotFound):
         triggers.get("m")
+
+
+def test_max_concurrent_holds_back_a_triggers_second_job_while_one_runs(
+    client: Client, pipeline_file: Path
+) -> None:
+    from loopml.meta.lease import new_token, this_process
+    from loopml.triggers.worker import claim
+
+    triggers = client.services.triggers
+    triggers.add(TriggerSpec("one", "manual", f"{pipeline_file}:training", max_concurrent=1))
+    triggers.add(TriggerSpec("two", "manual", f"{pipeline_file}:training", max_concurrent=2))
+    for name in ("one", "one", "two", "two"):
+        triggers.fire(name)
+    svc = client.services.triggers
+    claimed = [claim(svc, this_process(new_token()), svc.clock()) for _ in range(4)]  # type: ignore[arg-type]
+    assert [j.trigger if j else None for j in claimed] == ["one", "two", "two", None]

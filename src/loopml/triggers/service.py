@@ -251,6 +251,11 @@ class TriggerService:
         event = {"key": event_key.partition(":")[2], **fields}
         with self.stores.meta.write() as conn:
             trigger = repo.to_trigger(repo.get_row(conn, name, lock=True))
+            if not trigger.enabled:
+                raise Conflict(
+                    f"trigger {name!r} is disabled; enable it first with: "
+                    f"loopml trigger enable {name}"
+                )
             params = fill(trigger.spec.params, event)
             repo.insert_firing(conn, trigger, event_key, event, params, now)
             found = [f for f in repo.list_firings(conn, trigger.id, name, 50)]

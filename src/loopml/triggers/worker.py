@@ -90,8 +90,22 @@ def claim(svc: Context, holder: Holder, now: float) -> Job | None:
             return None
         running = _running_per_trigger(conn)
         for job_id, trigger_id, spec in candidates:
-            if running.get(trigger_id, 0) >= int(spec.get("max_concurrent", 1)):
+            limit = int(spec.get("max_concurrent", 1))
+            if running.get(trigger_id, 0) >= limit:
                 continue
+            if conn.dialect.name == "postgresql":
+                # Claims of one trigger's jobs take turns, so two workers cannot both see
+                # room for one more (SQLite's write transaction already serializes claims).
+                conn.execute(
+                    sa.select(triggers.c.id).where(triggers.c.id == trigger_id).with_for_update()
+                )
+                now_running = conn.execute(
+                    sa.select(sa.func.count())
+                    .select_from(jobs)
+                    .where(J.trigger_id == trigger_id, J.status == JobStatus.RUNNING.value)
+                ).scalar_one()
+                if now_running >= limit:
+                    continue
             check_job_transition(job_id, JobStatus.QUEUED, JobStatus.RUNNING)
             done = conn.execute(
                 jobs.update()
