@@ -23,6 +23,7 @@ SERVICE_CLASSES = {
     "DeploymentService",
     "MaintenanceService",
     "MonitoringService",
+    "TriggerService",
     "EventService",
 }
 

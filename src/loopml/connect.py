@@ -1,7 +1,7 @@
 """The one factory: ``loopml.connect()`` reads the settings once and returns the services of
 one backend wired together. Nothing else constructs a service; a service that needs another
 gets it here (pipelines: datasets, models, runs and deployments; deployments: models;
-monitoring: models and datasets).
+monitoring: models and datasets; triggers: the events and every service it acts through).
 Today the backend is embedded (the local stores); a remote one (HTTP to a ``loopml server``)
 will be chosen here by ``settings.uri`` and implement the same interfaces."""
 
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
         Pipelines,
         Runs,
         Search,
+        Triggers,
     )
     from loopml.stores import Stores
     from loopml.tracker.tracker import Tracker
@@ -108,6 +109,10 @@ class Services:
         return self._get("monitoring", self._monitoring)  # type: ignore[no-any-return]
 
     @property
+    def triggers(self) -> Triggers:
+        return self._get("triggers", self._triggers)  # type: ignore[no-any-return]
+
+    @property
     def events(self) -> EventReader:
         return self._get("events", self._events)  # type: ignore[no-any-return]
 
@@ -159,6 +164,20 @@ class Services:
         from loopml.monitoring.service import MonitoringService
 
         return MonitoringService(self.stores, self.models, self.datasets)
+
+    def _triggers(self) -> Triggers:
+        from loopml.triggers.service import TriggerService
+
+        return TriggerService(
+            self.stores,
+            events=self.events,
+            datasets=self.datasets,
+            models=self.models,
+            pipelines=self.pipelines,
+            deployments=self.deployments,
+            monitoring=self.monitoring,
+            maintenance=self.maintenance,
+        )
 
     def _events(self) -> EventReader:
         from loopml.events import EventService

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
         Monitoring,
         Pipelines,
         Search,
+        Triggers,
     )
     from loopml.api.runs import MetricPoint, Run
     from loopml.connect import Services
@@ -90,6 +91,10 @@ class Client:
     @property
     def monitoring(self) -> Monitoring:
         return self.services.monitoring
+
+    @property
+    def triggers(self) -> Triggers:
+        return self.services.triggers
 
     def close(self) -> None:
         if "services" in self.__dict__:

@@ -38,6 +38,11 @@ def test_demo_runs_on_an_empty_home_then_reports_reuse_on_a_second_run(tmp_path:
     assert {"tenure_months", "monthly_charges", "support_calls"} <= set(monitoring["drifted"])
     assert monitoring["accuracy"] < monitoring["registered_accuracy"] - 0.05
     assert monitoring["alerts"] == ["dataset_drift", "accuracy < registered - 0.05"]
+    # a new dataset version fired the dataset: trigger; a worker retrained on it
+    triggered = summary["triggers"]
+    assert triggered["dataset"] == "demo-churn@3" and triggered["fired"] == 1
+    [job] = triggered["jobs"]
+    assert job["status"] == "succeeded" and job["run_id"]
 
     second = run_cli(env, "demo", cwd=tmp_path, timeout=300)
     assert second.returncode == 0, second.stderr
@@ -48,11 +53,15 @@ def test_demo_runs_on_an_empty_home_then_reports_reuse_on_a_second_run(tmp_path:
     assert "two candidates on demo-churn@1" in out
     assert f"production: already demo-churn@{deployed}" in out
     assert f"production: demo-churn@production stays at version {deployed}" in out
-    # the new candidates got new numbers, printed from what the registry returned
-    assert re.search(r"│ logreg +│ \w+ +│ 4 ", out) and re.search(r"│ forest +│ \w+ +│ 5 ", out)
+    # the new candidates got new numbers (4 is the triggered retrain of the first run),
+    # printed from what the registry returned
+    assert re.search(r"│ logreg +│ \w+ +│ 5 ", out) and re.search(r"│ forest +│ \w+ +│ 6 ", out)
     assert "KiB" in out and " bytes" not in out
     assert "monitor of demo-churn@production: already there" in out
     assert "ALERT dataset_drift" in out
+    assert "trigger demo-retrain: already there" in out
+    assert "dataset demo-churn: version 3 already has this content (reused)" in out
+    assert "worker: nothing to run" in out
 
     listed = json.loads(run_cli(env, "datasets", "list", "--json", cwd=tmp_path).stdout)
-    assert [(d["name"], d["version_count"]) for d in listed] == [("demo-churn", 2)]
+    assert [(d["name"], d["version_count"]) for d in listed] == [("demo-churn", 3)]

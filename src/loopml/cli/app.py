@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from loopml.api.protocols import Maintenance
 
 from loopml.cli import datasets, deploy, models, monitor, pipeline, runs, serve
+from loopml.cli import trigger as triggers_cli
 from loopml.cli.output import console, emit_json, errors_to_exit, human_bytes
 
 app = typer.Typer(
@@ -29,6 +30,11 @@ app.command("rollback")(deploy.rollback)
 app.add_typer(deploy.app, name="deployments")
 app.command("serve")(serve.serve)
 app.add_typer(monitor.app, name="monitor")
+# triggers (block 5)
+app.add_typer(triggers_cli.app, name="trigger")
+app.add_typer(triggers_cli.jobs_app, name="jobs")
+app.command("controller")(triggers_cli.controller)
+app.command("worker")(triggers_cli.worker)
 _SUB_APPS = {
     "datasets": datasets.app,
     "models": models.app,
@@ -36,6 +42,8 @@ _SUB_APPS = {
     "pipeline": pipeline.app,
     "deployments": deploy.app,
     "monitor": monitor.app,
+    "trigger": triggers_cli.app,
+    "jobs": triggers_cli.jobs_app,
 }
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]

@@ -101,6 +101,21 @@ def run_demo(
     summary["monitoring"] = run_monitoring_demo(
         client, MODEL, reference=(served_from, time.time()), seed=seed, console=c
     )
+
+    c.print(
+        f"\n[bold]5. triggers[/] — a dataset:{DATASET} trigger retrains when a new version"
+        " arrives; the pipeline's gate decides whether it goes to production"
+    )
+    from loopml.demo.triggers import run_trigger_demo
+
+    summary["triggers"] = run_trigger_demo(
+        client,
+        DATASET,
+        MODEL,
+        seed=seed,
+        console=c,
+        push=lambda path: push_once(client, DATASET, path, "March export", size),
+    )
     return summary
 
 

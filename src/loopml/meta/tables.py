@@ -381,3 +381,63 @@ monitor_results = sa.Table(
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Index("ix_monitor_results_monitor_id_id", "monitor_id", "id"),
 )
+
+
+# --- triggers (block 5) ---
+# One row per trigger: its spec as JSON (``TriggerSpec``), whether enabled, the last event id
+# that existed when it was made (it reacts only to later ones), and what schedules and git
+# polling remember (last tick, last commit seen) in ``state``.
+triggers = sa.Table(
+    "triggers",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("name", sa.String(128), nullable=False, unique=True),
+    sa.Column("spec", sa.JSON, nullable=False),
+    sa.Column("enabled", sa.Boolean, nullable=False),
+    sa.Column("after_event", sa.BigInteger, nullable=False),
+    sa.Column("state", sa.JSON, nullable=False),
+    sa.Column("last_fired_at", sa.Float, nullable=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("created_by", sa.String(200), nullable=False),
+)
+
+# One row per (trigger, event) that fired: the unique pair is what makes it fire once.
+firings = sa.Table(
+    "firings",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("trigger_id", sa.Integer, sa.ForeignKey("triggers.id"), nullable=False),
+    sa.Column("event_key", sa.String(200), nullable=False),
+    sa.Column("event", sa.JSON, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.UniqueConstraint("trigger_id", "event_key", name="uq_firings_trigger_id_event_key"),
+)
+
+# The queue: one job per firing, claimed by a worker with a lease (token, holder, renewal).
+jobs = sa.Table(
+    "jobs",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("trigger_id", sa.Integer, sa.ForeignKey("triggers.id"), nullable=False),
+    sa.Column("firing_id", sa.BigInteger, nullable=False, unique=True),
+    sa.Column("action", sa.String(1000), nullable=False),
+    sa.Column("params", sa.JSON, nullable=False),
+    sa.Column("executor", sa.String(16), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("max_attempts", sa.Integer, nullable=False),
+    sa.Column("not_before", sa.Float, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("started_at", sa.Float, nullable=True),
+    sa.Column("ended_at", sa.Float, nullable=True),
+    sa.Column("run_id", sa.String(64), nullable=True),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("result", sa.JSON, nullable=True),
+    sa.Column("lease_token", sa.String(64), nullable=True),
+    sa.Column("lease_host", sa.String(255), nullable=True),
+    sa.Column("lease_pid", sa.Integer, nullable=True),
+    sa.Column("lease_scope", sa.String(64), nullable=True),
+    sa.Column("renewed_at", sa.Float, nullable=True),
+    sa.Index("ix_jobs_status_id", "status", "id"),
+    sa.Index("ix_jobs_trigger_id_id", "trigger_id", "id"),
+)
