@@ -38,11 +38,13 @@ def test_demo_runs_on_an_empty_home_then_reports_reuse_on_a_second_run(tmp_path:
     assert {"tenure_months", "monthly_charges", "support_calls"} <= set(monitoring["drifted"])
     assert monitoring["accuracy"] < monitoring["registered_accuracy"] - 0.05
     assert monitoring["alerts"] == ["dataset_drift", "accuracy < registered - 0.05"]
-    # a new dataset version fired the dataset: trigger; a worker retrained on it
+    # the alerts fired the alert: trigger, a new dataset version the dataset: trigger (once
+    # each: the alert trigger's cooldown folds the two alerts); a worker retrained on both
     triggered = summary["triggers"]
-    assert triggered["dataset"] == "demo-churn@3" and triggered["fired"] == 1
-    [job] = triggered["jobs"]
-    assert job["status"] == "succeeded" and job["run_id"]
+    assert triggered["dataset"] == "demo-churn@3" and triggered["fired"] == 2
+    jobs = triggered["jobs"]
+    assert sorted(j["trigger"] for j in jobs) == ["demo-retrain", "demo-retrain-on-alert"]
+    assert all(j["status"] == "succeeded" and j["run_id"] for j in jobs)
 
     second = run_cli(env, "demo", cwd=tmp_path, timeout=300)
     assert second.returncode == 0, second.stderr
@@ -60,6 +62,7 @@ def test_demo_runs_on_an_empty_home_then_reports_reuse_on_a_second_run(tmp_path:
     assert "monitor of demo-churn@production: already there" in out
     assert "ALERT dataset_drift" in out
     assert "trigger demo-retrain: already there" in out
+    assert "trigger demo-retrain-on-alert: already there" in out
     assert "dataset demo-churn: version 3 already has this content (reused)" in out
     assert "worker: nothing to run" in out
 

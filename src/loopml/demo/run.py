@@ -97,6 +97,9 @@ def run_demo(
         f"of {MODEL}@production compares the new traffic with the traffic above"
     )
     from loopml.demo.monitor import run_monitoring_demo
+    from loopml.demo.triggers import add_alert_trigger
+
+    add_alert_trigger(client, DATASET, MODEL, console=c)
 
     summary["monitoring"] = run_monitoring_demo(
         client, MODEL, reference=(served_from, time.time()), seed=seed, console=c
@@ -104,7 +107,8 @@ def run_demo(
 
     c.print(
         f"\n[bold]5. triggers[/] — a dataset:{DATASET} trigger retrains when a new version"
-        " arrives; the pipeline's gate decides whether it goes to production"
+        f" arrives, the alert:{MODEL}@production trigger on the monitor's alerts; the"
+        " pipeline's gate decides whether a retrained version goes to production"
     )
     from loopml.demo.triggers import run_trigger_demo
 

@@ -19,6 +19,23 @@ if TYPE_CHECKING:
     from loopml.sdk import Client
 
 TRIGGER = "demo-retrain"
+ALERT_TRIGGER = "demo-retrain-on-alert"
+
+
+def add_alert_trigger(client: Client, dataset: str, model: str, *, console: Console) -> None:
+    """Before the monitor runs: an ``alert:`` trigger that retrains on the latest dataset
+    version when the monitor of ``model@production`` raises an alert (at most once an hour)."""
+    from loopml.api.triggers import TriggerSpec
+
+    on = f"alert:{model}@production"
+    params = {"dataset": dataset, "model_name": model}
+    try:
+        client.triggers.add(TriggerSpec(ALERT_TRIGGER, on, SOURCE, params, cooldown_s=3600.0))
+        console.print(
+            f"  trigger {ALERT_TRIGGER}: on {on} run {SOURCE} -p dataset={dataset} (cooldown 1h)"
+        )
+    except Conflict:
+        console.print(f"  trigger {ALERT_TRIGGER}: already there (added by a former run)")
 
 
 def run_trigger_demo(
@@ -30,8 +47,9 @@ def run_trigger_demo(
     console: Console,
     push: Callable[[Path], tuple[Any, str]],
 ) -> dict[str, Any]:
-    """Add the trigger (or keep the one a former run added), push a new dataset version, and
-    let the controller and a worker react; what happened, for the summary."""
+    """Add the dataset trigger (or keep the one a former run added), push a new dataset
+    version, and let the controller and a worker react to it and to the monitor's alerts;
+    what happened, for the summary."""
     from loopml.api.triggers import TriggerSpec
 
     c = console
@@ -55,8 +73,8 @@ def run_trigger_demo(
     while (job := triggers.work()) is not None:
         jobs.append(job)
         c.print(
-            f"  worker: job {job.id} ({job.params.get('dataset')}) {job.status.value}, "
-            f"pipeline run {(job.run_id or '')[:12]}"
+            f"  worker: job {job.id} of {job.trigger} ({job.params.get('dataset')}) "
+            f"{job.status.value}, pipeline run {(job.run_id or '')[:12]}"
         )
     if not jobs:
         c.print("  worker: nothing to run (no new dataset version, nothing fired)")
@@ -68,6 +86,9 @@ def run_trigger_demo(
     return {
         "dataset": version.ref,
         "fired": fired,
-        "jobs": [{"id": j.id, "status": j.status.value, "run_id": j.run_id} for j in jobs],
+        "jobs": [
+            {"id": j.id, "trigger": j.trigger, "status": j.status.value, "run_id": j.run_id}
+            for j in jobs
+        ],
         "deployed_version": after if after != before else None,
     }
