@@ -27,11 +27,22 @@ has at most :data:`MAX_COMPARISONS` (256) comparisons and a list at most :data:`
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Generic, Literal, TypeVar, Union
 
 from loopml.core.errors import InvalidInput
+
+# What a comparison's operator means on two numbers (gates and monitor rules judge with it).
+COMPARE: dict[str, Callable[[float, float], bool]] = {
+    ">=": operator.ge,
+    ">": operator.gt,
+    "<=": operator.le,
+    "<": operator.lt,
+    "=": operator.eq,
+    "!=": operator.ne,
+}
 
 # SQLite's parser overflows on run filters that alternate and/or about 30 parentheses deep.
 MAX_DEPTH = 24

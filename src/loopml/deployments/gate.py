@@ -14,7 +14,6 @@ gate passes only when the other clauses decide it (``x > 1 or y > 2``), never th
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -25,14 +24,7 @@ from loopml.core.errors import InvalidInput, LoopError
 from loopml.core.expr import BoolOp, ExprError, Not, Tree
 from loopml.core.names import validate_key, validate_name
 
-_OPS: dict[str, Callable[[float, float], bool]] = {
-    ">=": operator.ge,
-    ">": operator.gt,
-    "<=": operator.le,
-    "<": operator.lt,
-    "=": operator.eq,
-    "!=": operator.ne,
-}
+_OPS = expr.COMPARE
 _METRIC_PREFIXES = ("metrics", "metric")
 EXAMPLE = "accuracy >= production and auc > 0.8 and rmse < production - 0.5"
 SYNTAX = (

@@ -21,8 +21,6 @@ undecided: it does not fire, and its evidence says what was missing.
 
 from __future__ import annotations
 
-import operator
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from loopml.api.monitors import MonitorResult, RuleOutcome
@@ -30,14 +28,7 @@ from loopml.core import expr
 from loopml.core.errors import InvalidInput
 from loopml.core.expr import BoolOp, ExprError, Not, Tree
 
-_OPS: dict[str, Callable[[float, float], bool]] = {
-    ">=": operator.ge,
-    ">": operator.gt,
-    "<=": operator.le,
-    "<": operator.lt,
-    "=": operator.eq,
-    "!=": operator.ne,
-}
+_OPS = expr.COMPARE
 _SCALARS = ("label_coverage", "drift_share", "drifted_features", "rows")
 _METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc", "mae", "rmse", "r2")
 EXAMPLE = '"dataset_drift", "drift:age", "accuracy < registered - 0.05", "label_coverage < 0.5"'
