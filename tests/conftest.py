@@ -13,7 +13,12 @@ import pytest
 from loopml.core.settings import Settings, load_settings
 from loopml.sdk import Client
 
-pytest_plugins = ["tests.plugins.db", "tests.plugins.s3", "tests.plugins.ray"]
+pytest_plugins = [
+    "tests.plugins.db",
+    "tests.plugins.s3",
+    "tests.plugins.ray",
+    "tests.plugins.server",
+]
 
 LOOPML_BIN = str(Path(sys.executable).with_name("loopml"))
 

@@ -237,6 +237,10 @@ def connect(settings: Settings | None = None, **overrides: str | None) -> Servic
         raise InvalidInput(
             "connect() takes settings or keyword overrides (home=, db=...), not both"
         )
+    if settings.uri:
+        from loopml.client.services import RemoteServices
+
+        return RemoteServices(settings)  # type: ignore[return-value]
     return Services(settings)
 
 

@@ -1,0 +1,67 @@
+"""The server's one translator from the :class:`LoopError` tree to an HTTP status and a JSON
+body ``{"error": message, "field": name-or-null}``. A route never picks a status itself."""
+
+from __future__ import annotations
+
+from loopml.core.errors import (
+    Conflict,
+    InvalidInput,
+    InvalidName,
+    LoopError,
+    NotFound,
+    OperationalError,
+    PermissionDenied,
+    UserError,
+)
+from loopml.serving.errors import (
+    BodyTooLarge,
+    MalformedBody,
+    MisdirectedRequest,
+    RequestError,
+    UnsupportedMediaType,
+)
+
+
+class Unauthenticated(PermissionDenied):
+    """No bearer token, or one that is unknown or revoked (401)."""
+
+
+_STATUS: tuple[tuple[type[LoopError], int], ...] = (
+    (BodyTooLarge, 413),
+    (UnsupportedMediaType, 415),
+    (MisdirectedRequest, 421),
+    (MalformedBody, 400),
+    (InvalidName, 400),
+    (InvalidInput, 422),
+    (NotFound, 404),
+    (Conflict, 409),
+    (Unauthenticated, 401),
+    (PermissionDenied, 403),
+    (UserError, 400),
+    (OperationalError, 503),
+)
+
+
+def http_status(exc: LoopError) -> int:
+    """The status for ``exc``: 4xx for a caller's mistake, 503 when the platform failed."""
+    for cls, status in _STATUS:
+        if isinstance(exc, cls):
+            return status
+    return 503
+
+
+def error_body(exc: LoopError) -> dict[str, str | None]:
+    """The JSON body of an error answer."""
+    return {"error": str(exc), "field": getattr(exc, "field", None)}
+
+
+__all__ = [
+    "BodyTooLarge",
+    "MalformedBody",
+    "MisdirectedRequest",
+    "RequestError",
+    "Unauthenticated",
+    "UnsupportedMediaType",
+    "error_body",
+    "http_status",
+]

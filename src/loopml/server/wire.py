@@ -1,0 +1,126 @@
+"""What every route shares: JSON answers through the one codec, typed JSON bodies read with a
+size and depth check, pagination, and ETags for things that never change."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Sequence
+from typing import Any, TypeVar
+
+from fastapi import Request
+from fastapi.responses import Response
+
+from loopml.api import codec
+from loopml.connect import Services
+from loopml.serving.errors import MalformedBody, RequestError
+
+T = TypeVar("T")
+
+MAX_PAGE = 1000
+DEFAULT_PAGE = 100
+MAX_DEPTH = 64
+
+
+def services(request: Request) -> Services:
+    """The services of the app's store (a FastAPI dependency)."""
+    found: Services = request.app.state.services
+    return found
+
+
+def json_response(value: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    """``value`` (value types, lists and dicts of them) as a JSON answer."""
+    return Response(
+        content=codec.encode(value),
+        status_code=status,
+        media_type="application/json",
+        headers=headers,
+    )
+
+
+def immutable(request: Request, value: Any) -> Response:
+    """A JSON answer with a strong ETag; ``If-None-Match`` with the same tag gets 304."""
+    body = codec.encode(value)
+    tag = '"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"'
+    headers = {"ETag": tag, "Cache-Control": "private, max-age=0, must-revalidate"}
+    if tag in request.headers.get("if-none-match", ""):
+        return Response(status_code=304, headers=headers)
+    return Response(content=body, media_type="application/json", headers=headers)
+
+
+async def read_json(request: Request, type_: type[T]) -> T:
+    """The request body parsed as ``type_`` (InvalidInput names the wrong field)."""
+    body = await request.body()
+    if not body:
+        raise MalformedBody("the request has no body; send a JSON object", field="body")
+    _check_depth(body)
+    return codec.decode(body, type_)
+
+
+def _check_depth(body: bytes) -> None:
+    depth = 0
+    in_string = escaped = False
+    for byte in body:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:
+                escaped = True
+            elif byte == 0x22:
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise RequestError(
+                    f"the JSON body nests deeper than {MAX_DEPTH} levels; flatten it",
+                    field="body",
+                )
+        elif byte in (0x5D, 0x7D):
+            depth -= 1
+
+
+COMPONENTS: dict[str, Any] = {}
+"""Schemas of the request bodies declared with :func:`body_schema`, merged into the OpenAPI
+document's ``components.schemas`` by the app."""
+
+
+def body_schema(type_: Any) -> dict[str, Any]:
+    """``openapi_extra`` declaring a JSON request body of ``type_`` (for /docs and schemathesis)."""
+    import msgspec
+
+    (schema,), components = msgspec.json.schema_components(
+        [type_], ref_template="#/components/schemas/{name}"
+    )
+    COMPONENTS.update(components)
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
+def page(items: Sequence[Any], limit: int, page_token: str | None) -> dict[str, Any]:
+    """One page of ``items``: ``{"items": [...], "next_page_token": str | null}``."""
+    start = decode_token(page_token)
+    limit = max(1, min(limit, MAX_PAGE))
+    chunk = list(items[start : start + limit])
+    more = start + limit < len(items)
+    return {"items": chunk, "next_page_token": encode_token(start + limit) if more else None}
+
+
+def encode_token(offset: int) -> str:
+    return base64.urlsafe_b64encode(f"o{offset}".encode()).decode().rstrip("=")
+
+
+def decode_token(token: str | None) -> int:
+    """The offset a page token stands for; a token this server did not make is refused."""
+    if not token:
+        return 0
+    try:
+        text = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+    except (ValueError, UnicodeDecodeError):
+        text = ""
+    if not text.startswith("o") or not text[1:].isdigit() or len(text) > 20:
+        raise RequestError(
+            "page_token is not one this server gave; pass next_page_token from the previous page",
+            field="page_token",
+        )
+    return int(text[1:])

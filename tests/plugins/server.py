@@ -1,0 +1,133 @@
+"""A real ``loopml server`` process on a free loopback port, over the test's own stores.
+
+``start_server(env, *args)`` starts one and waits until ``/api/v1/health`` answers; the
+``server`` fixture gives one over the ``settings`` of the test (SQLite or PostgreSQL) and
+stops it by PID afterwards. ``remote_env`` is a ``loopml`` CLI environment pointing at it.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from loopml.core.settings import Settings
+
+STARTUP_TIMEOUT = 60.0
+LOOPML_BIN = str(Path(sys.executable).with_name("loopml"))
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class ServerProcess:
+    """A running server: its address, process and log file."""
+
+    url: str
+    proc: subprocess.Popen[bytes]
+    log: Path
+
+    def stop(self) -> None:
+        if self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGINT)
+        try:
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+    def kill(self) -> None:
+        """kill -9, for crash tests."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as response:
+            return bool(response.status == 200)
+    except urllib.error.HTTPError as exc:
+        exc.close()
+        return False
+    except OSError:
+        return False
+
+
+def store_env(settings: Settings) -> dict[str, str]:
+    """A process environment opening the same stores as ``settings`` (no LOOPML_URI)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOOPML_")}
+    env.update(
+        LOOPML_HOME=str(settings.home),
+        LOOPML_DB=settings.db_url,
+        LOOPML_BLOBS=settings.blobs_url,
+        COLUMNS="200",
+    )
+    return env
+
+
+def start_server(env: dict[str, str], log: Path, *args: str) -> ServerProcess:
+    """``loopml server --port FREE *args`` under ``env``; returns once it answers."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [LOOPML_BIN, "server", "--port", str(port), *args],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    server = ServerProcess(url, proc, log)
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    while time.monotonic() < deadline:
+        if _answers(f"{url}/api/v1/health"):
+            return server
+        try:
+            proc.wait(timeout=0.05)  # the poll interval; notices an early exit
+        except subprocess.TimeoutExpired:
+            continue
+        pytest.fail(f"loopml server exited with {proc.returncode}:\n{server.output()}")
+    server.kill()
+    pytest.fail(f"loopml server did not answer within {STARTUP_TIMEOUT:.0f}s:\n{server.output()}")
+
+
+@pytest.fixture
+def server(settings: Settings, tmp_path: Path) -> Iterator[ServerProcess]:
+    """A ``loopml server`` (no in-process controller) over the test's stores."""
+    running = start_server(store_env(settings), tmp_path / "server.log", "--no-controller")
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture
+def remote_env(server: ServerProcess, tmp_path: Path) -> dict[str, str]:
+    """Environment for a ``loopml`` CLI process that talks to ``server`` only."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOOPML_")}
+    env.update(
+        LOOPML_URI=server.url,
+        LOOPML_HOME=str(tmp_path / "client-home"),
+        COLUMNS="200",
+    )
+    return env
