@@ -5,6 +5,24 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from loopml.server.routes import meta, runs
+from loopml.server.routes import (
+    deployments,
+    events,
+    maintenance,
+    meta,
+    monitoring,
+    pipelines,
+    runs,
+    triggers,
+)
 
-ROUTERS: tuple[APIRouter, ...] = (meta.router, runs.router)
+ROUTERS: tuple[APIRouter, ...] = (
+    meta.router,
+    runs.router,
+    events.router,
+    deployments.router,
+    monitoring.router,
+    triggers.router,
+    maintenance.router,
+    pipelines.router,
+)

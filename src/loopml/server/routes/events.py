@@ -1,0 +1,46 @@
+"""The events outbox, read by cursor and long-polled (the ``EventReader`` interface).
+
+``GET /events?after=CURSOR&wait=S`` answers at once when there are events after ``CURSOR``;
+otherwise it waits up to ``S`` seconds (at most :data:`MAX_WAIT_S`) and answers as soon as one
+is appended. The route is a plain function, so FastAPI runs the wait in its threadpool and the
+event loop keeps serving other requests."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import Response
+
+from loopml.connect import Services
+from loopml.server.wire import json_response, services
+
+router = APIRouter(tags=["events"])
+
+Svc = Annotated[Services, Depends(services)]
+
+MAX_WAIT_S = 30.0
+"""The longest one request waits; a client that wants longer asks again."""
+
+
+@router.get("/events")
+def read_events(
+    svc: Svc,
+    after: Annotated[int, Query(ge=0, description="The last event id already handled.")] = 0,
+    kinds: Annotated[
+        str | None, Query(description="Comma-separated event kinds (none: every kind).")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    wait: Annotated[float, Query(ge=0.0, description="Seconds to wait for a new event.")] = 0.0,
+) -> Response:
+    """Up to ``limit`` events after ``after``, oldest first, and the cursor to pass next."""
+    wanted = None if not kinds else [k.strip() for k in kinds.split(",") if k.strip()]
+    found = svc.events.read_after(after, wanted, limit, min(wait, MAX_WAIT_S))
+    cursor = found[-1].id if found else after
+    return json_response({"items": [e.to_dict() for e in found], "cursor": cursor})
+
+
+@router.get("/events/latest")
+def latest_cursor(svc: Svc) -> Response:
+    """``{"cursor": N}``: the id of the newest event now (0 when there is none)."""
+    return json_response({"cursor": svc.events.latest_cursor()})
