@@ -129,12 +129,14 @@ class RemoteTriggers:
     def work(self, now: float | None = None) -> Job | None:
         """Claim one job with a built-in action, run it here, record its outcome; None if
         none was ready."""
-        from loopml.meta.lease import new_token, this_process
+        import os
+        import uuid
+
+        from loopml.core.identity import host_and_scope
         from loopml.triggers.actions import Heartbeat, run_action
 
-        me = this_process(new_token())
-        assert me.token is not None
-        lease = JobLease(me.host, me.pid, me.scope, me.token)
+        host, scope = host_and_scope()
+        lease = JobLease(host, os.getpid(), scope, uuid.uuid4().hex)
         job = self.claim_job(lease, REMOTE_ACTIONS, now)
         if job is None:
             return None
