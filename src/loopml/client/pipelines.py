@@ -7,7 +7,7 @@ directly. Those calls raise :class:`OperationalError` saying so."""
 from __future__ import annotations
 
 import builtins
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import quote
 
@@ -38,6 +38,7 @@ class RemotePipelines:
         no_cache: bool = False,
         ray_address: str | None = None,
         progress: StepProgress | None = None,
+        cancelled: Callable[[], bool] | None = None,
     ) -> PipelineRun:
         raise OperationalError(_NOT_REMOTE.format(what="running a pipeline"))
 
@@ -49,6 +50,7 @@ class RemotePipelines:
         workers: int | None = None,
         ray_address: str | None = None,
         progress: StepProgress | None = None,
+        cancelled: Callable[[], bool] | None = None,
     ) -> PipelineRun:
         raise OperationalError(_NOT_REMOTE.format(what="resuming a pipeline run"))
 

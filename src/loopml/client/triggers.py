@@ -141,8 +141,8 @@ class RemoteTriggers:
         if job is None:
             return None
         renew = lambda: self.renew_job(job.id, lease)  # noqa: E731
-        with Heartbeat(f"job-{job.id}-lease", self.lease_ttl_s / 3, renew):
-            outcome = run_action(self, job)
+        with Heartbeat(f"job-{job.id}-lease", self.lease_ttl_s / 3, renew) as beat:
+            outcome = run_action(self, job, beat.cancelled)
         return self.finish_job(job.id, lease, outcome)
 
 

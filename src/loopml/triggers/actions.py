@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 from loopml.api.protocols import Deployments, Monitoring, Pipelines
 from loopml.api.triggers import Job, JobOutcome, Trigger
+from loopml.core.errors import Cancelled
 
 
 class ActionContext(Protocol):
@@ -31,11 +32,19 @@ class ActionContext(Protocol):
 
 class Heartbeat:
     """Calls ``renew`` every ``every_s`` seconds until stopped; ``renew`` returns False once
-    the lease is lost (taken over or cancelled), which ends the beats and sets ``lost``."""
+    the lease is lost (taken over or cancelled), which ends the beats and sets ``lost``.
+    ``held``, when given, says at any moment whether the job is still ours to run."""
 
-    def __init__(self, name: str, every_s: float, renew: Callable[[], bool]) -> None:
+    def __init__(
+        self,
+        name: str,
+        every_s: float,
+        renew: Callable[[], bool],
+        held: Callable[[], bool] | None = None,
+    ) -> None:
         self.every_s = every_s
         self.renew = renew
+        self.held = held
         self.lost = False
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._beat, name=name, daemon=True)
@@ -48,6 +57,10 @@ class Heartbeat:
         self._stop.set()
         self._thread.join()
 
+    def cancelled(self) -> bool:
+        """Whether the job is no longer ours to run: cancelled, or its lease taken over."""
+        return self.lost or (self.held is not None and not self.held())
+
     def _beat(self) -> None:
         while not self._stop.wait(self.every_s):
             try:
@@ -58,16 +71,21 @@ class Heartbeat:
                 continue
 
 
-def run_action(svc: ActionContext, job: Job) -> JobOutcome:
-    """Run the job's action; a failure is the outcome's error, never raised."""
+def run_action(
+    svc: ActionContext, job: Job, cancelled: Callable[[], bool] | None = None
+) -> JobOutcome:
+    """Run the job's action; a failure is the outcome's error, never raised. A pipeline asks
+    ``cancelled`` once a second and stops when it says so."""
     try:
-        return _run(svc, job)
+        return _run(svc, job, cancelled)
+    except Cancelled as exc:  # cancelled while it ran: recording it will write nothing
+        return JobOutcome(ok=False, error=str(exc))
     except Exception as exc:  # the job's failure is recorded, the worker goes on
         error = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=5)}"
         return JobOutcome(ok=False, error=error)
 
 
-def _run(svc: ActionContext, job: Job) -> JobOutcome:
+def _run(svc: ActionContext, job: Job, cancelled: Callable[[], bool] | None) -> JobOutcome:
     if job.action == "run_production":
         p = dict(job.params)
         version = p.get("version")
@@ -88,7 +106,9 @@ def _run(svc: ActionContext, job: Job) -> JobOutcome:
         deployment = job.params.get("deployment") or _alert_deployment(svc, job)
         result = svc.monitoring.run(deployment)
         return JobOutcome(True, None, {"monitor_result": result.id}, None)
-    run = svc.pipelines.run(job.action, dict(job.params), executor=job.executor)
+    run = svc.pipelines.run(
+        job.action, dict(job.params), executor=job.executor, cancelled=cancelled
+    )
     ok = run.status.value == "succeeded"
     return JobOutcome(ok, run.id, {"pipeline_status": run.status.value}, None if ok else run.error)
 

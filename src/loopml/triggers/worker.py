@@ -139,6 +139,18 @@ def renew(svc: Context, job_id: int, holder: Holder) -> bool:
         return not leases(svc).renew(conn, [job_id], holder)
 
 
+def still_ours(svc: Context, job_id: int, holder: Holder) -> bool:
+    """Whether the job is still running under ``holder``'s lease (not cancelled, not taken
+    over): a read, cheap enough to ask once a second."""
+    with svc.stores.meta.read() as conn:
+        row = conn.execute(sa.select(J.status, J.lease_token).where(J.id == job_id)).first()
+    return (
+        row is not None
+        and row.status == JobStatus.RUNNING.value
+        and row.lease_token == holder.token
+    )
+
+
 def record(svc: Context, job_id: int, holder: Holder, outcome: JobOutcome) -> Job:
     """Record a claimed job's outcome against the lease: succeeded, failed, or queued again
     for a retry. A job taken over (or cancelled) meanwhile is left as it is."""
@@ -189,7 +201,12 @@ def work_one(svc: Context, now: float | None = None) -> Job | None:
     job = claim_next(svc, holder, now)
     if job is None:
         return None
-    beat = Heartbeat(f"job-{job.id}-lease", svc.lease_ttl_s / 3, lambda: renew(svc, job.id, holder))
+    beat = Heartbeat(
+        f"job-{job.id}-lease",
+        svc.lease_ttl_s / 3,
+        lambda: renew(svc, job.id, holder),
+        lambda: still_ours(svc, job.id, holder),
+    )
     with beat:
-        outcome = run_action(svc, job)
+        outcome = run_action(svc, job, beat.cancelled)
     return record(svc, job.id, holder, outcome)
