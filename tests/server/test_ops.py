@@ -261,3 +261,8 @@ def test_remote_cli_deployments_and_monitors(remote_env: dict[str, str], local: 
     assert _cli(env, "rollback", "m")["version"] == 1
     assert local.models.show("m@production").version == 1
     assert _cli(env, "monitor", "list") == []
+    assert _cli(env, "pipeline", "list") == []
+    assert _cli(env, "fsck")["ok"] is True
+    refused = run_cli(env, "pipeline", "run", "training.py:training")
+    assert refused.returncode == 1 and "Traceback" not in refused.stderr
+    assert "needs the stores" in refused.stderr
