@@ -91,6 +91,33 @@ def test_events_long_poll_answers_when_an_event_is_appended(
     assert remote.events.latest_cursor() == got[-1].id
 
 
+def test_many_long_polls_do_not_starve_other_routes(server: ServerProcess) -> None:
+    """More waiting clients than the threadpool has threads (40): a plain route still answers
+    while they wait, and each wait ends empty when its time is up."""
+    import asyncio
+
+    async def scene() -> tuple[float, list[int]]:
+        limits = httpx.Limits(max_connections=100)
+        async with httpx.AsyncClient(
+            base_url=server.url + "/api/v1", limits=limits, timeout=30
+        ) as http:
+            latest = (await http.get("/events/latest")).json()["cursor"]
+            waits = [
+                asyncio.create_task(http.get("/events", params={"after": latest, "wait": 4}))
+                for _ in range(60)
+            ]
+            await asyncio.sleep(0.5)  # no signal tells when the waits reached the server
+            began = time.monotonic()
+            listed = await http.get("/jobs")
+            took = time.monotonic() - began
+            assert listed.status_code == 200 and all(not w.done() for w in waits)
+            answers = await asyncio.gather(*waits)
+            return took, [len(a.json()["items"]) for a in answers]
+
+    took, sizes = asyncio.run(scene())
+    assert took < 2.0 and sizes == [0] * 60
+
+
 def test_bad_input_is_a_json_4xx(server: ServerProcess, local: Services) -> None:
     local.triggers.add(TriggerSpec("deploy", "manual", "run_production", {"name": "m"}))
     with httpx.Client(base_url=server.url + "/api/v1") as http:

@@ -2,15 +2,20 @@
 
 ``GET /events?after=CURSOR&wait=S`` answers at once when there are events after ``CURSOR``;
 otherwise it waits up to ``S`` seconds (at most :data:`MAX_WAIT_S`) and answers as soon as one
-is appended. The route is a plain function, so FastAPI runs the wait in its threadpool and the
-event loop keeps serving other requests."""
+is appended. Events are appended by any process that writes to the store, not only this
+server, so the wait reads the outbox again with a back-off (10 ms to 250 ms). It waits on the
+event loop, holding no thread between reads (each read runs in the threadpool): many
+long-polling clients do not starve the other routes, and a client that hangs up stops its
+wait."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
 
 from loopml.connect import Services
 from loopml.server.wire import json_response, services
@@ -23,8 +28,13 @@ MAX_WAIT_S = 30.0
 """The longest one request waits; a client that wants longer asks again."""
 
 
+_FIRST_PAUSE_S = 0.01
+_LAST_PAUSE_S = 0.25
+
+
 @router.get("/events")
-def read_events(
+async def read_events(
+    request: Request,
     svc: Svc,
     after: Annotated[int, Query(ge=0, description="The last event id already handled.")] = 0,
     kinds: Annotated[
@@ -35,7 +45,16 @@ def read_events(
 ) -> Response:
     """Up to ``limit`` events after ``after``, oldest first, and the cursor to pass next."""
     wanted = None if not kinds else [k.strip() for k in kinds.split(",") if k.strip()]
-    found = svc.events.read_after(after, wanted, limit, min(wait, MAX_WAIT_S))
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + min(wait, MAX_WAIT_S)
+    pause = _FIRST_PAUSE_S
+    while True:
+        found = await run_in_threadpool(svc.events.read_after, after, wanted, limit)
+        left = deadline - loop.time()
+        if found or left <= 0.0 or await request.is_disconnected():
+            break
+        await asyncio.sleep(min(pause, left))
+        pause = min(pause * 2, _LAST_PAUSE_S)
     cursor = found[-1].id if found else after
     return json_response({"items": [e.to_dict() for e in found], "cursor": cursor})
 
