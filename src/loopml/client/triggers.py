@@ -11,7 +11,9 @@ without ``LOOPML_URI``, or the server's own)."""
 from __future__ import annotations
 
 import builtins
+import dataclasses
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -49,6 +51,13 @@ class RemoteTriggers:
 
     # ---------- triggers ----------
     def add(self, spec: TriggerSpec, enabled: bool = True) -> Trigger:
+        """Add a trigger; a pipeline file named relative to this directory is sent as an
+        absolute path (the server checks it exists where its worker runs)."""
+        location, sep, func = spec.action.rpartition(":")
+        if sep and (location.endswith(".py") or "/" in location):
+            spec = dataclasses.replace(
+                spec, action=f"{Path(location).expanduser().absolute()}:{func}"
+            )
         return self.http.send("POST", "/triggers", {"spec": spec, "enabled": enabled}, Trigger)
 
     def list(self) -> builtins.list[Trigger]:
