@@ -94,7 +94,9 @@ F64 = Signature([ColumnSpec(n, "float64") for n in ("a", "b", "c")])
         [{"c": 3, "b": 2, "a": 1}, {"a": 1e300, "b": -1e-300, "c": 7}],  # ints, key order
     ],
 )
-def test_float_records_become_one_matrix_equal_to_the_columns(records: list[dict[str, object]]) -> None:
+def test_float_records_become_one_matrix_equal_to_the_columns(
+    records: list[dict[str, object]],
+) -> None:
     batch = InputSchema(F64).from_records(records, "records")
     assert batch.matrix is not None and batch.matrix.dtype == np.float64
     expected = np.array([[r["a"], r["b"], r["c"]] for r in records], dtype=np.float64)

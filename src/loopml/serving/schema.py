@@ -89,7 +89,7 @@ def _column(name: str, dtype: str) -> Column:
 @dataclass
 class Batch:
     """The rows of one request: one array per signature column, or one tensor. When every
-    column is float64, ``matrix`` holds them as one (rows × columns) array and ``columns`` are
+    column is float64, ``matrix`` holds them as one (rows by columns) array and ``columns`` are
     views of its columns, so a model that takes a matrix gets it without a copy."""
 
     n: int
