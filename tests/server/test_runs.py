@@ -223,6 +223,19 @@ def test_bad_input_is_json_4xx_and_writes_nothing(server: ServerProcess, remote:
         refused(api.post(f"/runs/{rid}/inputs", json={"dataset": "none@1"}), 404)
         refused(api.get(f"/runs/{rid}/metrics/bad%20key%20"), 400, 422)
         refused(api.post("/runs", json={"id": "x"}), 422)
+        new_run = {
+            "id": rid,
+            "experiment": "exp",
+            "name": "again",
+            "start_time": 1.0,
+            "created_by": "me",
+            "code": {},
+            "environment": {},
+        }
+        refused(api.post("/runs", json=new_run), 409)  # the id is taken
+        for bad in ({"id": "Z" * 40}, {"parent_run_id": "x" * 40}, {"start_time": -5.0},
+                    {"host": "h" * 300}, {"pid": -1}, {"experiment": "../x"}):  # fmt: skip
+            refused(api.post("/runs", json={**new_run, "id": uuid.uuid4().hex, **bad}), 400, 422)
         # metric batches a tracker would never build
         bad_batches = [
             {
@@ -272,6 +285,7 @@ def test_bad_input_is_json_4xx_and_writes_nothing(server: ServerProcess, remote:
             },
             {"tags": [{"run_id": "0" * 32, "values": {"t": "1"}}]},
             {"tags": [{"run_id": rid, "values": {"t": "a\u0000b"}}]},
+            {"params": [{"run_id": "f" * 200, "values": {"p": "1"}}]},
         ]
         for body in bad_batches:
             refused(api.post("/runs/batch", json=body), 400, 404, 422)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import math
 import operator
+import re
 from collections.abc import Mapping
 from typing import Any
 
-from loopml.api.runs import LogBatch
+from loopml.api.runs import LogBatch, NewRun
 from loopml.core.errors import InvalidInput
 from loopml.core.names import validate_key
 
@@ -140,3 +141,26 @@ def check_batch(batch: LogBatch) -> None:
     if min(p.timestamps) < 0 or not all(map(math.isfinite, p.timestamps)):
         bad = next(i for i, t in enumerate(p.timestamps) if not (math.isfinite(t) and t >= 0))
         timestamp_value(p.keys[bad], p.timestamps[bad])
+
+
+RUN_ID = re.compile(r"[0-9a-f]{32}")
+_OWNER_LIMITS = (("created_by", 200), ("host", 255), ("pid_scope", 64))
+
+
+def new_run(run: NewRun) -> None:
+    """Refuse a run no tracker would start: an id that is not 32 lowercase hex digits (the
+    tracker's uuid4), a start time that is not epoch seconds, owner fields longer than their
+    columns, a pid outside 32 bits, or a bad name."""
+    run_name(run.name)
+    for what, value in (("run id", run.id), ("parent run id", run.parent_run_id)):
+        if value is not None and (not isinstance(value, str) or not RUN_ID.fullmatch(value)):
+            raise InvalidInput(
+                f"{what} {str(value)[:40]!r} is not 32 lowercase hex digits (a uuid4 hex)"
+            )
+    timestamp_value("start_time", run.start_time)
+    for name, limit in _OWNER_LIMITS:
+        value = getattr(run, name)
+        if value is not None and len(value) > limit:
+            raise InvalidInput(f"{name} of a run is at most {limit} characters")
+    if run.pid is not None and not 0 <= run.pid < 2**31:
+        raise InvalidInput(f"pid {run.pid} of a run is not a process id")

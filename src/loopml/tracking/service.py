@@ -88,10 +88,12 @@ class RunService:
         """Record a new running run with its params, tags and ``run.started`` event; its
         first heartbeat is this write."""
         validate_name(run.experiment, "experiment name")
-        checks.run_name(run.name)
+        checks.new_run(run)
         params = checks.param_values(run.params)
         tags = checks.tag_values(run.tags)
         with self.stores.meta.write() as conn:
+            if repo.run_exists(conn, run.id):
+                raise Conflict(f"run {run.id} exists already; a new run needs a new id")
             if run.parent_run_id is not None and not repo.run_exists(conn, run.parent_run_id):
                 raise NotFound(_MISSING.format(run.parent_run_id))
             exp = repo.ensure_experiment(conn, run.experiment, run.start_time, run.created_by)
@@ -181,7 +183,8 @@ class RunService:
         checks.check_batch(batch)
         late: list[str] = []
         with self.stores.meta.write() as conn:
-            for run_id in {item.run_id for item in (*batch.params, *batch.tags)}:
+            named = {item.run_id for item in (*batch.params, *batch.tags)}
+            for run_id in named.union(batch.points.run_ids):
                 self._require(conn, run_id)
             for item in batch.params:
                 try:
