@@ -3,6 +3,7 @@ translation of an error answer back into the :class:`LoopError` the server raise
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator, Mapping
 from typing import Any, TypeVar
 
@@ -87,6 +88,26 @@ class Http:
         if response.status_code >= 400:
             raise _error(response)
         return response
+
+    @contextlib.contextmanager
+    def stream(
+        self, method: str, path: str, params: Mapping[str, Any] | None = None
+    ) -> Iterator[Any]:
+        """The httpx response of one request, its body not read yet (iterate it with
+        ``iter_bytes``); an error answer raises its LoopError."""
+        import httpx
+
+        try:
+            with self.client.stream(method, path, params=params) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    raise _error(response)
+                yield response
+        except httpx.TransportError as exc:
+            raise OperationalError(
+                f"the connection to the loopml server at {self.uri} failed "
+                f"({type(exc).__name__}: {exc}); check that it runs, then retry"
+            ) from None
 
     def get(self, path: str, type_: type[T], params: Mapping[str, Any] | None = None) -> T:
         """``GET path`` read as a ``type_``."""

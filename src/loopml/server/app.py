@@ -4,6 +4,7 @@ JSON content type, body size)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,6 +38,8 @@ class ServerConfig:
     max_body_bytes: int = 64 * 1024 * 1024
     allowed_hosts: tuple[str, ...] = ()
     raw_body_prefixes: tuple[str, ...] = field(default=(f"{API}/chunks",))
+    raw_body_patterns: tuple[str, ...] = field(default=(rf"{API}/runs/[^/]+/artifacts/",))
+    """Routes (regular expressions matched at the start of the path) taking raw bytes."""
 
 
 def create_app(services: Services, config: ServerConfig | None = None) -> FastAPI:
@@ -156,7 +159,9 @@ class _Checks:
         if scope["method"] in ("POST", "PUT", "PATCH") and length != "0":
             path: str = scope["path"]
             ctype = headers.get("content-type", "").split(";")[0].strip().lower()
-            raw = any(path.startswith(p) for p in self.config.raw_body_prefixes)
+            raw = any(path.startswith(p) for p in self.config.raw_body_prefixes) or any(
+                re.match(p, path) for p in self.config.raw_body_patterns
+            )
             wanted = "application/octet-stream" if raw else "application/json"
             if ctype != wanted:
                 return (
