@@ -37,6 +37,8 @@ class ServerConfig:
     max_body_bytes: int = 64 * 1024 * 1024
     allowed_hosts: tuple[str, ...] = ()
     raw_body_prefixes: tuple[str, ...] = field(default=(f"{API}/chunks",))
+    # JSON routes under a raw prefix: the chunk questions (which are missing, send these back)
+    json_body_paths: tuple[str, ...] = field(default=(f"{API}/chunks/missing", f"{API}/chunks/get"))
 
 
 def create_app(services: Services, config: ServerConfig | None = None) -> FastAPI:
@@ -156,7 +158,9 @@ class _Checks:
         if scope["method"] in ("POST", "PUT", "PATCH") and length != "0":
             path: str = scope["path"]
             ctype = headers.get("content-type", "").split(";")[0].strip().lower()
-            raw = any(path.startswith(p) for p in self.config.raw_body_prefixes)
+            raw = path not in self.config.json_body_paths and any(
+                path.startswith(p) for p in self.config.raw_body_prefixes
+            )
             wanted = "application/octet-stream" if raw else "application/json"
             if ctype != wanted:
                 return (
