@@ -5,6 +5,6 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from loopml.server.routes import datasets, meta, runs
+from loopml.server.routes import datasets, meta, models, runs
 
-ROUTERS: tuple[APIRouter, ...] = (meta.router, runs.router, datasets.router)
+ROUTERS: tuple[APIRouter, ...] = (meta.router, runs.router, datasets.router, models.router)
