@@ -139,7 +139,7 @@ def test_uploads_naming_paths_outside_the_version_are_refused(
         upload = ModelUpload("sklearn", (good, ManifestFile(path, len(data), digest, (digest,))))
         with pytest.raises(InvalidInput):
             remote.models.commit_version("evil", upload)
-    with pytest.raises(InvalidInput, match="loopml-model.json"):
+    with pytest.raises(InvalidInput, match=r"loopml-model\.json"):
         remote.models.commit_version(
             "evil", ModelUpload("sklearn", (ManifestFile("x.json", len(data), digest, (digest,)),))
         )

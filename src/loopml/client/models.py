@@ -148,7 +148,7 @@ class RemoteModels:
         validate_name(name, "model name")
         return self.http.get(f"/models/{name}/best", ModelVersion, {"metric": metric, "mode": mode})
 
-    def set_alias(self, name: str, alias: str, version: int) -> AliasChange:
+    def set_alias(self, name: str, alias: str, version: int | str) -> AliasChange:
         validate_name(name, "model name")
         validate_alias(alias)
         return self.http.send(

@@ -102,7 +102,7 @@ class ModelService:
                 )
         return found
 
-    def set_alias(self, name: str, alias: str, version: int) -> AliasChange:
+    def set_alias(self, name: str, alias: str, version: int | str) -> AliasChange:
         """Point ``name@alias`` at ``version`` (moving it if it points elsewhere)."""
         return aliases.set_alias(self.stores, name, alias, version)
 
