@@ -132,6 +132,7 @@ class RemoteDatasets:
                 if size >= self.batch_bytes:
                     pending.append(self._submit(batch, size))
                     batch, size = [], 0
+                    _raise_first_failure(pending)  # stop reading once an upload failed
             if batch:
                 pending.append(self._submit(batch, size))
         except BaseException:
@@ -186,6 +187,12 @@ class RemoteDatasets:
             "POST", "/chunks/get", json={"digests": builtins.list(digests)}
         ) as response:
             yield from FrameReader(response.iter_bytes())
+
+
+def _raise_first_failure(pending: builtins.list[Future[builtins.list[ChunkRef]]]) -> None:
+    for f in pending:
+        if f.done() and f.exception() is not None:
+            f.result()
 
 
 def build(http: Http, services: Any) -> RemoteDatasets:
