@@ -229,9 +229,16 @@ def test_cli_push_and_pull_through_the_server(remote_env: dict[str, str], tmp_pa
     pushed = run_cli(remote_env, "datasets", "push", "cli-ds", str(data), "--json")
     assert pushed.returncode == 0, pushed.stderr
     assert '"created": true' in pushed.stdout
+    (data / "two.bin").write_bytes(b"a second file")
+    again = run_cli(remote_env, "datasets", "push", "cli-ds", str(data), "-m", "two")
+    assert again.returncode == 0 and "cli-ds@2" in again.stdout, again.stderr
     listed = run_cli(remote_env, "datasets", "list")
     assert listed.returncode == 0 and "cli-ds" in listed.stdout
-    pulled = run_cli(remote_env, "datasets", "pull", "cli-ds@1", str(tmp_path / "out"))
+    shown = run_cli(remote_env, "datasets", "show", "cli-ds@2", "--json")
+    assert shown.returncode == 0 and '"two.bin"' in shown.stdout, shown.stderr
+    diffed = run_cli(remote_env, "datasets", "diff", "cli-ds@1", "cli-ds@2", "--json")
+    assert diffed.returncode == 0 and '"two.bin"' in diffed.stdout, diffed.stderr
+    pulled = run_cli(remote_env, "datasets", "pull", "cli-ds@2", str(tmp_path / "out"))
     assert pulled.returncode == 0, pulled.stderr
     assert _tree(tmp_path / "out") == _tree(data)
     missing = run_cli(remote_env, "datasets", "pull", "nope", str(tmp_path / "x"))

@@ -151,6 +151,11 @@ def test_uploads_naming_paths_outside_the_version_are_refused(
         )
     with pytest.raises(InvalidInput):
         remote.models.commit_version("evil", ModelUpload("no-such-flavor", (good,)))
+    lying = ManifestFile(
+        "loopml-model.json", len(data), blake3.blake3(b"other").hexdigest(), (digest,)
+    )
+    with pytest.raises(InvalidInput, match="reassemble"):
+        remote.models.commit_version("evil", ModelUpload("sklearn", (lying,)))
     with pytest.raises(NotFound):
         remote.models.show("evil")  # nothing was written
     with httpx.Client(base_url=server.url + API) as http:

@@ -13,14 +13,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+import blake3
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from loopml.api.datasets import ManifestFile
 from loopml.api.events import ModelVersionCreated
 from loopml.api.models import ModelFile, ModelUpload, ModelVersion
+from loopml.blobs import chunks as blob_chunks
 from loopml.blobs.chunks import record_files
-from loopml.core.errors import InvalidInput, NotFound, StoreError
+from loopml.core.errors import Conflict, InvalidInput, NotFound, StoreError
 from loopml.core.identity import whoami
 from loopml.core.names import validate_key, validate_name
 from loopml.core.paths import safe_relpath
@@ -428,6 +430,7 @@ def commit_upload(
     files = [ModelFile(f.path, f.size, f.digest) for f in upload.files]
     chunked = [(f.digest, f.size, [bytes.fromhex(c) for c in f.chunks]) for f in upload.files]
     with stores.blobs.gc_off():
+        _check_contents(stores, upload.files)
         return record_version(
             stores,
             name,
@@ -436,6 +439,31 @@ def commit_upload(
             files,
             lambda conn: record_files(conn, chunked),
         )
+
+
+def _check_contents(stores: Stores, files: Sequence[ManifestFile]) -> None:
+    """Every file not stored yet reassembles from its chunks to its own digest and size (a
+    model's files are small, so the server reads them back once before recording them)."""
+    known = stores.blobs.known_files(f.digest for f in files)
+    for f in files:
+        if f.digest in known:
+            continue
+        whole = blake3.blake3()
+        total = 0
+        missing = blob_chunks.missing_chunks(stores.blobs, [bytes.fromhex(c) for c in f.chunks])
+        if missing:
+            raise Conflict(
+                f"{len(missing)} chunk(s) of model file {f.path!r} are not stored (first: "
+                f"{missing[0].hex()}); send them with put_chunks first"
+            )
+        for _d, data in blob_chunks.read_chunks(stores.blobs, [bytes.fromhex(c) for c in f.chunks]):
+            whole.update(data)
+            total += len(data)
+        if total != f.size or whole.hexdigest() != f.digest:
+            raise InvalidInput(
+                f"model file {f.path!r}: its chunks reassemble to other content than its "
+                f"digest {f.digest} and size {f.size}; send the file's chunks in order"
+            )
 
 
 def check_files(files: Sequence[ManifestFile]) -> None:
