@@ -3,8 +3,8 @@ translation of an error answer back into the :class:`LoopError` the server raise
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from loopml.api import codec
@@ -89,16 +89,28 @@ class Http:
             raise _error(response)
         return response
 
-    @contextlib.contextmanager
+    @contextmanager
     def stream(
-        self, method: str, path: str, params: Mapping[str, Any] | None = None
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
     ) -> Iterator[Any]:
-        """The httpx response of one request, its body not read yet (iterate it with
-        ``iter_bytes``); an error answer raises its LoopError."""
+        """The httpx response of one request whose body is read as it arrives
+        (``response.iter_bytes()``); an error answer raises its LoopError."""
         import httpx
 
+        headers: dict[str, str] = {}
+        content = None
+        if json is not None:
+            content = codec.encode(json)
+            headers["Content-Type"] = "application/json"
         try:
-            with self.client.stream(method, path, params=params) as response:
+            with self.client.stream(
+                method, path, params=params, content=content, headers=headers
+            ) as response:
                 if response.status_code >= 400:
                     response.read()
                     raise _error(response)
@@ -106,7 +118,8 @@ class Http:
         except httpx.TransportError as exc:
             raise OperationalError(
                 f"the connection to the loopml server at {self.uri} failed "
-                f"({type(exc).__name__}: {exc}); check that it runs, then retry"
+                f"({type(exc).__name__}: {exc}); check that `loopml server` runs there and "
+                "try again"
             ) from None
 
     def get(self, path: str, type_: type[T], params: Mapping[str, Any] | None = None) -> T:

@@ -5,6 +5,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from loopml.server.routes import meta, runs, search
+from loopml.server.routes import datasets, meta, models, runs, search
 
-ROUTERS: tuple[APIRouter, ...] = (meta.router, runs.router, search.router)
+ROUTERS: tuple[APIRouter, ...] = (
+    meta.router,
+    runs.router,
+    search.router,
+    datasets.router,
+    models.router,
+)
