@@ -4,6 +4,7 @@ JSON content type, body size)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,6 +38,10 @@ class ServerConfig:
     max_body_bytes: int = 64 * 1024 * 1024
     allowed_hosts: tuple[str, ...] = ()
     raw_body_prefixes: tuple[str, ...] = field(default=(f"{API}/chunks",))
+    raw_body_patterns: tuple[str, ...] = field(default=(rf"{API}/runs/[^/]+/artifacts/",))
+    """Routes (regular expressions matched at the start of the path) taking raw bytes."""
+    # JSON routes under a raw prefix: the chunk questions (which are missing, send these back)
+    json_body_paths: tuple[str, ...] = field(default=(f"{API}/chunks/missing", f"{API}/chunks/get"))
 
 
 def create_app(services: Services, config: ServerConfig | None = None) -> FastAPI:
@@ -156,7 +161,10 @@ class _Checks:
         if scope["method"] in ("POST", "PUT", "PATCH") and length != "0":
             path: str = scope["path"]
             ctype = headers.get("content-type", "").split(";")[0].strip().lower()
-            raw = any(path.startswith(p) for p in self.config.raw_body_prefixes)
+            raw = path not in self.config.json_body_paths and (
+                any(path.startswith(p) for p in self.config.raw_body_prefixes)
+                or any(re.match(p, path) for p in self.config.raw_body_patterns)
+            )
             wanted = "application/octet-stream" if raw else "application/json"
             if ctype != wanted:
                 return (

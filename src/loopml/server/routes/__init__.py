@@ -6,19 +6,25 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from loopml.server.routes import (
+    datasets,
     deployments,
     events,
     maintenance,
     meta,
+    models,
     monitoring,
     pipelines,
     runs,
+    search,
     triggers,
 )
 
 ROUTERS: tuple[APIRouter, ...] = (
     meta.router,
     runs.router,
+    search.router,
+    datasets.router,
+    models.router,
     events.router,
     deployments.router,
     monitoring.router,
