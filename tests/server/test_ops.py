@@ -192,6 +192,23 @@ def test_remote_worker_runs_a_job_under_a_lease_over_http(
     assert not remote.triggers.renew_job(claimed.id, lease)
     with pytest.raises(Conflict):
         remote.triggers.cancel_job(claimed.id)
+    # A worker on this host that died (its pid is gone) loses its job to the next claim.
+    import subprocess
+    import sys
+
+    from loopml.core.identity import host_and_scope
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    host, scope = host_and_scope()
+    remote.triggers.fire("deploy")
+    dead = JobLease(host, gone.pid, scope, "d" * 32)
+    taken = remote.triggers.claim_job(dead, ["run_production"])
+    assert taken is not None
+    again = remote.triggers.work()
+    assert again is not None and again.id == taken.id
+    assert again.status is JobStatus.SUCCEEDED and again.attempts == 2
+    assert not remote.triggers.renew_job(taken.id, dead)
     # Pipeline jobs are left for a worker beside the stores.
     remote.triggers.add(TriggerSpec("train", "manual", "pipeline_mod:training"))
     queued = remote.triggers.fire("train")
