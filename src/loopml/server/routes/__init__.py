@@ -5,6 +5,6 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from loopml.server.routes import meta, runs
+from loopml.server.routes import access, meta, runs
 
-ROUTERS: tuple[APIRouter, ...] = (meta.router, runs.router)
+ROUTERS: tuple[APIRouter, ...] = (meta.router, runs.router, access.router)
