@@ -200,6 +200,7 @@ class Pipelines(Protocol):
         no_cache: bool = False,
         ray_address: str | None = None,
         progress: StepProgress | None = None,
+        cancelled: Callable[[], bool] | None = None,
     ) -> PipelineRun: ...
 
     def resume(
@@ -210,6 +211,7 @@ class Pipelines(Protocol):
         workers: int | None = None,
         ray_address: str | None = None,
         progress: StepProgress | None = None,
+        cancelled: Callable[[], bool] | None = None,
     ) -> PipelineRun: ...
 
     def get_run(self, run_id: str) -> PipelineRun: ...
