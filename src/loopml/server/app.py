@@ -49,6 +49,9 @@ def create_app(services: Services, config: ServerConfig | None = None) -> FastAP
         openapi_url=f"{API}/openapi.json",
         docs_url="/docs",
         redoc_url=None,
+        # A trailing slash is a 404, not a redirect to a decoded path (``…/%2e%2e%2f`` would
+        # come back as ``Location: …/..``).
+        redirect_slashes=False,
     )
     app.state.services = services
     app.state.config = config
