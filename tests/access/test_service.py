@@ -52,6 +52,8 @@ def test_unknown_revoked_and_malformed_tokens_are_refused(client: Client) -> Non
     assert access.revoke("a").revoked_at == revoked.revoked_at  # revoking again keeps the time
     with pytest.raises(NotFound, match="loopml token list"):
         access.revoke("missing")
+    with pytest.raises(InvalidName):  # checked before PostgreSQL sees it (it refuses NUL)
+        access.revoke("a\x00b")
 
 
 def test_bad_roles_and_names_and_duplicates_are_refused(client: Client) -> None:

@@ -72,12 +72,14 @@ class AccessService:
             return [repo.to_info(r) for r in repo.list_rows(conn)]
 
     def get(self, name: str) -> TokenInfo:
+        validate_name(name, "token name")
         with self.stores.meta.read() as conn:
             return repo.to_info(repo.get_row(conn, name))
 
     def revoke(self, name: str) -> TokenInfo:
         """Revoke ``name``: from now on it authenticates nothing. Revoking twice keeps the
         first time."""
+        validate_name(name, "token name")
         with self.stores.meta.write() as conn:
             repo.get_row(conn, name)
             repo.revoke(conn, name, self.clock())
