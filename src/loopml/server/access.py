@@ -137,6 +137,9 @@ class Guard:
         self.auth = auth
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket" and self.auth and needed_role("GET", scope["path"]):
+            await send({"type": "websocket.close", "code": 1008})  # no socket is served here
+            return
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
