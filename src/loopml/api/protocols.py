@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
+from loopml.api.access import NewToken, Principal, Role, TokenInfo
 from loopml.api.datasets import (
     Chunk,
     ChunkRef,
@@ -352,6 +353,22 @@ class Triggers(Protocol):
     def poll(self, limit: int = 1000, now: float | None = None, wait: float = 0.0) -> int: ...
 
     def work(self, now: float | None = None) -> Job | None: ...
+
+
+class Access(Protocol):
+    """Bearer tokens with a role (reader, writer, admin) for a server with ``--auth``."""
+
+    def create(self, role: str | Role, name: str | None = None) -> NewToken:
+        """A new token; its secret is shown in the answer only."""
+        ...
+
+    def list(self) -> builtins.list[TokenInfo]: ...
+
+    def revoke(self, name: str) -> TokenInfo: ...
+
+    def authenticate(self, token: str) -> Principal:
+        """Who ``token`` is (Unauthenticated: unknown or revoked)."""
+        ...
 
 
 class Backend(Protocol):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from loopml.server.routes import datasets, meta, models, runs, search
+from loopml.server.routes import access, datasets, meta, models, runs, search
 
 ROUTERS: tuple[APIRouter, ...] = (
     meta.router,
@@ -13,4 +13,5 @@ ROUTERS: tuple[APIRouter, ...] = (
     search.router,
     datasets.router,
     models.router,
+    access.router,
 )
