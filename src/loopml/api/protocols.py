@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
+from loopml.api.access import NewToken, Principal, Role, TokenInfo
 from loopml.api.datasets import (
     Chunk,
     ChunkRef,
@@ -371,6 +372,22 @@ class Triggers(Protocol):
     def renew_job(self, job_id: int, lease: JobLease) -> bool: ...
 
     def finish_job(self, job_id: int, lease: JobLease, outcome: JobOutcome) -> Job: ...
+
+
+class Access(Protocol):
+    """Bearer tokens with a role (reader, writer, admin) for a server with ``--auth``."""
+
+    def create(self, role: str | Role, name: str | None = None) -> NewToken:
+        """A new token; its secret is shown in the answer only."""
+        ...
+
+    def list(self) -> builtins.list[TokenInfo]: ...
+
+    def revoke(self, name: str) -> TokenInfo: ...
+
+    def authenticate(self, token: str) -> Principal:
+        """Who ``token`` is (Unauthenticated: unknown or revoked)."""
+        ...
 
 
 class Backend(Protocol):

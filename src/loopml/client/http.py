@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from loopml.api import codec
+from loopml.api.access import Unauthenticated
 from loopml.core.errors import (
     Conflict,
     InvalidInput,
@@ -25,7 +26,7 @@ TIMEOUT = 60.0
 
 _ERRORS: dict[int, type[LoopError]] = {
     400: InvalidInput,
-    401: PermissionDenied,
+    401: Unauthenticated,
     403: PermissionDenied,
     404: NotFound,
     409: Conflict,

@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from loopml.connect import Services
 from loopml.core.errors import LoopError
 from loopml.server import wire
+from loopml.server.access import Guard
 from loopml.server.errors import BodyTooLarge, error_body, http_status
 from loopml.serving.hosts import host_of, is_loopback
 
@@ -53,6 +54,9 @@ def create_app(services: Services, config: ServerConfig | None = None) -> FastAP
         openapi_url=f"{API}/openapi.json",
         docs_url="/docs",
         redoc_url=None,
+        # A trailing slash is a 404, not a redirect to a decoded path (``…/%2e%2e%2f`` would
+        # come back as ``Location: …/..``).
+        redirect_slashes=False,
     )
     app.state.services = services
     app.state.config = config
@@ -61,7 +65,8 @@ def create_app(services: Services, config: ServerConfig | None = None) -> FastAP
 
     for router in ROUTERS:
         app.include_router(router, prefix=API)
-    _merge_body_schemas(app)
+    _merge_body_schemas(app, config)
+    app.add_middleware(Guard, services=services, auth=config.auth)
     app.add_middleware(_Checks, config=config)
     return app
 
@@ -86,13 +91,17 @@ def _errors(app: FastAPI) -> None:
         return JSONResponse({"error": text, "field": None}, status_code=exc.status_code)
 
 
-def _merge_body_schemas(app: FastAPI) -> None:
+def _merge_body_schemas(app: FastAPI, config: ServerConfig) -> None:
     base = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             schema = base()
-            schema.setdefault("components", {}).setdefault("schemas", {}).update(wire.COMPONENTS)
+            components = schema.setdefault("components", {})
+            components.setdefault("schemas", {}).update(wire.COMPONENTS)
+            if config.auth:
+                components["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
+                schema["security"] = [{"bearer": []}]
             app.openapi_schema = schema
         return app.openapi_schema
 

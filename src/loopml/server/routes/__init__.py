@@ -6,6 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from loopml.server.routes import (
+    access,
     datasets,
     deployments,
     events,
@@ -25,6 +26,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     search.router,
     datasets.router,
     models.router,
+    access.router,
     events.router,
     deployments.router,
     monitoring.router,
