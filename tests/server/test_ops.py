@@ -130,6 +130,8 @@ def test_bad_input_is_a_json_4xx(server: ServerProcess, local: Services) -> None
             ("/triggers/nope", {}),
             ("/monitors/m@production", {}),
             ("/pipelines/runs/nope", {}),
+            ("/events", {"after": 2**64}),
+            (f"/jobs/{2**64}", {}),
         ]:
             answer = http.get(path, params=params)
             assert 400 <= answer.status_code < 500, (path, answer.text)
@@ -146,6 +148,15 @@ def test_bad_input_is_a_json_4xx(server: ServerProcess, local: Services) -> None
         assert spec.status_code == 422
         deploy = http.post("/deployments/nope", json={"select": "best:accuracy"})
         assert deploy.status_code == 404
+        for path, body in [
+            ("/deployments/m", {"version": 2**64}),
+            ("/triggers", {"spec": {"name": "y", "on": "manual", "action": "monitor",
+                                    "params": {"deployment": "m@p"}, "retries": 2**64}}),
+            ("/jobs/claim", {"lease": {"host": "h", "pid": 2**64, "scope": None, "token": "t"}}),
+            ("/triggers/poll", {"wait": -1}),
+        ]:  # fmt: skip
+            answer = http.post(path, json=body)
+            assert answer.status_code == 422, (path, answer.text)
     assert [t.name for t in local.triggers.list()] == ["deploy"]  # nothing else was written
 
 

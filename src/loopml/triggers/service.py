@@ -48,6 +48,8 @@ from loopml.triggers.schedule import check_cron
 from loopml.triggers.worker import claim_next, record, renew, work_one
 
 BUILTIN_ACTIONS = ("run_production", "monitor")
+MAX_RETRIES = 1000
+MAX_CONCURRENT = 10_000
 EXECUTORS = ("local", "ray")
 
 
@@ -120,10 +122,12 @@ class TriggerService:
         for label, value in (("cooldown", spec.cooldown_s), ("backoff", spec.backoff_s)):
             if not value >= 0:
                 raise InvalidInput(f"{label} must be a number of seconds >= 0, got {value!r}")
-        if spec.max_concurrent < 1:
-            raise InvalidInput(f"max concurrent must be >= 1, got {spec.max_concurrent}")
-        if spec.retries < 0:
-            raise InvalidInput(f"retries must be >= 0, got {spec.retries}")
+        if not 1 <= spec.max_concurrent <= MAX_CONCURRENT:
+            raise InvalidInput(
+                f"max concurrent must be from 1 to {MAX_CONCURRENT}, got {spec.max_concurrent}"
+            )
+        if not 0 <= spec.retries <= MAX_RETRIES:
+            raise InvalidInput(f"retries must be from 0 to {MAX_RETRIES}, got {spec.retries}")
         catchup = Catchup(spec.catchup) if spec.catchup in set(Catchup) else None
         if catchup is None:
             raise InvalidInput(f"catch-up {spec.catchup!r} is not one of skip, once")
@@ -333,12 +337,21 @@ class TriggerService:
         """Record a claimed job's outcome if ``lease`` still holds it; the job as stored."""
         if not isinstance(outcome.result, dict):
             raise InvalidInput("a job's result is a JSON object")
+        if outcome.run_id is not None and not 0 < len(outcome.run_id) <= 64:
+            raise InvalidInput("a job's run id is 1-64 characters")
         return record(self, job_id, _holder(lease), outcome)
 
 
 def _holder(lease: JobLease) -> Holder:
     if not lease.token or len(lease.token) > 64 or not lease.host or len(lease.host) > 255:
-        raise InvalidInput("a job lease needs a token (1-64 characters) and the worker's host name")
+        raise InvalidInput(
+            "a job lease needs a token (1-64 characters) and the worker's host name "
+            "(1-255 characters)"
+        )
+    if not 0 < lease.pid < 2**31 or (lease.scope is not None and len(lease.scope) > 64):
+        raise InvalidInput(
+            "a job lease names the worker's pid (> 0) and a scope of <= 64 characters"
+        )
     return Holder(lease.host, lease.pid, lease.scope, lease.token)
 
 

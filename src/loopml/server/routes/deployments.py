@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated
 
+import msgspec
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
@@ -31,7 +32,7 @@ class DeployRequest:
     such as ``best:accuracy``, ``version`` or ``alias``), the gate, and the alias to move."""
 
     select: str | None = None
-    version: int | None = None
+    version: Annotated[int, msgspec.Meta(ge=1, le=2**63 - 1)] | None = None
     alias: str | None = None
     gate: str | None = None
     to: str = "production"

@@ -36,7 +36,9 @@ _LAST_PAUSE_S = 0.25
 async def read_events(
     request: Request,
     svc: Svc,
-    after: Annotated[int, Query(ge=0, description="The last event id already handled.")] = 0,
+    after: Annotated[
+        int, Query(ge=0, le=2**63 - 1, description="The last event id already handled.")
+    ] = 0,
     kinds: Annotated[
         str | None, Query(description="Comma-separated event kinds (none: every kind).")
     ] = None,

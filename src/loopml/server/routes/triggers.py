@@ -8,7 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query, Request
+import msgspec
+from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from fastapi.responses import Response
 
 from loopml.api.triggers import JobLease, JobOutcome, TriggerSpec
@@ -29,6 +30,7 @@ Svc = Annotated[Services, Depends(services)]
 Limit = Annotated[int, Query(ge=1, le=1000)]
 
 MAX_WAIT_S = 30.0
+JobId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 
 @dataclass(frozen=True)
@@ -51,8 +53,8 @@ class PollRequest:
     """Body of ``POST /triggers/poll``: at most ``limit`` events in this pass; ``wait`` > 0
     first waits up to that many seconds (at most 30) for an event."""
 
-    limit: int = 1000
-    wait: float = 0.0
+    limit: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 1000
+    wait: Annotated[float, msgspec.Meta(ge=0.0)] = 0.0
 
 
 @dataclass(frozen=True)
@@ -91,8 +93,7 @@ async def poll(request: Request, svc: Svc) -> Response:
     body = await read_json(request, PollRequest)
     from starlette.concurrency import run_in_threadpool
 
-    wait = min(body.wait, MAX_WAIT_S) if body.wait >= 0 else body.wait  # a negative one: 422
-    fired = await run_in_threadpool(svc.triggers.poll, body.limit, None, wait)
+    fired = await run_in_threadpool(svc.triggers.poll, body.limit, None, min(body.wait, MAX_WAIT_S))
     return json_response({"fired": fired})
 
 
@@ -176,17 +177,17 @@ async def claim_job(request: Request, svc: Svc) -> Response:
 
 
 @router.get("/jobs/{job_id}")
-def get_job(job_id: int, svc: Svc) -> Response:
+def get_job(job_id: JobId, svc: Svc) -> Response:
     return json_response(svc.triggers.job(job_id))
 
 
 @router.post("/jobs/{job_id}/cancel")
-def cancel_job(job_id: int, svc: Svc) -> Response:
+def cancel_job(job_id: JobId, svc: Svc) -> Response:
     return json_response(svc.triggers.cancel_job(job_id))
 
 
 @router.post("/jobs/{job_id}/renew", openapi_extra=body_schema(JobLease))
-async def renew_job(job_id: int, request: Request, svc: Svc) -> Response:
+async def renew_job(job_id: JobId, request: Request, svc: Svc) -> Response:
     """``{"held": bool}``: whether the lease still holds the job (false: stop, the outcome
     will not be recorded)."""
     lease = await read_json(request, JobLease)
@@ -194,7 +195,7 @@ async def renew_job(job_id: int, request: Request, svc: Svc) -> Response:
 
 
 @router.post("/jobs/{job_id}/finish", openapi_extra=body_schema(FinishRequest))
-async def finish_job(job_id: int, request: Request, svc: Svc) -> Response:
+async def finish_job(job_id: JobId, request: Request, svc: Svc) -> Response:
     """Record the outcome of a claimed job (only while the lease holds it); the job."""
     body = await read_json(request, FinishRequest)
     return json_response(svc.triggers.finish_job(job_id, body.lease, body.outcome))
