@@ -12,7 +12,7 @@ from loopml.api.events import Event, EventKind, kinds_of
 from loopml.client.http import Http
 from loopml.core.errors import InvalidInput
 
-MAX_WAIT_S = 30.0  # what one request may wait on the server; longer waits ask again
+MAX_WAIT_S = 20.0  # what one request may wait on the server; longer waits ask again
 _SLACK_S = 15.0  # the HTTP timeout beyond the wait
 
 

@@ -24,7 +24,7 @@ router = APIRouter(tags=["events"])
 
 Svc = Annotated[Services, Depends(services)]
 
-MAX_WAIT_S = 30.0
+MAX_WAIT_S = 20.0
 """The longest one request waits; a client that wants longer asks again."""
 
 

@@ -29,7 +29,7 @@ router = APIRouter(tags=["triggers"])
 Svc = Annotated[Services, Depends(services)]
 Limit = Annotated[int, Query(ge=1, le=1000)]
 
-MAX_WAIT_S = 30.0
+MAX_WAIT_S = 20.0
 JobId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 
@@ -51,7 +51,7 @@ class FireRequest:
 @dataclass(frozen=True)
 class PollRequest:
     """Body of ``POST /triggers/poll``: at most ``limit`` events in this pass; ``wait`` > 0
-    first waits up to that many seconds (at most 30) for an event."""
+    first waits up to that many seconds (at most 20) for an event."""
 
     limit: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 1000
     wait: Annotated[float, msgspec.Meta(ge=0.0)] = 0.0
