@@ -318,6 +318,8 @@ def test_remote_cli_deployments_and_monitors(remote_env: dict[str, str], local: 
     assert _cli(env, "monitor", "list") == []
     assert _cli(env, "pipeline", "list") == []
     assert _cli(env, "fsck")["ok"] is True
+    cleaned = _cli(env, "gc")
+    assert cleaned["runs_lost"] == [] and cleaned["pipelines_failed"] == []
     refused = run_cli(env, "pipeline", "run", "training.py:training")
     assert refused.returncode == 1 and "Traceback" not in refused.stderr
     assert "needs the stores" in refused.stderr
