@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 import textwrap
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,11 +18,18 @@ import pytest
 
 from loopml.api.runs import LogBatch, RunStatus, RunValues
 from loopml.connect import Services, connect
-from loopml.core.errors import Conflict, InvalidInput, NotFound
+from loopml.core.errors import Conflict, InvalidInput, NotFound, StoreError
 from loopml.core.settings import Settings, load_settings
 from loopml.sdk import Client
 from tests.conftest import run_cli
-from tests.plugins.server import ServerProcess
+from tests.plugins.server import (
+    LOOPML_BIN,
+    STARTUP_TIMEOUT,
+    ServerProcess,
+    _answers,
+    free_port,
+    store_env,
+)
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -49,9 +57,12 @@ TRAIN = textwrap.dedent(
                 loopml.log_artifact(out / "plots", artifact_path="figs")
                 loopml.log_input("data@1")
             ids.append(run.id)
-    crashed = loopml.start_run(experiment="churn", name="crash")
-    loopml.log_metric("loss", 9.0)
-    loopml.end_run("failed")
+    try:
+        with loopml.start_run(experiment="churn", name="crash") as crashed:
+            loopml.log_metric("loss", 9.0)
+            raise RuntimeError("diverged")
+    except RuntimeError:
+        pass
     print(" ".join(ids + [crashed.id]))
     """
 )
@@ -113,6 +124,8 @@ def test_sdk_tracking_flow_through_loopml_uri(
     assert [p.step for p in history] == list(range(300))
     assert remote.runs.metric_history(rf[:8], "val/loss")[0].value == 0.01
     assert remote.runs.run_status(crashed) is RunStatus.FAILED
+    failed = remote.runs.get_run(crashed)
+    assert "RuntimeError: diverged" in (failed.error or "") and failed.metrics == {"loss": 9.0}
     assert remote.runs.resolve_run_id(rf[:6]) == rf
 
     # search with a filter and an order, through the SDK's search and GET /runs
@@ -374,3 +387,47 @@ def test_client_cap_matches_the_search_cap() -> None:
     from loopml.tracking.search import MAX_LIMIT as SERVICE
 
     assert CLIENT == SERVICE
+
+
+def _serve_on(settings: Settings, log: Path, port: int) -> ServerProcess:
+    """``loopml server`` on a given port (to bring one back where its clients look for it)."""
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [LOOPML_BIN, "server", "--port", str(port), "--no-controller"],
+            env=store_env(settings),
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    server = ServerProcess(f"http://127.0.0.1:{port}", proc, log)
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    while not _answers(f"{server.url}/api/v1/health"):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            server.kill()
+            pytest.fail(f"loopml server did not start:\n{server.output()}")
+        time.sleep(0.05)  # polling a port that is not open yet: nothing to wait on
+    return server
+
+
+def test_buffered_points_survive_a_server_restart(settings: Settings, tmp_path: Path) -> None:
+    port = free_port()
+    first = _serve_on(settings, tmp_path / "first.log", port)
+    services = connect(load_settings(env={}, home=str(tmp_path / "c"), uri=first.url))
+    second = None
+    try:
+        tracker = services.tracker
+        run = tracker.start_run("exp")
+        tracker.log_metric_batch(run.id, [("m", float(i), i) for i in range(10)])
+        first.stop()
+        with pytest.raises(StoreError, match="cannot reach"):
+            tracker.flush()
+        assert tracker.writer.pending() == 10  # kept for the next attempt
+        second = _serve_on(settings, tmp_path / "second.log", port)
+        tracker.flush()
+        run.end()
+        assert [p.step for p in services.runs.metric_history(run.id, "m")] == list(range(10))
+    finally:
+        services.close()
+        first.stop()
+        if second is not None:
+            second.stop()
