@@ -18,7 +18,7 @@ import pytest
 
 from loopml.api.runs import LogBatch, RunStatus, RunValues
 from loopml.connect import Services, connect
-from loopml.core.errors import Conflict, InvalidInput, NotFound, StoreError
+from loopml.core.errors import Conflict, InvalidInput, InvalidName, NotFound, StoreError
 from loopml.core.settings import Settings, load_settings
 from loopml.sdk import Client
 from tests.conftest import run_cli
@@ -380,6 +380,14 @@ def test_runs_are_paginated(server: ServerProcess, remote: Services) -> None:
     assert [r.name for r in ordered] == ["r0", "r1", "r10"]  # params are text
     with pytest.raises(InvalidInput, match="limit"):
         remote.search.search_runs(limit=0)
+    with pytest.raises(InvalidName):
+        remote.runs.get_experiment("a/b")
+    with _api(server) as api:
+        doc = api.get("/openapi.json").json()
+    assert {"/api/v1/runs", "/api/v1/runs/batch", "/api/v1/runs/{run_id}/metrics/{key}"} <= set(
+        doc["paths"]
+    )
+    assert {"NewRun", "LogBatch", "EndRun", "Heartbeat"} <= set(doc["components"]["schemas"])
 
 
 def test_client_cap_matches_the_search_cap() -> None:
