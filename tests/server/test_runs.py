@@ -162,24 +162,24 @@ def test_sdk_tracking_flow_through_loopml_uri(
             == 304
         )
 
-    # the CLI, talking to the server only
+
+def test_runs_cli_against_the_server(remote_env: dict[str, str], remote: Services) -> None:
+    tracker = remote.tracker
+    ids = []
+    for acc, model in ((0.7, "lr"), (0.9, "lr"), (0.8, "rf")):
+        with tracker.start_run("churn", params={"model": model}) as run:
+            run.log_metrics({"accuracy": acc})
+            ids.append(run.id)
     listed = run_cli(
         remote_env,
-        "runs",
-        "list",
-        "--json",
-        "-e",
-        "churn",
-        "--filter",
-        "params.model = 'lr'",
-        "--order-by",
-        "metrics.accuracy asc",
-    )
+        "runs", "list", "--json", "-e", "churn",
+        "--filter", "params.model = 'lr'", "--order-by", "metrics.accuracy asc",
+    )  # fmt: skip
     assert listed.returncode == 0, listed.stderr
-    assert [r["id"] for r in json.loads(listed.stdout)] == [lr1, lr3]
-    shown = run_cli(remote_env, "runs", "show", rf[:8], "--json")
+    assert [r["id"] for r in json.loads(listed.stdout)] == ids[:2]
+    shown = run_cli(remote_env, "runs", "show", ids[2][:8], "--json")
     assert shown.returncode == 0, shown.stderr
-    assert json.loads(shown.stdout)["inputs"] == ["data@1"]
+    assert json.loads(shown.stdout)["metrics"] == {"accuracy": 0.8}
     missing = run_cli(remote_env, "runs", "show", "0" * 32)
     assert missing.returncode == 1 and "does not exist" in missing.stderr
     assert "Traceback" not in missing.stderr
