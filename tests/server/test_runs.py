@@ -212,6 +212,12 @@ def test_lifecycle_batches_and_heartbeats(remote: Services, tmp_path: Path) -> N
     assert stored.path == "bin/one.bin" and stored.size == 25_600
     artifact, data = remote.runs.open_artifact(run.id, "bin/one.bin")
     assert artifact == stored and b"".join(data) == single.read_bytes()
+    odd = tmp_path / "odd"
+    (odd / "sub dir").mkdir(parents=True)
+    (odd / "sub dir" / "grün 100% #1?.txt").write_text("odd")
+    [named] = remote.runs.log_artifact(run.id, odd)
+    assert named.path == "sub dir/grün 100% #1?.txt"
+    assert b"".join(remote.runs.open_artifact(run.id, named.path)[1]) == b"odd"
 
 
 def test_bad_input_is_json_4xx_and_writes_nothing(server: ServerProcess, remote: Services) -> None:
