@@ -445,3 +445,39 @@ def test_buffered_points_survive_a_server_restart(settings: Settings, tmp_path: 
         first.stop()
         if second is not None:
             second.stop()
+
+
+def test_values_sent_over_the_wire_round_trip() -> None:
+    from loopml.api import codec
+    from loopml.api.runs import Artifact, MetricColumns, MetricPoint, MetricSummary, NewRun, Run
+
+    rid = uuid.uuid4().hex
+    run = Run(
+        id=rid, experiment="e", name="n", status=RunStatus.FAILED, start_time=1.25,
+        end_time=2.5, created_by="me", code={"commit": "abc", "dirty": True},
+        environment={"python": "3.11"}, error="Traceback…", params={"a": "1"},
+        tags={"t": "x"}, metrics={"m": 0.1},
+        metric_summaries={"m": MetricSummary("m", 0.1, 3, 2.0, 0.0, 1.0, 4)},
+        inputs=("d@1",), artifacts=(Artifact("a/b.txt", 3, "f" * 64),), heartbeat_at=2.0,
+        host="h", pid=7,
+    )  # fmt: skip
+    batch = LogBatch(
+        params=(RunValues(rid, {"a": "1"}),),
+        tags=(RunValues(rid, {"t": "ü"}),),
+        points=MetricColumns((rid,), ("val/loss",), (2**62,), (1e9 + 0.123456,), (1 / 3,)),
+    )
+    new = NewRun(rid, "e", "n", 1.5, "me", {"x": [1, 2]}, {}, None, "h", 1, "s", {"p": "1"})
+    values: list[tuple[object, object]] = [
+        (run, Run),
+        (batch, LogBatch),
+        (new, NewRun),
+        ([MetricPoint("m", 1, 2.5, 0.1)], list[MetricPoint]),
+        ({rid: RunStatus.LOST}, dict[str, RunStatus]),
+    ]
+    for value, type_ in values:
+        back = codec.decode(codec.encode(value), type_)  # type: ignore[arg-type]
+        assert back == value
+    back_run = codec.decode(codec.encode(run), Run)
+    assert back_run.metric_summaries == run.metric_summaries  # not part of Run's equality
+    assert back_run.status is RunStatus.FAILED
+    assert b'"status":"failed"' in codec.encode(run)
