@@ -10,7 +10,9 @@ from typing import Any, TypeVar
 from loopml.api import codec
 from loopml.api.access import Unauthenticated
 from loopml.core.errors import (
+    Cancelled,
     Conflict,
+    IntegrityError,
     InvalidInput,
     InvalidName,
     LoopError,
@@ -147,15 +149,32 @@ class Http:
             query["page_token"] = token
 
 
+_BY_CODE: dict[str, type[LoopError]] = {
+    cls.__name__: cls
+    for cls in (
+        NotFound,
+        InvalidName,
+        InvalidInput,
+        Conflict,
+        PermissionDenied,
+        StoreError,
+        IntegrityError,
+        Cancelled,
+    )
+}
+
+
 def _error(response: Any) -> LoopError:
+    body: Any = None
     try:
         body = response.json()
         message = str(body.get("error") or response.reason_phrase)
     except (ValueError, AttributeError):
         message = f"the server answered {response.status_code} {response.reason_phrase}"
     status = response.status_code
-    if status == 400 and "name" in message.lower() and "invalid" in message.lower():
-        return InvalidName(message)
+    code = body.get("code") if isinstance(body, dict) else None
+    if isinstance(code, str) and code in _BY_CODE and status < 500 and status != 401:
+        return _BY_CODE[code](message)  # the same class the service raised
     # The server failed, not the caller: a StoreError, which the tracker's buffer keeps and
     # retries (as it does when the database itself fails).
     return _ERRORS.get(status, StoreError)(message)
