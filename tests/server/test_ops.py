@@ -207,11 +207,12 @@ def test_remote_worker_runs_a_job_under_a_lease_over_http(
     import subprocess
     import sys
 
-    from loopml.core.identity import host_and_scope
+    from loopml.core.process import this_process
 
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()
-    host, scope = host_and_scope()
+    me = this_process()
+    host, scope = me.host, me.scope
     remote.triggers.fire("deploy")
     dead = JobLease(host, gone.pid, scope, "d" * 32)
     taken = remote.triggers.claim_job(dead, ["run_production"])

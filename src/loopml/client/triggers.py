@@ -138,14 +138,13 @@ class RemoteTriggers:
     def work(self, now: float | None = None) -> Job | None:
         """Claim one job with a built-in action, run it here, record its outcome; None if
         none was ready."""
-        import os
         import uuid
 
-        from loopml.core.identity import host_and_scope
+        from loopml.core.process import this_process
         from loopml.triggers.actions import Heartbeat, run_action
 
-        host, scope = host_and_scope()
-        lease = JobLease(host, os.getpid(), scope, uuid.uuid4().hex)
+        me = this_process()
+        lease = JobLease(me.host, me.pid, me.scope, uuid.uuid4().hex)
         job = self.claim_job(lease, REMOTE_ACTIONS, now)
         if job is None:
             return None

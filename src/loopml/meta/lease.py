@@ -38,31 +38,11 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
 from loopml.core.errors import InvalidInput, StoreError
-from loopml.core.identity import host_and_scope
+from loopml.core.process import Holder as Holder
+from loopml.core.process import this_process as this_process
 
 Clock = Callable[[], float]
 DATABASE_CLOCK: Literal["database"] = "database"
-
-
-@dataclass(frozen=True)
-class Holder:
-    """Who holds a lease: a process (host, pid, and ``scope``, the process table the pid
-    belongs to; None where the platform does not say) and ``token``, unique per holding."""
-
-    host: str
-    pid: int
-    scope: str | None
-    token: str | None = None
-
-    @property
-    def shown(self) -> str:
-        return f"pid {self.pid} on {self.host}"
-
-
-def this_process(token: str | None = None) -> Holder:
-    """This process as a holder; ``token`` None gives it no token."""
-    host, scope = host_and_scope()
-    return Holder(host, os.getpid(), scope, token)
 
 
 def new_token() -> str:
