@@ -230,6 +230,8 @@ def test_malformed_deep_and_oversized_bodies_are_refused(target: Target) -> None
         b"[" * 10_000 + b"]" * 10_000,
         b'{"a":' * 10_000 + b"1" + b"}" * 10_000,
         b"\x00\x00",
+        b'{"name": "a\\u0000b", "token": "lml_\\u0000", "role": "reader\\u0000"}',
+        b'{"name": "a\x00b"}',
         b"\xef\xbb\xbf{}",
     ]
     for path in (f"{API}/experiments", f"{API}/tokens", f"{API}/session"):
