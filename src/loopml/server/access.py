@@ -148,7 +148,7 @@ class Guard:
         if "\x00" in path or b"%00" in scope.get("query_string", b"").lower():
             # No name, path or id holds a NUL; PostgreSQL would refuse it deep inside a query.
             await _refuse(
-                400, "the URL holds a NUL character (%00); no name, path or id contains one", "path"
+                422, "the URL holds a NUL character (%00); no name, path or id contains one", "path"
             )(scope, receive, send)
             return
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
