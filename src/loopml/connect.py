@@ -214,7 +214,10 @@ class Services:
         from loopml.tracker.tracker import Tracker
 
         return Tracker(
-            self.runs, self.search, self.maintenance, heartbeat_s=self.settings.heartbeat_s
+            self.runs,
+            self.search,
+            lambda: self.maintenance,
+            heartbeat_s=self.settings.heartbeat_s,
         )
 
     def close(self) -> None:

@@ -136,7 +136,7 @@ class RemoteServices:
                     found = self._built["tracker"] = Tracker(
                         self.runs,
                         self.search,
-                        self.maintenance,
+                        lambda: self.maintenance,
                         heartbeat_s=self.settings.heartbeat_s,
                     )
         return found

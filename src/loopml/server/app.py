@@ -4,6 +4,8 @@ JSON content type, body size)."""
 
 from __future__ import annotations
 
+import logging
+import re
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +24,8 @@ from loopml.serving.hosts import host_of, is_loopback
 
 API = "/api/v1"
 
+log = logging.getLogger("loopml.server")
+
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
@@ -38,6 +42,10 @@ class ServerConfig:
     max_body_bytes: int = 64 * 1024 * 1024
     allowed_hosts: tuple[str, ...] = ()
     raw_body_prefixes: tuple[str, ...] = field(default=(f"{API}/chunks",))
+    raw_body_patterns: tuple[str, ...] = field(default=(rf"{API}/runs/[^/]+/artifacts/",))
+    """Routes (regular expressions matched at the start of the path) taking raw bytes."""
+    # JSON routes under a raw prefix: the chunk questions (which are missing, send these back)
+    json_body_paths: tuple[str, ...] = field(default=(f"{API}/chunks/missing", f"{API}/chunks/get"))
 
 
 def create_app(services: Services, config: ServerConfig | None = None) -> FastAPI:
@@ -77,6 +85,13 @@ def _errors(app: FastAPI) -> None:
         where = ".".join(str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path"))
         message = f"{where or 'request'}: {first.get('msg', 'invalid value')}"
         return JSONResponse({"error": message, "field": where or None}, status_code=422)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # a bug, not a refusal: logged with its traceback, answered as JSON all the same
+        log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
+        message = f"internal error ({type(exc).__name__}); see the server log"
+        return JSONResponse({"error": message, "field": None}, status_code=500)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -146,6 +161,8 @@ class _Checks:
             await response(scope, receive, send)
 
     def _refuse(self, scope: Scope, headers: dict[str, str]) -> tuple[int, str, str | None] | None:
+        if "\x00" in scope["path"] or b"%00" in scope.get("query_string", b""):
+            return (400, "a NUL character is not allowed in a URL; remove it", "path")
         if not self.config.auth:
             host = host_of(headers.get("host", ""))
             if host is None or not (is_loopback(host) or host in self.allowed):
@@ -165,7 +182,10 @@ class _Checks:
         if scope["method"] in ("POST", "PUT", "PATCH") and length != "0":
             path: str = scope["path"]
             ctype = headers.get("content-type", "").split(";")[0].strip().lower()
-            raw = any(path.startswith(p) for p in self.config.raw_body_prefixes)
+            raw = path not in self.config.json_body_paths and (
+                any(path.startswith(p) for p in self.config.raw_body_prefixes)
+                or any(re.match(p, path) for p in self.config.raw_body_patterns)
+            )
             wanted = "application/octet-stream" if raw else "application/json"
             if ctype != wanted:
                 return (
