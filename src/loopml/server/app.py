@@ -162,7 +162,7 @@ class _Checks:
 
     def _refuse(self, scope: Scope, headers: dict[str, str]) -> tuple[int, str, str | None] | None:
         if "\x00" in scope["path"] or b"%00" in scope.get("query_string", b""):
-            return (400, "a NUL character is not allowed in a URL; remove it", "path")
+            return (422, "a NUL character is not allowed in a URL; remove it", "path")
         if not self.config.auth:
             host = host_of(headers.get("host", ""))
             if host is None or not (is_loopback(host) or host in self.allowed):
