@@ -56,6 +56,9 @@ async def read_json(request: Request, type_: type[T]) -> T:
     if not body:
         raise MalformedBody("the request has no body; send a JSON object", field="body")
     _check_depth(body)
+    if b"\\u0000" in body:
+        # No name, key or value holds one, and PostgreSQL refuses it in text deep in a write.
+        raise RequestError("the JSON body holds a NUL character (\\u0000); remove it", field="body")
     return codec.decode(body, type_)
 
 
