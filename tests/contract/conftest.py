@@ -218,3 +218,9 @@ def empty_run_stack() -> Iterator[None]:
     token = active._stack.set(())
     yield
     active._stack.reset(token)
+
+
+# Fixtures of the blocks' own folders that contract tests share (a trained model and its log
+# for the monitors, a cheap pipeline file for the triggers).
+from tests.monitoring.conftest import clock, trained  # noqa: E402, F401
+from tests.triggers.conftest import pipeline_file  # noqa: E402, F401
