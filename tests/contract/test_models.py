@@ -290,3 +290,25 @@ def test_custom_types_in_an_sklearn_model_are_refused_with_the_way_out(
 
 def _double(x: Any) -> Any:
     return x * 2
+
+
+def test_load_by_alias_follows_the_alias_when_it_moves(svc: ModelService, iris: Any) -> None:
+    from sklearn.dummy import DummyClassifier
+
+    x, y = iris
+    for label in (0, 1, 2):
+        svc.register("m", DummyClassifier(strategy="constant", constant=label).fit(x, y))
+    svc.set_alias("m", "production", 1)
+    assert svc.load("m@production").predict(x[:2]).tolist() == [0, 0]
+    svc.set_alias("m", "production", 3)
+    loaded = svc.load("m@production")
+    assert loaded.version == 3 and loaded.predict(x[:2]).tolist() == [2, 2]
+    assert svc.load("m/2").predict(x[:1]).tolist() == [1]
+    assert svc.load("m").version == 3
+
+
+def test_reference_syntax_errors_say_what_is_expected(svc: ModelService) -> None:
+    with pytest.raises(InvalidInput, match="versions start at 1"):
+        svc.load("m@0")
+    with pytest.raises(InvalidInput, match="after '/' comes a version number"):
+        svc.load("m/production")
