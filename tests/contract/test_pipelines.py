@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from loopml import Client
+from loopml import Client, InvalidInput
 from loopml.api.pipelines import StepStatus
 from tests.pipelines import files
 
@@ -218,3 +218,8 @@ def test_gc_keeps_step_outputs_alive(client: Client, source: str) -> None:
     assert client.pipelines.load_output(again.id, "evaluate") == client.pipelines.load_output(
         first.id, "evaluate"
     )
+
+
+def test_an_unknown_pipeline_object_is_refused(client: Client) -> None:
+    with pytest.raises(InvalidInput, match="takes a @pipeline"):
+        client.pipelines.run(42)  # type: ignore[arg-type]
