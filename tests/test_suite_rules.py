@@ -1,4 +1,5 @@
-"""Rules of the test suite itself, checked on its source: every test asserts something."""
+"""Rules of the test suite itself, checked on its source: every test asserts something, and
+the contract suite never skips (a backend that does not apply is not generated)."""
 
 from __future__ import annotations
 
@@ -82,3 +83,34 @@ def test_the_rule_sees_a_silent_test() -> None:
         "def test_helper():\n    assert_same(1, 1)\n"
     )
     assert [fn.name for fn in _functions(tree) if not _checks(fn)] == ["test_quiet"]
+
+
+SKIPS = ("skip", "skipif", "importorskip", "xfail")
+
+
+def _skips(tree: ast.Module) -> list[tuple[int, str]]:
+    """(line, name) of every ``pytest.skip(...)``, ``pytest.mark.skipif``… in ``tree``."""
+    return [
+        (node.lineno, node.attr)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Attribute) and node.attr in SKIPS
+    ]
+
+
+def test_the_contract_suite_never_skips() -> None:
+    found = [
+        f"{path.relative_to(TESTS.parent)}:{line} {name}"
+        for path, tree in _sources()
+        if path.parent.name == "contract"
+        for line, name in _skips(tree)
+    ]
+    assert found == [], "the contract suite generates only what applies; found:\n" + "\n".join(
+        found
+    )
+
+
+def test_the_skip_rule_sees_markers_and_calls() -> None:
+    tree = ast.parse(
+        "@pytest.mark.skipif(True, reason='x')\ndef test_a():\n    pytest.skip('no')\n"
+    )
+    assert sorted(name for _, name in _skips(tree)) == ["skip", "skipif"]

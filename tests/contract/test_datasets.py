@@ -176,15 +176,6 @@ def test_missing_path_and_special_files_are_refused(client: Client, tmp_path: Pa
     assert client.datasets.list() == []
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their mode")
-def test_unreadable_file_is_refused(client: Client, tmp_path: Path) -> None:
-    f = tmp_path / "secret"
-    f.write_text("x")
-    f.chmod(0)
-    with pytest.raises(InvalidInput, match="permission denied"):
-        client.datasets.push("m", f)
-
-
 def test_unknown_dataset_and_version_say_what_exists(client: Client, tmp_path: Path) -> None:
     with pytest.raises(NotFound, match="loopml datasets list"):
         client.datasets.show("ghost")
