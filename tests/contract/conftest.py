@@ -10,8 +10,8 @@ Generation rule
 - **Database**: every test runs on ``sqlite`` and ``postgres`` (a fresh schema per test).
 - **Blob store**: a local folder. A test marked ``@pytest.mark.blobs`` (it writes and reads
   blobs: dataset, model and artifact bytes, pipeline outputs) also runs on S3 (a fresh bucket on
-  a moto server), on both databases: ids ``sqlite-local``, ``postgres-local``, ``sqlite-s3``,
-  ``postgres-s3``. Tests that only write metadata keep the two-database ids.
+  a moto server), on both databases: ids ``sqlite``, ``postgres`` (local folder),
+  ``sqlite-s3``, ``postgres-s3``. Tests that only write metadata run on the local folder.
 - **Remote**: one more backend, ``remote``: a live ``loopml server`` process (no controller)
   over a SQLite store and a local folder, reached by the client with ``uri=`` (so
   ``loopml.connect()`` returns :class:`loopml.client.services.RemoteServices`). It is

@@ -220,18 +220,6 @@ def test_experiments_are_created_by_the_first_run_or_explicitly(client: Client) 
     assert [e.name for e in t.list_experiments()] == ["churn", "fraud"]
 
 
-@pytest.mark.services("runs.create_experiment", "runs.get_experiment", "runs.list_experiments")
-def test_experiments_through_the_runs_service(client: Client) -> None:
-    runs = client.services.runs
-    with pytest.raises(NotFound, match="created by its first run"):
-        runs.get_experiment("churn")
-    created = runs.create_experiment("churn")
-    assert runs.get_experiment("churn") == created
-    with pytest.raises(Conflict):
-        runs.create_experiment("churn")
-    assert [e.name for e in runs.list_experiments()] == ["churn"]
-
-
 def test_environment_and_code_version_are_recorded(
     client: Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
