@@ -199,6 +199,7 @@ class Pipelines(Protocol):
         no_cache: bool = False,
         ray_address: str | None = None,
         progress: StepProgress | None = None,
+        cancelled: Callable[[], bool] | None = None,
     ) -> PipelineRun: ...
 
     def resume(
@@ -209,6 +210,7 @@ class Pipelines(Protocol):
         workers: int | None = None,
         ray_address: str | None = None,
         progress: StepProgress | None = None,
+        cancelled: Callable[[], bool] | None = None,
     ) -> PipelineRun: ...
 
     def get_run(self, run_id: str) -> PipelineRun: ...

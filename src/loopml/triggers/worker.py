@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import threading
 import traceback
+from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from loopml.api.triggers import Job, JobStatus
+from loopml.core.errors import Cancelled
 from loopml.meta.lease import Holder, LeaseColumns, Leases, new_token, this_process
 from loopml.meta.tables import jobs, triggers
 from loopml.triggers import repository as repo
@@ -144,6 +146,20 @@ class _Heartbeat:
         self._stop.set()
         self._thread.join()
 
+    def cancelled(self) -> bool:
+        """Whether the job is no longer ours to run: cancelled, or its lease taken over."""
+        if self.lost:
+            return True
+        with self.svc.stores.meta.read() as conn:
+            row = conn.execute(
+                sa.select(J.status, J.lease_token).where(J.id == self.job_id)
+            ).first()
+        return (
+            row is None
+            or row.status != JobStatus.RUNNING.value
+            or (row.lease_token != self.holder.token)
+        )
+
     def _beat(self) -> None:
         lease = leases(self.svc)
         while not self._stop.wait(self.svc.lease_ttl_s / 3):
@@ -156,8 +172,11 @@ class _Heartbeat:
                 continue
 
 
-def run_action(svc: Context, job: Job) -> tuple[bool, str | None, dict[str, Any], str | None]:
-    """Run the job's action: (succeeded, run id, result, error)."""
+def run_action(
+    svc: Context, job: Job, cancelled: Callable[[], bool] | None = None
+) -> tuple[bool, str | None, dict[str, Any], str | None]:
+    """Run the job's action: (succeeded, run id, result, error). A pipeline asks
+    ``cancelled`` once a second and stops when it says so."""
     if job.action == "run_production":
         p = dict(job.params)
         version = p.get("version")
@@ -180,7 +199,9 @@ def run_action(svc: Context, job: Job) -> tuple[bool, str | None, dict[str, Any]
         from loopml.api.codec import to_builtins
 
         return True, None, {"monitor_result": to_builtins(result).get("id")}, None
-    run = svc.pipelines.run(job.action, dict(job.params), executor=job.executor)
+    run = svc.pipelines.run(
+        job.action, dict(job.params), executor=job.executor, cancelled=cancelled
+    )
     ok = run.status.value == "succeeded"
     return ok, run.id, {"pipeline_status": run.status.value}, None if ok else run.error
 
@@ -195,9 +216,11 @@ def _alert_deployment(svc: Context, job: Job) -> str:
 
 def execute(svc: Context, job: Job, holder: Holder) -> Job:
     """Run a claimed job and record its outcome against the lease."""
-    with _Heartbeat(svc, job.id, holder):
+    with _Heartbeat(svc, job.id, holder) as beat:
         try:
-            ok, run_id, result, error = run_action(svc, job)
+            ok, run_id, result, error = run_action(svc, job, beat.cancelled)
+        except Cancelled as exc:  # cancelled while it ran: the release below records nothing
+            ok, run_id, result, error = False, None, {}, str(exc)
         except Exception as exc:  # the job's failure is recorded, the worker goes on
             ok, run_id, result = False, None, {}
             error = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=5)}"
