@@ -19,8 +19,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from loopml.api.triggers import TriggerSpec
 from loopml.core.settings import Settings, load_settings
 from loopml.sdk import Client
+from tests.monitoring.conftest import FEATURES, log_traffic, make_data, train
 from tests.plugins.server import ServerProcess, start_server, store_env
 
 EVIL = "<img src=x onerror=alert(1)>"
@@ -120,6 +122,13 @@ def fill(client: Client, folder: Path) -> Store:
     source = folder / "sums_pipeline.py"
     source.write_text(textwrap.dedent(PIPELINE))
     store.pipeline_run = client.pipelines.run(f"{source}:sums").id
+    # a monitor with one window of shifted traffic, and a trigger fired once (job queued)
+    train(client, "fraud")
+    client.monitoring.add("fraud@production", rules=["dataset_drift"])
+    log_traffic(client, make_data(200, seed=5, shift=1.0)[FEATURES], ref="fraud@1")
+    client.monitoring.run("fraud@production")
+    client.triggers.add(TriggerSpec("nightly", "schedule:0 3 * * *", f"{source}:sums"))
+    client.triggers.fire("nightly")
     return store
 
 

@@ -56,7 +56,9 @@ export function lineChart(series, { title = "", xKind = "step", width = 520, hei
   const H = height - pad.top - pad.bottom;
   const px = (x) => pad.left + ((x - x0) / (x1 - x0)) * W;
   const py = (y) => pad.top + H - ((y - y0) / (y1 - y0)) * H;
-  const xfmt = xKind === "time" ? (v) => fmtTime(v).slice(5, 16) : fmtNum;
+  const span = x1 - x0;
+  const [from, to] = span < 600 ? [11, 19] : span < 86400 ? [11, 16] : [5, 16];
+  const xfmt = xKind === "time" ? (v) => fmtTime(v).slice(from, to) : fmtNum;
 
   const svg = s("svg", { viewBox: `0 0 ${width} ${height}`, width, height, role: "img", class: "plot" });
   const grid = s("g", { class: "axis" });
