@@ -4,12 +4,14 @@ the server, a comparison overlays one series per run, and HTML in a run name sta
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
 import pytest
 
-from tests.plugins.server import ServerProcess
+from tests.conftest import run_cli
+from tests.plugins.server import ServerProcess, start_server, store_env
 from tests.ui.conftest import EVIL, Store, Watched, served
 
 # Each page with the routes it reads; pages whose routes this server lacks are not generated.
@@ -153,3 +155,52 @@ if served("GET /runs/{}", "GET /runs/{}/metrics/{}"):
 def test_an_unknown_page_says_so(ui_server: ServerProcess, watched: Watched) -> None:
     watched.open(ui_server.url, "no/such/page")
     assert watched.page.locator("h1").inner_text() == "Not found"
+
+
+def _token(settings_env: dict[str, str], role: str) -> str:
+    res = run_cli(settings_env, "token", "create", "--role", role, "--json")
+    assert res.returncode == 0, res.stderr
+    token: str = json.loads(res.stdout)["token"]
+    return token
+
+
+def _login(watched: Watched, base: str, token: str) -> None:
+    watched.page.goto(base + "/")
+    watched.ready("login")
+    watched.page.fill("#token", token)
+    watched.page.click("#login button[type=submit]")
+    watched.ready("")
+
+
+if served("GET /session", "POST /session", "GET /models", "GET /deployments/{}/history"):
+
+    def test_with_auth_a_reader_sees_no_rollback_button_and_an_admin_does(
+        ui_store: Store, watched: Watched, tmp_path: Path
+    ) -> None:
+        env = store_env(ui_store.settings)
+        server = start_server(env, tmp_path / "auth.log", "--no-controller", "--auth")
+        try:
+            _login(watched, server.url, _token(env, "reader"))
+            assert watched.page.locator("#who [data-role=reader]").count() == 1
+            watched.open(server.url, "deployments")
+            assert watched.page.locator("table.deployments").count() == 1
+            assert watched.page.locator("button.rollback").count() == 0
+            watched.shot(tmp_path, "reader")
+            # the API refuses the reader's write anyway
+            status = watched.page.evaluate(
+                """() => fetch('/api/v1/deployments/churn/rollback', {method: 'POST',
+                     headers: {'Content-Type': 'application/json'},
+                     body: JSON.stringify({to: 'production'})}).then(r => r.status)"""
+            )
+            assert status == 403
+            watched.page.click("#who button")  # log out
+            watched.ready("login")
+            _login(watched, server.url, _token(env, "admin"))
+            watched.open(server.url, "deployments")
+            assert watched.page.locator("button.rollback").count() == 1
+            watched.shot(tmp_path, "admin")
+        finally:
+            server.stop()
+        # before logging in, the session answers 401 (logged by Chromium) and the 403 above:
+        # nothing else went wrong
+        assert [p for p in watched.problems if not re.search(r"40[13]", p)] == []
