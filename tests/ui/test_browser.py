@@ -4,13 +4,12 @@ the server, a comparison overlays one series per run, and HTML in a run name sta
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_cli
+from loopml.sdk import Client
 from tests.plugins.server import ServerProcess, start_server, store_env
 from tests.ui.conftest import EVIL, Store, Watched, served
 
@@ -21,7 +20,7 @@ PAGES: list[tuple[str, tuple[str, ...]]] = [
     ("datasets", ("GET /datasets",)),
     ("datasets/churn-data", ("GET /datasets/{}/versions",)),
     ("datasets/churn-data/2", ("GET /datasets/{}/versions/{}",)),
-    ("datasets/churn-data/diff?a=1&b=2", ("GET /datasets/{}/diff",)),
+    ("datasets/churn-data/diff?a=1&b=2", ("GET /datasets/diff",)),
     ("runs", ("GET /experiments", "GET /runs")),
     ("runs/{run-0}", ("GET /runs/{}", "GET /runs/{}/metrics/{}")),
     ("compare?runs={run-0},{run-1},{run-2}", ("GET /runs/{}", "GET /runs/{}/metrics/{}")),
@@ -157,11 +156,14 @@ def test_an_unknown_page_says_so(ui_server: ServerProcess, watched: Watched) -> 
     assert watched.page.locator("h1").inner_text() == "Not found"
 
 
-def _token(settings_env: dict[str, str], role: str) -> str:
-    res = run_cli(settings_env, "token", "create", "--role", role, "--json")
-    assert res.returncode == 0, res.stderr
-    token: str = json.loads(res.stdout)["token"]
-    return token
+def _token(store: Store, role: str) -> str:
+    """A new token of ``role``, made on the store as ``loopml token create`` makes it."""
+    client = Client(store.settings)
+    try:
+        token: str = client.services.access.create(role, None).token  # type: ignore[attr-defined]
+        return token
+    finally:
+        client.close()
 
 
 def _login(watched: Watched, base: str, token: str) -> None:
@@ -180,7 +182,7 @@ if served("GET /session", "POST /session", "GET /models", "GET /deployments/{}/h
         env = store_env(ui_store.settings)
         server = start_server(env, tmp_path / "auth.log", "--no-controller", "--auth")
         try:
-            _login(watched, server.url, _token(env, "reader"))
+            _login(watched, server.url, _token(ui_store, "reader"))
             assert watched.page.locator("#who [data-role=reader]").count() == 1
             watched.open(server.url, "deployments")
             assert watched.page.locator("table.deployments").count() == 1
@@ -195,9 +197,11 @@ if served("GET /session", "POST /session", "GET /models", "GET /deployments/{}/h
             assert status == 403
             watched.page.click("#who button")  # log out
             watched.ready("login")
-            _login(watched, server.url, _token(env, "admin"))
+            _login(watched, server.url, _token(ui_store, "admin"))
             watched.open(server.url, "deployments")
-            assert watched.page.locator("button.rollback").count() == 1
+            assert (
+                watched.page.locator("button.rollback[data-target='churn@production']").count() == 1
+            )
             watched.shot(tmp_path, "admin")
         finally:
             server.stop()

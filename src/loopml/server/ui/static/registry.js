@@ -98,7 +98,7 @@ export async function datasetVersionPage([name, n]) {
 export async function datasetDiffPage([name], query) {
   const a = query.get("a");
   const b = query.get("b");
-  const d = await api.get(`/datasets/${seg(name)}/diff`, { a: `${name}@${a}`, b: `${name}@${b}` });
+  const d = await api.get("/datasets/diff", { a: `${name}@${a}`, b: `${name}@${b}` });
   const list = (items, fmt) => (items && items.length ? h("ul", null, items.map((x) => h("li", null, fmt(x)))) : h("p", { class: "muted" }, "none"));
   const tables = Object.entries(d.tables || {}).map(([path, t]) => section(`Table ${path}`,
     h("p", null, `rows: ${fmtNum(t.rows?.old)} → ${fmtNum(t.rows?.new)}`, t.rows?.change != null ? ` (${t.rows.change >= 0 ? "+" : ""}${t.rows.change})` : ""),
