@@ -4,6 +4,7 @@ styles. The pages draw everything from the ``/api/v1`` JSON API in the browser."
 
 from __future__ import annotations
 
+import hashlib
 from functools import cache
 from importlib import resources
 
@@ -45,38 +46,39 @@ def _files() -> dict[str, bytes]:
     }
 
 
-def _answer(name: str, auth: bool = False) -> Response:
+def _answer(request: Request, name: str) -> Response:
+    """The file, or 304 when the browser's copy (``If-None-Match``) is still this one."""
     body = _files().get(name)
-    if body is not None and auth:
-        body = body.replace(AUTH_OFF, AUTH_ON)
     if body is None:
         return Response(
             b'{"error": "no such file of the web UI; open / for the UI", "field": "path"}',
             status_code=404,
             media_type="application/json",
         )
+    if name == "index.html" and request.app.state.config.auth:
+        body = body.replace(AUTH_OFF, AUTH_ON)
+    tag = '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
+    headers = {**HEADERS, "ETag": tag}
+    if tag in request.headers.get("if-none-match", ""):
+        return Response(status_code=304, headers=headers)
     kind = TYPES[name[name.rfind(".") :]]
-    return Response(body, media_type=kind, headers=HEADERS)
-
-
-def _index(request: Request) -> Response:
-    """The page, telling the scripts whether this server asks for tokens (so a server
-    without ``--auth`` is never asked for a session it does not have)."""
-    return _answer("index.html", auth=request.app.state.config.auth)
+    return Response(body, media_type=kind, headers=headers)
 
 
 @router.get("/")
-def index(request: Request) -> Response:
-    """The single page of the UI (its routes live after the ``#``)."""
-    return _index(request)
+async def index(request: Request) -> Response:
+    """The single page of the UI (its routes live after the ``#``); its meta tag tells the
+    scripts whether this server asks for tokens, so a server without ``--auth`` is never asked
+    for a session."""
+    return _answer(request, "index.html")
 
 
 @router.get("/ui/")
-def index_ui(request: Request) -> Response:
-    return _index(request)
+async def index_ui(request: Request) -> Response:
+    return _answer(request, "index.html")
 
 
 @router.get("/ui/{name}")
-def static(name: str) -> Response:
+async def static(request: Request, name: str) -> Response:
     """One file of the UI (script, style or icon)."""
-    return _answer(name)
+    return _answer(request, name)

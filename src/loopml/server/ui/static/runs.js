@@ -270,11 +270,21 @@ async function metricSeries(runId, key) {
 export async function runPage([id]) {
   const run = await api.get(`/runs/${seg(id)}`);
   const keys = Object.keys(run.metrics || {}).sort();
+  // Charts are drawn as their histories arrive; a metric with one point has no curve to draw.
   const charts = h("div", { class: "charts", id: "metric-charts" });
-  const histories = await Promise.all(keys.slice(0, 24).map((k) => metricSeries(run.id, k).then((pts) => [k, pts], (err) => [k, err])));
-  for (const [k, pts] of histories) {
-    if (pts instanceof Error) charts.appendChild(h("div", null, h("h3", null, k), errorBox(pts)));
-    else if (pts.length > 1) charts.appendChild(lineChart([{ name: k, points: pts }], { title: k }));
+  const curves = keys.filter((k) => ((run.metric_summaries || {})[k]?.count ?? 2) > 1).slice(0, 24);
+  let pending = curves.length;
+  if (!pending) charts.setAttribute("data-drawn", "1");
+  for (const k of curves) {
+    const slot = h("figure", { class: "chart pending" }, h("figcaption", null, k), h("p", { class: "muted" }, "Loading…"));
+    charts.appendChild(slot);
+    metricSeries(run.id, k).then(
+      (pts) => slot.replaceWith(lineChart([{ name: k, points: pts }], { title: k })),
+      (err) => slot.replaceWith(h("div", null, h("h3", null, k), errorBox(err))),
+    ).finally(() => {
+      pending -= 1;
+      if (!pending) charts.setAttribute("data-drawn", "1");
+    });
   }
   const artifacts = run.artifacts || [];
   return [
@@ -293,7 +303,7 @@ export async function runPage([id]) {
       section("Artifacts", artifacts.length
         ? table([["path", (a) => h("a", { href: `/api/v1/runs/${seg(run.id)}/artifacts/${a.path.split("/").map(seg).join("/")}`, download: "" }, a.path)], ["size", (a) => fmtBytes(a.size)]], artifacts)
         : h("p", { class: "muted" }, "no artifacts"))),
-    section("Metric charts", charts.childNodes.length ? charts : h("p", { class: "muted" }, "No metric has more than one point.")),
+    section("Metric charts", curves.length ? charts : h("p", { class: "muted" }, "No metric has more than one point.")),
   ];
 }
 
@@ -324,13 +334,25 @@ export async function comparePage(_args, query) {
   const metricsTable = h("table", { class: "compare" },
     h("thead", null, h("tr", null, h("th", null, "metric"), runs.map((r) => h("th", null, label(r))))),
     h("tbody", null, metricKeys.map((k) => h("tr", null, h("td", null, k), runs.map((r) => h("td", { class: "num" }, fmtNum((r.metrics || {})[k])))))));
+  // Each metric's chart is drawn as soon as its histories arrive, in metric order (the browser
+  // queues the requests in that order too); data-drawn marks the last one.
   const charts = h("div", { class: "charts", id: "compare-charts" });
-  const series = await Promise.all(metricKeys.slice(0, 24).map(async (k) => {
-    const lines = await Promise.all(runs.filter((r) => k in (r.metrics || {})).map(async (r) => ({ name: label(r), points: await metricSeries(r.id, k) })));
-    return [k, lines];
-  }));
-  for (const [k, lines] of series) charts.appendChild(lineChart(lines, { title: k }));
-  charts.setAttribute("data-drawn", "1");
+  const keys = metricKeys.slice(0, 24);
+  let pending = keys.length;
+  const finished = () => {
+    pending -= 1;
+    if (pending <= 0) charts.setAttribute("data-drawn", "1");
+  };
+  if (!keys.length) charts.setAttribute("data-drawn", "1");
+  for (const k of keys) {
+    const slot = h("figure", { class: "chart pending" }, h("figcaption", null, k), h("p", { class: "muted" }, "Loading…"));
+    charts.appendChild(slot);
+    const having = runs.filter((r) => k in (r.metrics || {}));
+    Promise.all(having.map(async (r) => ({ name: label(r), points: await metricSeries(r.id, k) }))).then(
+      (lines) => slot.replaceWith(lineChart(lines, { title: k })),
+      (err) => slot.replaceWith(h("div", null, h("h3", null, k), errorBox(err))),
+    ).finally(finished);
+  }
   return [
     h("h1", null, `Compare ${runs.length} runs`),
     section("Params", h("label", { class: "small" }, onlyDiff, " only params that differ"), paramsHolder),
