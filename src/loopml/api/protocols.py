@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
+from loopml.api.access import NewToken, Principal, Role, TokenInfo
 from loopml.api.datasets import (
     Chunk,
     ChunkRef,
@@ -26,7 +27,7 @@ from loopml.api.datasets import (
 )
 from loopml.api.deployments import Deployment, GateResult
 from loopml.api.maintenance import FsckSummary, GcSummary
-from loopml.api.models import AliasChange, ModelSummary, ModelVersion
+from loopml.api.models import AliasChange, ModelFile, ModelSummary, ModelUpload, ModelVersion
 from loopml.api.monitoring import ColumnOptions
 from loopml.api.monitors import MonitorResult, MonitorSpec
 from loopml.api.pipelines import PipelineRun, StepStatus
@@ -128,6 +129,10 @@ class Runs(Protocol):
         self, run_id: str, path: str | os.PathLike[str], artifact_path: str | None = None
     ) -> builtins.list[Artifact]: ...
 
+    def open_artifact(self, run_id: str, path: str) -> tuple[Artifact, Iterator[bytes]]:
+        """One artifact of a run and its bytes, streamed and verified."""
+        ...
+
     def heartbeat(self, run_ids: tuple[str, ...]) -> dict[str, RunStatus]: ...
 
     def get_run(self, run_id: str) -> Run: ...
@@ -179,11 +184,22 @@ class Models(Protocol):
 
     def best_version(self, name: str, metric: str, mode: str = "max") -> ModelVersion: ...
 
-    def set_alias(self, name: str, alias: str, version: int) -> AliasChange: ...
+    def set_alias(self, name: str, alias: str, version: int | str) -> AliasChange: ...
 
     def delete_alias(self, name: str, alias: str) -> AliasChange: ...
 
     def pull(self, ref: str, dest: str | os.PathLike[str]) -> Path: ...
+
+    # A remote register serializes the model on the client, sends its files' chunks through
+    # the datasets chunk transfer, then commits; a remote load reads files one by one.
+    def commit_version(self, name: str, upload: ModelUpload) -> ModelVersion:
+        """The next version of ``name`` from files whose chunks are all stored (Conflict
+        names one that is not); every value checked as ``register`` checks it."""
+        ...
+
+    def open_file(self, ref: str, path: str) -> tuple[ModelFile, Iterator[bytes]]:
+        """One artifact file of version ``ref`` and its bytes, verified as they are read."""
+        ...
 
 
 class Pipelines(Protocol):
@@ -337,6 +353,22 @@ class Triggers(Protocol):
     def poll(self, limit: int = 1000, now: float | None = None, wait: float = 0.0) -> int: ...
 
     def work(self, now: float | None = None) -> Job | None: ...
+
+
+class Access(Protocol):
+    """Bearer tokens with a role (reader, writer, admin) for a server with ``--auth``."""
+
+    def create(self, role: str | Role, name: str | None = None) -> NewToken:
+        """A new token; its secret is shown in the answer only."""
+        ...
+
+    def list(self) -> builtins.list[TokenInfo]: ...
+
+    def revoke(self, name: str) -> TokenInfo: ...
+
+    def authenticate(self, token: str) -> Principal:
+        """Who ``token`` is (Unauthenticated: unknown or revoked)."""
+        ...
 
 
 class Backend(Protocol):

@@ -11,7 +11,7 @@ import typer
 if TYPE_CHECKING:
     from loopml.api.protocols import Maintenance
 
-from loopml.cli import datasets, deploy, models, monitor, pipeline, runs, serve
+from loopml.cli import datasets, deploy, models, monitor, pipeline, runs, serve, token
 from loopml.cli import server as server_cli
 from loopml.cli import trigger as triggers_cli
 from loopml.cli import ui as ui_cli
@@ -39,6 +39,7 @@ app.add_typer(triggers_cli.app, name="trigger")
 app.add_typer(triggers_cli.jobs_app, name="jobs")
 app.command("controller")(triggers_cli.controller)
 app.command("worker")(triggers_cli.worker)
+app.add_typer(token.app, name="token")
 _SUB_APPS = {
     "datasets": datasets.app,
     "models": models.app,
@@ -48,6 +49,7 @@ _SUB_APPS = {
     "monitor": monitor.app,
     "trigger": triggers_cli.app,
     "jobs": triggers_cli.jobs_app,
+    "token": token.app,
 }
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]

@@ -4,9 +4,11 @@ translation of an error answer back into the :class:`LoopError` the server raise
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from loopml.api import codec
+from loopml.api.access import Unauthenticated
 from loopml.core.errors import (
     Conflict,
     InvalidInput,
@@ -24,7 +26,7 @@ TIMEOUT = 60.0
 
 _ERRORS: dict[int, type[LoopError]] = {
     400: InvalidInput,
-    401: PermissionDenied,
+    401: Unauthenticated,
     403: PermissionDenied,
     404: NotFound,
     409: Conflict,
@@ -87,6 +89,39 @@ class Http:
         if response.status_code >= 400:
             raise _error(response)
         return response
+
+    @contextmanager
+    def stream(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+    ) -> Iterator[Any]:
+        """The httpx response of one request whose body is read as it arrives
+        (``response.iter_bytes()``); an error answer raises its LoopError."""
+        import httpx
+
+        headers: dict[str, str] = {}
+        content = None
+        if json is not None:
+            content = codec.encode(json)
+            headers["Content-Type"] = "application/json"
+        try:
+            with self.client.stream(
+                method, path, params=params, content=content, headers=headers
+            ) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    raise _error(response)
+                yield response
+        except httpx.TransportError as exc:
+            raise OperationalError(
+                f"the connection to the loopml server at {self.uri} failed "
+                f"({type(exc).__name__}: {exc}); check that `loopml server` runs there and "
+                "try again"
+            ) from None
 
     def get(self, path: str, type_: type[T], params: Mapping[str, Any] | None = None) -> T:
         """``GET path`` read as a ``type_``."""

@@ -3,6 +3,7 @@ body ``{"error": message, "field": name-or-null}``. A route never picks a status
 
 from __future__ import annotations
 
+from loopml.api.access import Unauthenticated
 from loopml.core.errors import (
     Conflict,
     InvalidInput,
@@ -20,11 +21,6 @@ from loopml.serving.errors import (
     RequestError,
     UnsupportedMediaType,
 )
-
-
-class Unauthenticated(PermissionDenied):
-    """No bearer token, or one that is unknown or revoked (401)."""
-
 
 _STATUS: tuple[tuple[type[LoopError], int], ...] = (
     (BodyTooLarge, 413),

@@ -13,6 +13,8 @@ from fastapi.responses import Response
 
 from loopml.api import codec
 from loopml.connect import Services
+from loopml.core.errors import InvalidInput
+from loopml.core.paths import safe_relpath
 from loopml.serving.errors import MalformedBody, RequestError
 
 T = TypeVar("T")
@@ -124,3 +126,30 @@ def decode_token(token: str | None) -> int:
             field="page_token",
         )
     return int(text[1:])
+
+
+MAX_URL_PATH = 1024
+_ENCODED = ("%2e", "%2f", "%5c", "%00", "%25")
+
+
+def url_path(raw: str, field: str = "path") -> str:
+    """A file path taken from a URL (percent-decoded once by the server), normalized and
+    confined like every stored path: ``..``, absolute paths, NUL and backslashes are refused,
+    and so is a path that still holds an encoded dot, slash, backslash, NUL or percent sign
+    (``%252e``: encoded twice, it would turn into a traversal if anything decoded it again)."""
+    lowered = raw.lower()
+    if any(code in lowered for code in _ENCODED):
+        raise RequestError(
+            f"{field} {raw[:80]!r} holds a percent-encoded '.', '/', '\\', NUL or '%'; "
+            "send the plain path, encoded once",
+            field=field,
+        )
+    if len(raw) > MAX_URL_PATH or any(len(part.encode()) > 255 for part in raw.split("/")):
+        raise RequestError(
+            f"{field} is too long: at most {MAX_URL_PATH} characters, 255 bytes a part",
+            field=field,
+        )
+    try:
+        return safe_relpath(raw)
+    except InvalidInput as exc:
+        raise RequestError(str(exc), field=field) from None

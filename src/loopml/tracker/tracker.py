@@ -11,7 +11,7 @@ import signal
 import sys
 import time
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from loopml.api.protocols import Maintenance, Runs, Search
@@ -32,19 +32,21 @@ DEFAULT_EXPERIMENT = "default"
 class Tracker:
     """Start runs, log to them and read them back, for one process over one backend. Params,
     tags and metrics of the runs it started are written behind (:mod:`loopml.tracker.buffer`);
-    ``flush()``, ``end_run`` and interpreter exit commit them. Its open runs send heartbeats."""
+    ``flush()``, ``end_run`` and interpreter exit commit them. Its open runs send heartbeats.
+    ``maintenance`` is a getter, called only by :meth:`reap_stale` (a remote client may have
+    no maintenance service without it mattering to tracking)."""
 
     def __init__(
         self,
         runs: Runs,
         search: Search,
-        maintenance: Maintenance,
+        maintenance: Callable[[], Maintenance],
         flush_interval_s: float = 1.0,
         heartbeat_s: float = 10.0,
     ) -> None:
         self.runs = runs
         self.search = search
-        self.maintenance = maintenance
+        self._maintenance = maintenance  # got on first use: only reap_stale needs it
         self.writer = Writer(runs, interval_s=flush_interval_s, heartbeat_s=heartbeat_s)
         self._known_runs: set[str] = set()  # ids checked to exist; logging skips the lookup
         self._metric_keys: set[str] = set()  # keys already validated
@@ -322,7 +324,7 @@ class Tracker:
 
     def reap_stale(self) -> builtins.list[LostRun]:
         """End every dead running run as lost (see :meth:`Maintenance.reap_runs`)."""
-        return self.maintenance.reap_runs()
+        return self._maintenance().reap_runs()
 
     # ---------- shutting down ----------
     def end_open_runs_on_signal(self, signum: int) -> None:

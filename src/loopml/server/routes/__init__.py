@@ -5,6 +5,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from loopml.server.routes import meta, runs
+from loopml.server.routes import access, datasets, meta, models, runs, search
 
-ROUTERS: tuple[APIRouter, ...] = (meta.router, runs.router)
+ROUTERS: tuple[APIRouter, ...] = (
+    meta.router,
+    runs.router,
+    search.router,
+    datasets.router,
+    models.router,
+    access.router,
+)
