@@ -15,8 +15,8 @@ from loopml.core.errors import (
     InvalidName,
     LoopError,
     NotFound,
-    OperationalError,
     PermissionDenied,
+    StoreError,
 )
 
 T = TypeVar("T")
@@ -82,7 +82,7 @@ class Http:
                 method, path, params=params, content=content, headers=sent_headers, **extra
             )
         except httpx.TransportError as exc:
-            raise OperationalError(
+            raise StoreError(
                 f"cannot reach the loopml server at {self.uri} ({type(exc).__name__}: {exc}); "
                 "check that `loopml server` runs there and LOOPML_URI is right"
             ) from None
@@ -117,7 +117,7 @@ class Http:
                     raise _error(response)
                 yield response
         except httpx.TransportError as exc:
-            raise OperationalError(
+            raise StoreError(
                 f"the connection to the loopml server at {self.uri} failed "
                 f"({type(exc).__name__}: {exc}); check that `loopml server` runs there and "
                 "try again"
@@ -156,4 +156,6 @@ def _error(response: Any) -> LoopError:
     status = response.status_code
     if status == 400 and "name" in message.lower() and "invalid" in message.lower():
         return InvalidName(message)
-    return _ERRORS.get(status, OperationalError)(message)
+    # The server failed, not the caller: a StoreError, which the tracker's buffer keeps and
+    # retries (as it does when the database itself fails).
+    return _ERRORS.get(status, StoreError)(message)
