@@ -174,16 +174,23 @@ def _login(watched: Watched, base: str, token: str) -> None:
     watched.ready("")
 
 
-if served("GET /session", "POST /session", "GET /models", "GET /deployments/{}/history"):
+if served(
+    "GET /session", "POST /session", "GET /models", "GET /deployments/{}/history",
+    "GET /models/{}/versions/{}", "GET /triggers/{}", "GET /triggers/{}/firings", "GET /jobs",
+):  # fmt: skip
 
     def test_with_auth_a_reader_sees_no_rollback_button_and_an_admin_does(
         ui_store: Store, watched: Watched, tmp_path: Path
     ) -> None:
         env = store_env(ui_store.settings)
         server = start_server(env, tmp_path / "auth.log", "--no-controller", "--auth")
+        pages = ["deployments", "models/churn/2", "triggers/nightly"]
         try:
             _login(watched, server.url, _token(ui_store, "reader"))
             assert watched.page.locator("#who [data-role=reader]").count() == 1
+            for page in pages:
+                watched.open(server.url, page)
+                assert watched.page.locator("button.write").count() == 0, page
             watched.open(server.url, "deployments")
             assert watched.page.locator("table.deployments").count() == 1
             assert watched.page.locator("button.rollback").count() == 0
@@ -198,10 +205,12 @@ if served("GET /session", "POST /session", "GET /models", "GET /deployments/{}/h
             watched.page.click("#who button")  # log out
             watched.ready("login")
             _login(watched, server.url, _token(ui_store, "admin"))
+            for page in pages:
+                watched.open(server.url, page)
+                assert watched.page.locator("button.write").count() >= 1, page
             watched.open(server.url, "deployments")
-            assert (
-                watched.page.locator("button.rollback[data-target='churn@production']").count() == 1
-            )
+            target = "button.rollback[data-target='churn@production']"
+            assert watched.page.locator(target).count() == 1
             watched.shot(tmp_path, "admin")
         finally:
             server.stop()

@@ -5,7 +5,7 @@ import { dagChart, histogramChart, lineChart } from "./chart.js";
 import { badge, clear, fmtNum, fmtSeconds, fmtTime, h, kvTable, link, section, table, toEpoch } from "./dom.js";
 import { errorBox, render } from "./app.js";
 import { deploymentTable } from "./runs.js";
-import { isAdmin } from "./session.js";
+import { canWrite, isAdmin } from "./session.js";
 
 // --- Pipelines ----------------------------------------------------------------------------
 
@@ -111,7 +111,7 @@ export async function deploymentsPage() {
 }
 
 function rollbackButton(model, alias) {
-  const button = h("button", { class: "danger rollback", "data-target": `${model}@${alias}` }, "Roll back");
+  const button = h("button", { class: "danger rollback write", "data-target": `${model}@${alias}` }, "Roll back");
   let armed = false;
   button.addEventListener("click", async () => {
     if (!armed) {
@@ -233,6 +233,7 @@ function jobsTable(jobs) {
     ["took", (j) => (j.started_at && j.ended_at ? fmtSeconds(j.ended_at - j.started_at) : "")],
     ["run", (j) => (j.run_id ? link(["runs", j.run_id], j.run_id.slice(0, 8)) : "")],
     ["error", (j) => (j.error ? String(j.error).split("\n")[0].slice(0, 120) : "")],
+    ["", (j) => (canWrite() && (j.status === "queued" || j.status === "running") ? action("Cancel", () => api.post(`/jobs/${seg(j.id)}/cancel`)) : null)],
   ], jobs, { class: "jobs" });
 }
 
@@ -244,6 +245,9 @@ export async function triggerPage([name]) {
   ]);
   return [
     h("h1", null, h("span", { class: "muted" }, "trigger "), t.spec.name),
+    isAdmin() ? h("div", { class: "toolbar" },
+      t.enabled ? action("Disable", () => api.post(`/triggers/${seg(name)}/disable`)) : action("Enable", () => api.post(`/triggers/${seg(name)}/enable`)),
+      action("Fire now", () => api.post(`/triggers/${seg(name)}/fire`, {}))) : null,
     h("div", { class: "grid" },
       section("Definition", kvTable({ on: t.spec.on, action: t.spec.action, executor: t.spec.executor, enabled: t.enabled ? "yes" : "no", cooldown_s: t.spec.cooldown_s, max_concurrent: t.spec.max_concurrent, retries: t.spec.retries })),
       section("Params", kvTable(t.spec.params, "no params"))),
@@ -258,4 +262,19 @@ export async function triggerPage([name]) {
       : h("p", { class: "muted" }, "Not fired yet.")),
     section("Jobs", jobsTable(jobs)),
   ];
+}
+
+/** A write button: runs ``call``, then redraws the page (or shows why it was refused). */
+function action(title, call) {
+  const button = h("button", { class: "write" }, title);
+  button.addEventListener("click", async () => {
+    button.disabled = true;
+    try {
+      await call();
+      render();
+    } catch (err) {
+      button.replaceWith(errorBox(err));
+    }
+  });
+  return button;
 }

@@ -2,8 +2,9 @@
 
 import { api, seg } from "./api.js";
 import { badge, fmtBytes, fmtNum, fmtTime, h, kvTable, link, route, section, table } from "./dom.js";
-import { errorBox } from "./app.js";
+import { errorBox, render } from "./app.js";
 import { datasetRefLink, deploymentTable } from "./runs.js";
+import { canWrite } from "./session.js";
 
 // --- Datasets -----------------------------------------------------------------------------
 
@@ -188,6 +189,7 @@ export async function modelVersionPage([name, n]) {
   return [
     h("h1", null, h("span", { class: "muted" }, "model "), `${name}@${version}`),
     h("p", null, v.description || "", ` flavor ${v.flavor} · by ${v.created_by} · ${fmtTime(v.created_at)}`),
+    canWrite() ? aliasForm(name, version, v.aliases || []) : null,
     section("Lineage", chain),
     h("div", { class: "grid" },
       section("Metrics", kvTable(v.metrics, "no metrics")),
@@ -198,4 +200,30 @@ export async function modelVersionPage([name, n]) {
     history instanceof Error ? null : section("Deployments of this version", history.length ? deploymentTable(history) : h("p", { class: "muted" }, "none")),
     results.length ? section("Monitor windows", table([["monitor", (r) => link(["monitors", r.monitor], r.monitor)], ["window", (r) => `${fmtTime(r.start)} – ${fmtTime(r.end)}`], ["status", (r) => badge(r.status)], ["rows", (r) => r.rows], ["alerts", (r) => (r.rules || []).filter((x) => x.fired).map((x) => x.rule).join(", ")]], results.slice(0, 50))) : null,
   ];
+}
+
+/** Writers point an alias at this version or remove one of its aliases. */
+function aliasForm(name, version, aliases) {
+  const input = h("input", { id: "alias-name", placeholder: "alias, e.g. staging", required: true, pattern: "[A-Za-z0-9_.-]+" });
+  const message = h("span", { class: "muted" });
+  const form = h("form", { class: "toolbar", id: "alias-form" }, "Point alias ", input, ` at v${version} `,
+    h("button", { type: "submit", class: "write" }, "Set alias"), message,
+    aliases.map((alias) => {
+      const b = h("button", { type: "button", class: "write" }, `Remove ${alias}`);
+      b.addEventListener("click", () => change(() => api.del(`/models/${seg(name)}/aliases/${seg(alias)}`)));
+      return b;
+    }));
+  const change = async (call) => {
+    try {
+      await call();
+      render();
+    } catch (err) {
+      message.replaceChildren(errorBox(err));
+    }
+  };
+  form.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    change(() => api.put(`/models/${seg(name)}/aliases/${seg(input.value.trim())}`, { version }));
+  });
+  return form;
 }
