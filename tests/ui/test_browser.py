@@ -142,6 +142,7 @@ if served("GET /runs/{}", "GET /runs/{}/metrics/{}"):
         watched.open(ui_server.url, f"runs/{ui_store.run_ids[EVIL]}")
         assert watched.page.locator("#run-name").inner_text() == EVIL
         assert watched.page.locator('img[src="x"]').count() == 0
+        watched.page.wait_for_selector("#metric-charts[data-drawn]")  # nothing left loading
         if served("GET /runs", "GET /experiments"):
             watched.open(ui_server.url, "runs")
             assert watched.page.get_by_text(EVIL, exact=True).count() == 1
