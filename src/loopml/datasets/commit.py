@@ -44,10 +44,12 @@ def missing_chunks(stores: Stores, digests: Sequence[str]) -> list[str]:
     return [d.hex() for d in blob_chunks.missing_chunks(stores.blobs, raw)]
 
 
-def put_chunks(stores: Stores, items: Iterable[Chunk]) -> list[ChunkRef]:
-    """Store chunks, each verified against its digest; nothing recorded if one fails."""
+def put_chunks(stores: Stores, items: Iterable[Chunk], verify: bool = True) -> list[ChunkRef]:
+    """Store chunks, each verified against its digest (unless this process hashed them from
+    the same bytes: ``verify=False``); nothing recorded if one fails."""
     raw = ((to_raw(d), data) for d, data in items)
-    return [ChunkRef(d.hex(), n) for d, n in blob_chunks.put_chunks(stores.blobs, raw)]
+    stored = blob_chunks.put_chunks(stores.blobs, raw, verify=verify)
+    return [ChunkRef(d.hex(), n) for d, n in stored]
 
 
 def check_manifest(manifest: Manifest) -> None:

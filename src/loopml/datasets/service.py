@@ -43,7 +43,9 @@ class DatasetService:
         scratch = self.stores.settings.cache_dir / "push"
         hashes = self.stores.blobs.hashcache
         with self.stores.blobs.gc_off():
-            return push_mod.push(self, hashes, scratch, name, source, message, meta, progress)
+            return push_mod.push(
+                _HashedHere(self), hashes, scratch, name, source, message, meta, progress
+            )
 
     def pull(
         self, ref: str, dest: str | os.PathLike[str], progress: pull_mod.Progress | None = None
@@ -83,3 +85,18 @@ class DatasetService:
 
     def get_chunks(self, digests: Sequence[str]) -> Iterator[Chunk]:
         return commit_mod.get_chunks(self.stores, digests)
+
+
+class _HashedHere:
+    """The service as this process's own push sees it: the push hashed every chunk from the
+    bytes it sends, in this process, so storing them does not hash them again (a chunk from
+    anywhere else, e.g. the server's upload route, always is)."""
+
+    def __init__(self, service: DatasetService) -> None:
+        self._service = service
+
+    def put_chunks(self, chunks: Iterable[Chunk]) -> builtins.list[ChunkRef]:
+        return commit_mod.put_chunks(self._service.stores, chunks, verify=False)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._service, name)
