@@ -6,7 +6,7 @@ manifest, then ``POST /chunks/get`` for the chunks the client lacks."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -39,9 +39,10 @@ MAX_DIGESTS = 10_000
 
 @dataclass(frozen=True)
 class Digests:
-    """Body of ``POST /chunks/missing`` and ``POST /chunks/get``: chunk digests (hex)."""
+    """Body of ``POST /chunks/missing`` and ``POST /chunks/get``: chunk digests (64 lowercase
+    hex digits each; the service checks them, so the answer is the same as the SDK's)."""
 
-    digests: tuple[str, ...]
+    digests: tuple[Any, ...]
 
 
 @router.get("/datasets")
