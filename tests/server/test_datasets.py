@@ -122,6 +122,50 @@ def test_interrupted_push_resumes_sending_only_what_is_missing(
     assert _tree(ds.pull("parts", tmp_path / "out")) == _tree(data)
 
 
+_KILLED_PUSH = """
+import os, signal, sys, time
+from loopml.connect import connect
+from loopml.core.settings import load_settings
+
+services = connect(load_settings(env={}, home=sys.argv[1], uri=sys.argv[2]))
+ds = services.datasets
+ds.batch_bytes = 100_000
+
+
+def die(_n):
+    while ds.requests_uploaded < 1:  # at least one upload request answered
+        time.sleep(0.01)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+ds.push("killed", sys.argv[3], progress=die)
+"""
+
+
+def test_a_killed_push_run_again_sends_only_what_is_missing(
+    server: ServerProcess, remote: Services, tmp_path: Path
+) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    sizes = {f"part-{i}.bin": 300_000 for i in range(4)}
+    data = _files(tmp_path / "data", sizes, seed=7)
+    done = subprocess.run(
+        [sys.executable, "-c", _KILLED_PUSH, str(tmp_path / "killed-home"), server.url, str(data)],
+        capture_output=True,
+        timeout=90,
+        check=False,
+    )
+    assert done.returncode == -signal.SIGKILL, done.stderr
+    with pytest.raises(NotFound):
+        remote.datasets.show("killed")
+    result = remote.datasets.push("killed", data)
+    assert result.created
+    assert 0 < result.bytes_new < sum(sizes.values())
+    assert _tree(remote.datasets.pull("killed", tmp_path / "out")) == _tree(data)
+
+
 def test_a_chunk_that_does_not_match_its_digest_is_refused(
     server: ServerProcess, remote: Services
 ) -> None:
