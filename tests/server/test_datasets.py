@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import blake3
 import httpx
@@ -14,7 +15,7 @@ import pytest
 from loopml.api.frames import frame_header
 from loopml.client.datasets import RemoteDatasets
 from loopml.connect import Services, connect
-from loopml.core.errors import Conflict, InvalidInput, NotFound
+from loopml.core.errors import Conflict, InvalidInput, NotFound, OperationalError
 from loopml.core.settings import load_settings
 from tests.conftest import run_cli
 from tests.plugins.server import ServerProcess
@@ -196,6 +197,20 @@ def test_a_chunk_that_does_not_match_its_digest_is_refused(
     stored = remote.datasets.put_chunks([(good_digest, good)])
     assert [c.digest for c in stored] == [good_digest]
     assert next(iter(remote.datasets.get_chunks([good_digest]))) == (good_digest, good)
+
+
+def test_a_pull_of_corrupted_chunks_fails_and_writes_nothing(
+    remote: Services, settings: Any, tmp_path: Path
+) -> None:
+    data = _files(tmp_path / "data", {"a.bin": 300_000})
+    remote.datasets.push("bad", data)
+    pack = next(p for p in (Path(settings.blobs_url) / "packs").rglob("*") if p.is_file())
+    raw = bytearray(pack.read_bytes())
+    raw[150_000] ^= 1
+    pack.write_bytes(bytes(raw))
+    with pytest.raises(OperationalError, match="digest"):
+        remote.datasets.pull("bad", tmp_path / "out")
+    assert not (tmp_path / "out").exists()
 
 
 def test_commit_naming_a_missing_chunk_is_a_conflict(remote: Services) -> None:

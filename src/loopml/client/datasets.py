@@ -26,6 +26,7 @@ from loopml.api.datasets import (
 from loopml.api.frames import HEADER_BYTES, MEDIA_TYPE, FrameReader, frame_header
 from loopml.blobs.hashcache import HashCache
 from loopml.client.http import Http
+from loopml.core.errors import InvalidInput, OperationalError
 from loopml.core.names import validate_name
 from loopml.core.refs import parse_ref
 from loopml.datasets import pull as pull_mod
@@ -183,10 +184,21 @@ class RemoteDatasets:
     def get_chunks(self, digests: Sequence[str]) -> Iterator[Chunk]:
         if not digests:
             return
-        with self.http.stream(
-            "POST", "/chunks/get", json={"digests": builtins.list(digests)}
-        ) as response:
-            yield from FrameReader(response.iter_bytes())
+        got = 0
+        try:
+            with self.http.stream(
+                "POST", "/chunks/get", json={"digests": builtins.list(digests)}
+            ) as response:
+                for chunk in FrameReader(response.iter_bytes()):
+                    got += 1
+                    yield chunk
+        except (OperationalError, InvalidInput):
+            if got >= len(digests):
+                raise
+            # The server stops a stream it cannot finish (a chunk failed its digest there):
+            # ask for that chunk alone, whose answer says what went wrong.
+            self.http.request("GET", f"/chunks/{digests[got]}")
+            raise
 
 
 def _raise_first_failure(pending: builtins.list[Future[builtins.list[ChunkRef]]]) -> None:
