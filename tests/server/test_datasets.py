@@ -97,6 +97,32 @@ def test_repush_after_a_small_change_sends_only_changed_chunks(
     assert out.read_bytes() == bytes(raw)
 
 
+def test_loading_a_new_version_fetches_only_the_chunks_not_on_disk(
+    remote: Services, tmp_path: Path
+) -> None:
+    data = _files(tmp_path / "data", {"a.bin": 2_000_000, "b.bin": 500_000})
+    ds = remote.datasets
+    assert isinstance(ds, RemoteDatasets)
+    ds.push("cached", data)
+    first = Path(ds.load("cached"))
+    assert ds.bytes_downloaded == 2_500_000
+    raw = bytearray((data / "a.bin").read_bytes())
+    raw[1_000_000:1_000_010] = b"0123456789"
+    (data / "a.bin").write_bytes(bytes(raw))
+    ds.push("cached", data)
+    before = ds.bytes_downloaded
+    second = Path(ds.load("cached@2"))
+    fetched = ds.bytes_downloaded - before
+    assert 0 < fetched <= 600_000  # the chunks around the edit, not 2.5 MB
+    assert _tree(second) == _tree(data) and _tree(first) != _tree(second)
+    for cached in (first, second):
+        (cached / "b.bin").write_bytes(b"changed on disk")  # cached files edited locally
+    before = ds.bytes_downloaded
+    out = ds.pull("cached@2", tmp_path / "out")
+    assert _tree(out) == _tree(data)
+    assert ds.bytes_downloaded - before >= 500_000  # b.bin came from the server again
+
+
 def test_interrupted_push_resumes_sending_only_what_is_missing(
     remote: Services, tmp_path: Path
 ) -> None:
