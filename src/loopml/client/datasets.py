@@ -42,7 +42,8 @@ _REUSE_VERSIONS = 2  # cached versions (the newest) searched for chunks a pull c
 
 
 class RemoteDatasets:
-    """The datasets of a ``loopml server``; ``bytes_uploaded`` counts chunk bytes sent."""
+    """The datasets of a ``loopml server``. ``bytes_uploaded`` counts the chunk bytes sent
+    (frames included), ``bytes_downloaded`` the chunk bytes fetched."""
 
     def __init__(self, http: Http, cache_dir: Path) -> None:
         self.http = http
