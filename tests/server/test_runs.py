@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 import textwrap
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,11 +18,18 @@ import pytest
 
 from loopml.api.runs import LogBatch, RunStatus, RunValues
 from loopml.connect import Services, connect
-from loopml.core.errors import Conflict, InvalidInput, NotFound
+from loopml.core.errors import Conflict, InvalidInput, InvalidName, NotFound, StoreError
 from loopml.core.settings import Settings, load_settings
 from loopml.sdk import Client
 from tests.conftest import run_cli
-from tests.plugins.server import ServerProcess
+from tests.plugins.server import (
+    LOOPML_BIN,
+    STARTUP_TIMEOUT,
+    ServerProcess,
+    _answers,
+    free_port,
+    store_env,
+)
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -49,9 +57,12 @@ TRAIN = textwrap.dedent(
                 loopml.log_artifact(out / "plots", artifact_path="figs")
                 loopml.log_input("data@1")
             ids.append(run.id)
-    crashed = loopml.start_run(experiment="churn", name="crash")
-    loopml.log_metric("loss", 9.0)
-    loopml.end_run("failed")
+    try:
+        with loopml.start_run(experiment="churn", name="crash") as crashed:
+            loopml.log_metric("loss", 9.0)
+            raise RuntimeError("diverged")
+    except RuntimeError:
+        pass
     print(" ".join(ids + [crashed.id]))
     """
 )
@@ -113,6 +124,8 @@ def test_sdk_tracking_flow_through_loopml_uri(
     assert [p.step for p in history] == list(range(300))
     assert remote.runs.metric_history(rf[:8], "val/loss")[0].value == 0.01
     assert remote.runs.run_status(crashed) is RunStatus.FAILED
+    failed = remote.runs.get_run(crashed)
+    assert "RuntimeError: diverged" in (failed.error or "") and failed.metrics == {"loss": 9.0}
     assert remote.runs.resolve_run_id(rf[:6]) == rf
 
     # search with a filter and an order, through the SDK's search and GET /runs
@@ -149,24 +162,24 @@ def test_sdk_tracking_flow_through_loopml_uri(
             == 304
         )
 
-    # the CLI, talking to the server only
+
+def test_runs_cli_against_the_server(remote_env: dict[str, str], remote: Services) -> None:
+    tracker = remote.tracker
+    ids = []
+    for acc, model in ((0.7, "lr"), (0.9, "lr"), (0.8, "rf")):
+        with tracker.start_run("churn", params={"model": model}) as run:
+            run.log_metrics({"accuracy": acc})
+            ids.append(run.id)
     listed = run_cli(
         remote_env,
-        "runs",
-        "list",
-        "--json",
-        "-e",
-        "churn",
-        "--filter",
-        "params.model = 'lr'",
-        "--order-by",
-        "metrics.accuracy asc",
-    )
+        "runs", "list", "--json", "-e", "churn",
+        "--filter", "params.model = 'lr'", "--order-by", "metrics.accuracy asc",
+    )  # fmt: skip
     assert listed.returncode == 0, listed.stderr
-    assert [r["id"] for r in json.loads(listed.stdout)] == [lr1, lr3]
-    shown = run_cli(remote_env, "runs", "show", rf[:8], "--json")
+    assert [r["id"] for r in json.loads(listed.stdout)] == ids[:2]
+    shown = run_cli(remote_env, "runs", "show", ids[2][:8], "--json")
     assert shown.returncode == 0, shown.stderr
-    assert json.loads(shown.stdout)["inputs"] == ["data@1"]
+    assert json.loads(shown.stdout)["metrics"] == {"accuracy": 0.8}
     missing = run_cli(remote_env, "runs", "show", "0" * 32)
     assert missing.returncode == 1 and "does not exist" in missing.stderr
     assert "Traceback" not in missing.stderr
@@ -199,6 +212,12 @@ def test_lifecycle_batches_and_heartbeats(remote: Services, tmp_path: Path) -> N
     assert stored.path == "bin/one.bin" and stored.size == 25_600
     artifact, data = remote.runs.open_artifact(run.id, "bin/one.bin")
     assert artifact == stored and b"".join(data) == single.read_bytes()
+    odd = tmp_path / "odd"
+    (odd / "sub dir").mkdir(parents=True)
+    (odd / "sub dir" / "grün 100% #1?.txt").write_text("odd")
+    [named] = remote.runs.log_artifact(run.id, odd)
+    assert named.path == "sub dir/grün 100% #1?.txt"
+    assert b"".join(remote.runs.open_artifact(run.id, named.path)[1]) == b"odd"
 
 
 def test_bad_input_is_json_4xx_and_writes_nothing(server: ServerProcess, remote: Services) -> None:
@@ -367,6 +386,14 @@ def test_runs_are_paginated(server: ServerProcess, remote: Services) -> None:
     assert [r.name for r in ordered] == ["r0", "r1", "r10"]  # params are text
     with pytest.raises(InvalidInput, match="limit"):
         remote.search.search_runs(limit=0)
+    with pytest.raises(InvalidName):
+        remote.runs.get_experiment("a/b")
+    with _api(server) as api:
+        doc = api.get("/openapi.json").json()
+    assert {"/api/v1/runs", "/api/v1/runs/batch", "/api/v1/runs/{run_id}/metrics/{key}"} <= set(
+        doc["paths"]
+    )
+    assert {"NewRun", "LogBatch", "EndRun", "Heartbeat"} <= set(doc["components"]["schemas"])
 
 
 def test_client_cap_matches_the_search_cap() -> None:
@@ -374,3 +401,83 @@ def test_client_cap_matches_the_search_cap() -> None:
     from loopml.tracking.search import MAX_LIMIT as SERVICE
 
     assert CLIENT == SERVICE
+
+
+def _serve_on(settings: Settings, log: Path, port: int) -> ServerProcess:
+    """``loopml server`` on a given port (to bring one back where its clients look for it)."""
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [LOOPML_BIN, "server", "--port", str(port), "--no-controller"],
+            env=store_env(settings),
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    server = ServerProcess(f"http://127.0.0.1:{port}", proc, log)
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    while not _answers(f"{server.url}/api/v1/health"):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            server.kill()
+            pytest.fail(f"loopml server did not start:\n{server.output()}")
+        time.sleep(0.05)  # polling a port that is not open yet: nothing to wait on
+    return server
+
+
+def test_buffered_points_survive_a_server_restart(settings: Settings, tmp_path: Path) -> None:
+    port = free_port()
+    first = _serve_on(settings, tmp_path / "first.log", port)
+    services = connect(load_settings(env={}, home=str(tmp_path / "c"), uri=first.url))
+    second = None
+    try:
+        tracker = services.tracker
+        run = tracker.start_run("exp")
+        tracker.log_metric_batch(run.id, [("m", float(i), i) for i in range(10)])
+        first.stop()
+        with pytest.raises(StoreError, match="cannot reach"):
+            tracker.flush()
+        assert tracker.writer.pending() == 10  # kept for the next attempt
+        second = _serve_on(settings, tmp_path / "second.log", port)
+        tracker.flush()
+        run.end()
+        assert [p.step for p in services.runs.metric_history(run.id, "m")] == list(range(10))
+    finally:
+        services.close()
+        first.stop()
+        if second is not None:
+            second.stop()
+
+
+def test_values_sent_over_the_wire_round_trip() -> None:
+    from loopml.api import codec
+    from loopml.api.runs import Artifact, MetricColumns, MetricPoint, MetricSummary, NewRun, Run
+
+    rid = uuid.uuid4().hex
+    run = Run(
+        id=rid, experiment="e", name="n", status=RunStatus.FAILED, start_time=1.25,
+        end_time=2.5, created_by="me", code={"commit": "abc", "dirty": True},
+        environment={"python": "3.11"}, error="Traceback…", params={"a": "1"},
+        tags={"t": "x"}, metrics={"m": 0.1},
+        metric_summaries={"m": MetricSummary("m", 0.1, 3, 2.0, 0.0, 1.0, 4)},
+        inputs=("d@1",), artifacts=(Artifact("a/b.txt", 3, "f" * 64),), heartbeat_at=2.0,
+        host="h", pid=7,
+    )  # fmt: skip
+    batch = LogBatch(
+        params=(RunValues(rid, {"a": "1"}),),
+        tags=(RunValues(rid, {"t": "ü"}),),
+        points=MetricColumns((rid,), ("val/loss",), (2**62,), (1e9 + 0.123456,), (1 / 3,)),
+    )
+    new = NewRun(rid, "e", "n", 1.5, "me", {"x": [1, 2]}, {}, None, "h", 1, "s", {"p": "1"})
+    values: list[tuple[object, object]] = [
+        (run, Run),
+        (batch, LogBatch),
+        (new, NewRun),
+        ([MetricPoint("m", 1, 2.5, 0.1)], list[MetricPoint]),
+        ({rid: RunStatus.LOST}, dict[str, RunStatus]),
+    ]
+    for value, type_ in values:
+        back = codec.decode(codec.encode(value), type_)  # type: ignore[arg-type]
+        assert back == value
+    back_run = codec.decode(codec.encode(run), Run)
+    assert back_run.metric_summaries == run.metric_summaries  # not part of Run's equality
+    assert back_run.status is RunStatus.FAILED
+    assert b'"status":"failed"' in codec.encode(run)

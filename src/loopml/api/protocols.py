@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
+from loopml.api.access import NewToken, Principal, Role, TokenInfo
 from loopml.api.datasets import (
     Chunk,
     ChunkRef,
@@ -40,7 +41,15 @@ from loopml.api.runs import (
     Run,
     RunStatus,
 )
-from loopml.api.triggers import Firing, Job, JobStatus, Trigger, TriggerSpec
+from loopml.api.triggers import (
+    Firing,
+    Job,
+    JobLease,
+    JobOutcome,
+    JobStatus,
+    Trigger,
+    TriggerSpec,
+)
 
 ByteProgress = Callable[[int], None]
 StepProgress = Callable[[str, StepStatus, str], None]
@@ -352,6 +361,33 @@ class Triggers(Protocol):
     def poll(self, limit: int = 1000, now: float | None = None, wait: float = 0.0) -> int: ...
 
     def work(self, now: float | None = None) -> Job | None: ...
+
+    # A worker on another machine: claim a job under its lease, renew it, record the outcome.
+    lease_ttl_s: float
+
+    def claim_job(
+        self, lease: JobLease, actions: Sequence[str] | None = None, now: float | None = None
+    ) -> Job | None: ...
+
+    def renew_job(self, job_id: int, lease: JobLease) -> bool: ...
+
+    def finish_job(self, job_id: int, lease: JobLease, outcome: JobOutcome) -> Job: ...
+
+
+class Access(Protocol):
+    """Bearer tokens with a role (reader, writer, admin) for a server with ``--auth``."""
+
+    def create(self, role: str | Role, name: str | None = None) -> NewToken:
+        """A new token; its secret is shown in the answer only."""
+        ...
+
+    def list(self) -> builtins.list[TokenInfo]: ...
+
+    def revoke(self, name: str) -> TokenInfo: ...
+
+    def authenticate(self, token: str) -> Principal:
+        """Who ``token`` is (Unauthenticated: unknown or revoked)."""
+        ...
 
 
 class Backend(Protocol):

@@ -16,7 +16,7 @@ from loopml.api import codec
 from loopml.api.runs import Artifact, Experiment, LogBatch, MetricPoint, NewRun, Run, RunStatus
 from loopml.client.http import Http
 from loopml.core.errors import IntegrityError
-from loopml.core.names import validate_key
+from loopml.core.names import validate_key, validate_name
 from loopml.core.paths import safe_relpath
 from loopml.tracking import log as checks
 from loopml.tracking.artifacts import artifact_files
@@ -43,6 +43,7 @@ class RemoteRuns:
         return self.http.send("POST", "/experiments", {"name": name}, Experiment)
 
     def get_experiment(self, name: str) -> Experiment:
+        validate_name(name, "experiment name")  # as the service would, before the URL
         return self.http.get(f"/experiments/{segment(name)}", Experiment)
 
     def list_experiments(self) -> builtins.list[Experiment]:

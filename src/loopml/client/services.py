@@ -15,6 +15,7 @@ from loopml.core.settings import Settings
 if TYPE_CHECKING:
     from loopml.api.events import EventReader
     from loopml.api.protocols import (
+        Access,
         Datasets,
         Deployments,
         Maintenance,
@@ -38,6 +39,7 @@ SERVICES = (
     "monitoring",
     "triggers",
     "events",
+    "access",
 )
 
 
@@ -116,6 +118,10 @@ class RemoteServices:
     @property
     def events(self) -> EventReader:
         return self._get("events")  # type: ignore[no-any-return]
+
+    @property
+    def access(self) -> Access:
+        return self._get("access")  # type: ignore[no-any-return]
 
     @property
     def tracker(self) -> Tracker:

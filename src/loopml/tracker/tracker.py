@@ -19,12 +19,12 @@ from loopml.api.runs import Artifact, Experiment, LostRun, MetricPoint, NewRun, 
 from loopml.core.errors import Conflict, InvalidInput, LoopError, NotFound
 from loopml.core.identity import whoami
 from loopml.core.names import validate_key, validate_name
+from loopml.core.process import this_process
 from loopml.tracker import active, terminate
 from loopml.tracker.active import ActiveRun
 from loopml.tracker.buffer import Writer
 from loopml.tracker.provenance import code_version, environment
 from loopml.tracking import log as checks
-from loopml.tracking import reap
 
 DEFAULT_EXPERIMENT = "default"
 
@@ -86,7 +86,7 @@ class Tracker:
             parent_run_id = outer.id if outer is not None else None
         if parent_run_id is not None and parent_run_id not in self._known_runs:
             parent_run_id = self.runs.resolve_run_id(parent_run_id)
-        owner = reap.this_process()
+        owner = this_process()
         new = NewRun(
             id=run_id,
             experiment=experiment,
@@ -182,11 +182,9 @@ class Tracker:
         logged = self._params.get(run_id)
         if logged is not None:
             # A run this process started: it knows every param logged so far.
-            from loopml.tracking.repository import param_conflict
-
             for key, value in values.items():
                 if logged.get(key, value) != value:
-                    raise param_conflict(run_id, key, logged[key], value)
+                    raise checks.param_conflict(run_id, key, logged[key], value)
             new = {k: v for k, v in values.items() if k not in logged}
             if new:
                 logged.update(new)

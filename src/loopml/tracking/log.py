@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from loopml.api.runs import LogBatch, NewRun
-from loopml.core.errors import InvalidInput
+from loopml.core.errors import Conflict, InvalidInput
 from loopml.core.names import validate_key
 
 MAX_PARAM_CHARS = 6000
@@ -164,3 +164,11 @@ def new_run(run: NewRun) -> None:
             raise InvalidInput(f"{name} of a run is at most {limit} characters")
     if run.pid is not None and not 0 <= run.pid < 2**31:
         raise InvalidInput(f"pid {run.pid} of a run is not a process id")
+
+
+def param_conflict(run_id: str, key: str, old: str, new: str) -> Conflict:
+    """The error for a param logged again with another value."""
+    return Conflict(
+        f"param {key!r} of run {run_id} is already {old!r}, cannot change it to {new!r}; "
+        "params are fixed once logged: start a new run to try another value"
+    )

@@ -30,7 +30,7 @@ from loopml.api.runs import (
     RunStatus,
 )
 from loopml.core.errors import Conflict, InvalidInput, NotFound
-from loopml.core.identity import whoami
+from loopml.core.identity import author, whoami
 from loopml.core.names import validate_key, validate_name
 from loopml.core.paths import safe_relpath
 from loopml.core.refs import parse_ref
@@ -91,12 +91,13 @@ class RunService:
         checks.new_run(run)
         params = checks.param_values(run.params)
         tags = checks.tag_values(run.tags)
+        created_by = author(run.created_by)
         with self.stores.meta.write() as conn:
             if repo.run_exists(conn, run.id):
                 raise Conflict(f"run {run.id} exists already; a new run needs a new id")
             if run.parent_run_id is not None and not repo.run_exists(conn, run.parent_run_id):
                 raise NotFound(_MISSING.format(run.parent_run_id))
-            exp = repo.ensure_experiment(conn, run.experiment, run.start_time, run.created_by)
+            exp = repo.ensure_experiment(conn, run.experiment, run.start_time, created_by)
             repo.insert_runs(
                 conn,
                 [
@@ -107,7 +108,7 @@ class RunService:
                         "status": RunStatus.RUNNING.value,
                         "start_time": run.start_time,
                         "end_time": None,
-                        "created_by": run.created_by,
+                        "created_by": created_by,
                         "code": json.dumps(run.code),
                         "environment": json.dumps(run.environment),
                         "error": None,

@@ -171,8 +171,8 @@ async def log_input(run_id: str, request: Request, svc: Svc) -> Response:
 
 @router.get("/runs/{run_id}/metrics/{key:path}")
 def metric_history(run_id: str, key: str, request: Request, svc: Svc) -> Response:
-    """Every point of one metric, by step; once the run has ended the history cannot change,
-    and the answer carries a strong ETag."""
+    """Every point of one metric, by step; once the run has ended the answer carries a strong
+    ETag (a hash of the points, so even a late point makes a new one)."""
     full = svc.runs.resolve_run_id(run_id)
     ended = svc.runs.run_status(full).is_terminal  # read before the points: never stale
     points = svc.runs.metric_history(full, key)
@@ -180,9 +180,6 @@ def metric_history(run_id: str, key: str, request: Request, svc: Svc) -> Respons
 
 
 # ---------- artifacts ----------
-ARTIFACT_CHUNK = 1 << 20
-
-
 @router.put(
     "/runs/{run_id}/artifacts/{path:path}",
     status_code=201,
