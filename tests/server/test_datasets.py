@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import blake3
 import httpx
@@ -14,7 +15,7 @@ import pytest
 from loopml.api.frames import frame_header
 from loopml.client.datasets import RemoteDatasets
 from loopml.connect import Services, connect
-from loopml.core.errors import Conflict, InvalidInput, NotFound
+from loopml.core.errors import Conflict, InvalidInput, NotFound, OperationalError
 from loopml.core.settings import load_settings
 from tests.conftest import run_cli
 from tests.plugins.server import ServerProcess
@@ -96,6 +97,32 @@ def test_repush_after_a_small_change_sends_only_changed_chunks(
     assert out.read_bytes() == bytes(raw)
 
 
+def test_loading_a_new_version_fetches_only_the_chunks_not_on_disk(
+    remote: Services, tmp_path: Path
+) -> None:
+    data = _files(tmp_path / "data", {"a.bin": 2_000_000, "b.bin": 500_000})
+    ds = remote.datasets
+    assert isinstance(ds, RemoteDatasets)
+    ds.push("cached", data)
+    first = Path(ds.load("cached"))
+    assert ds.bytes_downloaded == 2_500_000
+    raw = bytearray((data / "a.bin").read_bytes())
+    raw[1_000_000:1_000_010] = b"0123456789"
+    (data / "a.bin").write_bytes(bytes(raw))
+    ds.push("cached", data)
+    before = ds.bytes_downloaded
+    second = Path(ds.load("cached@2"))
+    fetched = ds.bytes_downloaded - before
+    assert 0 < fetched <= 600_000  # the chunks around the edit, not 2.5 MB
+    assert _tree(second) == _tree(data) and _tree(first) != _tree(second)
+    for cached in (first, second):
+        (cached / "b.bin").write_bytes(b"changed on disk")  # cached files edited locally
+    before = ds.bytes_downloaded
+    out = ds.pull("cached@2", tmp_path / "out")
+    assert _tree(out) == _tree(data)
+    assert ds.bytes_downloaded - before >= 500_000  # b.bin came from the server again
+
+
 def test_interrupted_push_resumes_sending_only_what_is_missing(
     remote: Services, tmp_path: Path
 ) -> None:
@@ -120,6 +147,50 @@ def test_interrupted_push_resumes_sending_only_what_is_missing(
     assert result.created
     assert 0 < result.bytes_new < total  # what the interrupted push sent is not sent again
     assert _tree(ds.pull("parts", tmp_path / "out")) == _tree(data)
+
+
+_KILLED_PUSH = """
+import os, signal, sys, time
+from loopml.connect import connect
+from loopml.core.settings import load_settings
+
+services = connect(load_settings(env={}, home=sys.argv[1], uri=sys.argv[2]))
+ds = services.datasets
+ds.batch_bytes = 100_000
+
+
+def die(_n):
+    while ds.requests_uploaded < 1:  # at least one upload request answered
+        time.sleep(0.01)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+ds.push("killed", sys.argv[3], progress=die)
+"""
+
+
+def test_a_killed_push_run_again_sends_only_what_is_missing(
+    server: ServerProcess, remote: Services, tmp_path: Path
+) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    sizes = {f"part-{i}.bin": 300_000 for i in range(4)}
+    data = _files(tmp_path / "data", sizes, seed=7)
+    done = subprocess.run(
+        [sys.executable, "-c", _KILLED_PUSH, str(tmp_path / "killed-home"), server.url, str(data)],
+        capture_output=True,
+        timeout=90,
+        check=False,
+    )
+    assert done.returncode == -signal.SIGKILL, done.stderr
+    with pytest.raises(NotFound):
+        remote.datasets.show("killed")
+    result = remote.datasets.push("killed", data)
+    assert result.created
+    assert 0 < result.bytes_new < sum(sizes.values())
+    assert _tree(remote.datasets.pull("killed", tmp_path / "out")) == _tree(data)
 
 
 def test_a_chunk_that_does_not_match_its_digest_is_refused(
@@ -152,6 +223,20 @@ def test_a_chunk_that_does_not_match_its_digest_is_refused(
     stored = remote.datasets.put_chunks([(good_digest, good)])
     assert [c.digest for c in stored] == [good_digest]
     assert next(iter(remote.datasets.get_chunks([good_digest]))) == (good_digest, good)
+
+
+def test_a_pull_of_corrupted_chunks_fails_and_writes_nothing(
+    remote: Services, settings: Any, tmp_path: Path
+) -> None:
+    data = _files(tmp_path / "data", {"a.bin": 300_000})
+    remote.datasets.push("bad", data)
+    pack = next(p for p in (Path(settings.blobs_url) / "packs").rglob("*") if p.is_file())
+    raw = bytearray(pack.read_bytes())
+    raw[150_000] ^= 1
+    pack.write_bytes(bytes(raw))
+    with pytest.raises(OperationalError, match="digest"):
+        remote.datasets.pull("bad", tmp_path / "out")
+    assert not (tmp_path / "out").exists()
 
 
 def test_commit_naming_a_missing_chunk_is_a_conflict(remote: Services) -> None:

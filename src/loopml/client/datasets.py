@@ -2,7 +2,8 @@
 embedded push, with this machine's hash cache), asks the server which chunks it lacks, and
 uploads only those: in batches of frames, several requests in flight, each batch recorded by
 the server on its own, so a push that is interrupted and run again sends only what is still
-missing. A pull reads the manifest and fetches the chunks it lacks, each verified."""
+missing. A pull reads the manifest and fetches the chunks it lacks, each verified; chunks
+found in the files of versions this machine loaded before are read from disk instead."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
+
+import blake3
 
 from loopml.api import codec
 from loopml.api.datasets import (
@@ -26,6 +29,7 @@ from loopml.api.datasets import (
 from loopml.api.frames import HEADER_BYTES, MEDIA_TYPE, FrameReader, frame_header
 from loopml.blobs.hashcache import HashCache
 from loopml.client.http import Http
+from loopml.core.errors import InvalidInput, NotFound, OperationalError
 from loopml.core.names import validate_name
 from loopml.core.refs import parse_ref
 from loopml.datasets import pull as pull_mod
@@ -34,16 +38,19 @@ from loopml.datasets import push as push_mod
 BATCH_BYTES = 8 * 1024 * 1024  # one upload request (well under the server's body limit)
 UPLOADS = 4  # upload requests in flight at once
 _MISSING_PER_CALL = 5_000
+_REUSE_VERSIONS = 2  # cached versions (the newest) searched for chunks a pull can reuse
 
 
 class RemoteDatasets:
-    """The datasets of a ``loopml server``; ``bytes_uploaded`` counts chunk bytes sent."""
+    """The datasets of a ``loopml server``. ``bytes_uploaded`` counts the chunk bytes sent
+    (frames included), ``bytes_downloaded`` the chunk bytes fetched."""
 
     def __init__(self, http: Http, cache_dir: Path) -> None:
         self.http = http
         self.cache_dir = cache_dir
         self.batch_bytes = BATCH_BYTES
         self.bytes_uploaded = 0
+        self.bytes_downloaded = 0
         self.requests_uploaded = 0
         self._lock = threading.Lock()
         self._hashes: HashCache | None = None
@@ -75,10 +82,10 @@ class RemoteDatasets:
     def pull(
         self, ref: str, dest: str | os.PathLike[str], progress: pull_mod.Progress | None = None
     ) -> Path:
-        return pull_mod.pull(self, ref, dest, progress)
+        return pull_mod.pull(_WithLocalChunks(self), ref, dest, progress)
 
     def load(self, ref: str) -> Any:
-        return pull_mod.load(self, self.cache_dir, ref)
+        return pull_mod.load(_WithLocalChunks(self), self.cache_dir, ref)
 
     def show(self, ref: str) -> DatasetVersion:
         parsed = parse_ref(ref, "dataset reference").without_alias("dataset")
@@ -175,7 +182,10 @@ class RemoteDatasets:
         return self.http.send("POST", f"/datasets/{name}/versions", manifest, PushResult)
 
     def get_manifest(self, ref: str) -> Manifest:
-        version = self.show(ref)
+        return self.manifest_of(self.show(ref))
+
+    def manifest_of(self, version: DatasetVersion) -> Manifest:
+        """The manifest of a version already resolved (immutable: one request)."""
         return self.http.get(
             f"/datasets/{version.name}/versions/{version.version}/manifest", Manifest
         )
@@ -183,10 +193,115 @@ class RemoteDatasets:
     def get_chunks(self, digests: Sequence[str]) -> Iterator[Chunk]:
         if not digests:
             return
-        with self.http.stream(
-            "POST", "/chunks/get", json={"digests": builtins.list(digests)}
-        ) as response:
-            yield from FrameReader(response.iter_bytes())
+        got = 0
+        try:
+            with self.http.stream(
+                "POST", "/chunks/get", json={"digests": builtins.list(digests)}
+            ) as response:
+                for chunk in FrameReader(response.iter_bytes()):
+                    got += 1
+                    with self._lock:
+                        self.bytes_downloaded += len(chunk[1])
+                    yield chunk
+        except (OperationalError, InvalidInput):
+            if got >= len(digests):
+                raise
+            # The server stops a stream it cannot finish (a chunk failed its digest there):
+            # ask for that chunk alone, whose answer says what went wrong.
+            self.http.request("GET", f"/chunks/{digests[got]}")
+            raise
+
+
+class _WithLocalChunks:
+    """The remote datasets for one pull, serving chunks this machine already holds from its
+    disk: the files of versions of the same dataset in the load cache
+    (``$LOOPML_HOME/cache/datasets/NAME/N``). Each local chunk is read back and checked against
+    its digest before use; one that no longer matches is fetched from the server instead."""
+
+    def __init__(self, remote: RemoteDatasets) -> None:
+        self.remote = remote
+        self.where: dict[str, tuple[Path, int, int]] = {}
+        self.bytes_reused = 0
+
+    def show(self, ref: str) -> DatasetVersion:
+        return self.remote.show(ref)
+
+    def get_manifest(self, ref: str) -> Manifest:
+        version = self.remote.show(ref)
+        manifest = self.remote.manifest_of(version)
+        self.where = self._index(version, manifest)
+        return manifest
+
+    def get_chunks(self, digests: Sequence[str]) -> Iterator[Chunk]:
+        remote = self.remote.get_chunks([d for d in digests if d not in self.where])
+        for d in digests:
+            found = self.where.get(d)
+            if found is None:
+                yield next(remote)
+                continue
+            data = _read_at(*found)
+            if data is None or blake3.blake3(data).hexdigest() != d:
+                del self.where[d]  # the local file changed since: ask the server
+                yield from builtins.list(self.remote.get_chunks([d]))
+                continue
+            self.bytes_reused += len(data)
+            yield d, data
+        for _rest in remote:  # none are left; this ends the stream
+            pass
+
+    def _index(
+        self, version: DatasetVersion, manifest: Manifest
+    ) -> dict[str, tuple[Path, int, int]]:
+        """Where each chunk of ``manifest`` sits in a cached earlier version, if anywhere."""
+        root = self.remote.cache_dir / "datasets" / version.name
+        try:
+            cached = sorted(
+                (int(p.name) for p in root.iterdir() if p.name.isdigit() and p.is_dir()),
+                reverse=True,
+            )
+        except OSError:
+            return {}
+        wanted = {c for f in manifest.files for c in f.chunks}
+        where: dict[str, tuple[Path, int, int]] = {}
+        for number in cached[:_REUSE_VERSIONS]:
+            try:
+                old = self.remote.get_manifest(f"{version.name}@{number}")
+            except NotFound:
+                continue
+            for f in old.files:
+                if not wanted.intersection(f.chunks):
+                    continue
+                _chunk_offsets(root / str(number) / f.path, wanted, where)
+            if wanted <= where.keys():
+                break
+        return where
+
+
+def _chunk_offsets(path: Path, wanted: set[str], where: dict[str, tuple[Path, int, int]]) -> None:
+    """Record where the ``wanted`` chunks of the local file ``path`` start and how long they are."""
+    from loopml.blobs.chunker import FileChunks
+
+    try:
+        with open(path, "rb") as f:
+            offset = 0
+            for block in FileChunks(f):
+                for digest, view in block:
+                    d = digest.hex()
+                    if d in wanted and d not in where:
+                        where[d] = (path, offset, len(view))
+                    offset += len(view)
+    except OSError:
+        return
+
+
+def _read_at(path: Path, offset: int, length: int) -> bytes | None:
+    try:
+        with open(path, "rb") as f:
+            f.seek(offset)
+            data = f.read(length)
+    except OSError:
+        return None
+    return data if len(data) == length else None
 
 
 def _raise_first_failure(pending: builtins.list[Future[builtins.list[ChunkRef]]]) -> None:

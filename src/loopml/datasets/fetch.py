@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from collections.abc import Iterator
-from typing import BinaryIO
+from collections.abc import Iterator, Sequence
+from typing import BinaryIO, Protocol
 
 import blake3
 
-from loopml.api.datasets import Manifest, ManifestFile
-from loopml.api.protocols import Datasets
+from loopml.api.datasets import Chunk, DatasetVersion, Manifest, ManifestFile
 from loopml.core.errors import IntegrityError, InvalidInput, NotFound
 from loopml.core.paths import safe_relpath
 
@@ -25,11 +24,22 @@ KEEP_BYTES = 64 * 1024 * 1024
 _PER_CALL = 1024
 
 
+class ChunkSource(Protocol):
+    """What a pull reads through: a version, its manifest, and chunks by digest (the datasets
+    service, or a client that serves some chunks from its own disk)."""
+
+    def show(self, ref: str) -> DatasetVersion: ...
+
+    def get_manifest(self, ref: str) -> Manifest: ...
+
+    def get_chunks(self, digests: Sequence[str]) -> Iterator[Chunk]: ...
+
+
 class Fetcher:
     """Writes the files of one manifest from chunks fetched through ``service``; an
     :class:`loopml.blobs.export.Source`."""
 
-    def __init__(self, service: Datasets, manifest: Manifest) -> None:
+    def __init__(self, service: ChunkSource, manifest: Manifest) -> None:
         self.service = service
         self.files: dict[str, ManifestFile] = {f.digest: f for f in manifest.files}
         self._uses = Counter(c for f in manifest.files for c in f.chunks)
@@ -112,7 +122,7 @@ class Fetcher:
             self._kept_bytes += len(data)
 
 
-def open_file(service: Datasets, ref: str, path: str) -> tuple[ManifestFile, Iterator[bytes]]:
+def open_file(service: ChunkSource, ref: str, path: str) -> tuple[ManifestFile, Iterator[bytes]]:
     """The manifest entry of file ``path`` in version ``ref`` and its verified bytes, fetched
     as they are read. A path that is not in normal relative form is refused, so nothing
     outside the version can be named."""

@@ -10,11 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from loopml.api.datasets import DatasetVersion
-from loopml.api.protocols import Datasets
 from loopml.blobs.export import export, staging_folder
 from loopml.core.refs import parse_ref
 from loopml.datasets import repository as repo
-from loopml.datasets.fetch import Fetcher
+from loopml.datasets.fetch import ChunkSource, Fetcher
 from loopml.stores import Stores
 
 Progress = Callable[[int], None]
@@ -26,7 +25,7 @@ def resolve(stores: Stores, ref: str, with_files: bool = True) -> DatasetVersion
 
 
 def pull(
-    service: Datasets, ref: str, dest: str | os.PathLike[str], progress: Progress | None = None
+    service: ChunkSource, ref: str, dest: str | os.PathLike[str], progress: Progress | None = None
 ) -> Path:
     """Write version ``ref`` to ``dest`` through ``service`` (its manifest, then the chunks),
     every byte verified; nothing is left on failure.
@@ -40,7 +39,7 @@ def pull(
     return export(Fetcher(service, manifest), files, dest, single=single, progress=progress)
 
 
-def load(service: Datasets, cache_dir: Path, ref: str) -> Any:
+def load(service: ChunkSource, cache_dir: Path, ref: str) -> Any:
     """A pandas DataFrame for a table version (one CSV or Parquet file, or a DataFrame push);
     otherwise the path of a verified local copy, cached under ``cache_dir``
     (``$LOOPML_HOME/cache``)."""

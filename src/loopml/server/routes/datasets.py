@@ -39,8 +39,8 @@ MAX_DIGESTS = 10_000
 
 @dataclass(frozen=True)
 class Digests:
-    """Body of ``POST /chunks/missing`` and ``POST /chunks/get``: chunk digests (hex). Items
-    are checked by the service, which names what a digest must look like."""
+    """Body of ``POST /chunks/missing`` and ``POST /chunks/get``: chunk digests (64 lowercase
+    hex digits each; the service checks them, so the answer is the same as the SDK's)."""
 
     digests: tuple[Any, ...]
 

@@ -5,7 +5,7 @@ through the chunk routes of :mod:`loopml.server.routes.datasets`, then ``POST
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response, StreamingResponse
@@ -34,9 +34,10 @@ Number = Annotated[int, Path(ge=1, le=2**31)]
 
 @dataclass(frozen=True)
 class AliasTarget:
-    """Body of ``PUT /models/{name}/aliases/{alias}``: the version the alias points at."""
+    """Body of ``PUT /models/{name}/aliases/{alias}``: the version the alias points at (a
+    positive whole number; the service checks it, so the answer is the same as the SDK's)."""
 
-    version: int | str
+    version: Any
 
 
 @router.get("/models")
