@@ -324,3 +324,37 @@ def test_remote_cli_deployments_and_monitors(remote_env: dict[str, str], local: 
     refused = run_cli(env, "pipeline", "run", "training.py:training")
     assert refused.returncode == 1 and "Traceback" not in refused.stderr
     assert "needs the stores" in refused.stderr
+
+
+CHEAP = """
+from loopml.pipelines import pipeline, step
+
+
+@step
+def echo(dataset: str) -> str:
+    print("echo", dataset)
+    return dataset
+
+
+@pipeline
+def training(dataset: str = "none"):
+    echo(dataset)
+"""
+
+
+def test_pipeline_runs_read_through_the_server(
+    local: Services, remote: Services, tmp_path: Path
+) -> None:
+    source = tmp_path / "cheap.py"
+    source.write_text(CHEAP)
+    made = local.pipelines.run(f"{source}:training", {"dataset": "d1"})
+    assert made.status.value == "succeeded"
+    stored = local.pipelines.get_run(made.id)
+    assert remote.pipelines.get_run(made.id) == stored
+    assert remote.pipelines.get_run(made.id[:12]).steps == stored.steps
+    assert [r.id for r in remote.pipelines.list_runs()] == [made.id]
+    assert remote.pipelines.list_runs(pipeline="nope") == []
+    log = remote.pipelines.step_log(made.id, "echo")  # type: ignore[attr-defined]
+    assert "echo d1" in (log["stdout"] or "")
+    with pytest.raises(NotFound, match="no step"):
+        remote.pipelines.step_log(made.id, "nope")  # type: ignore[attr-defined]

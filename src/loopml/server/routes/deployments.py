@@ -32,7 +32,7 @@ class DeployRequest:
     such as ``best:accuracy``, ``version`` or ``alias``), the gate, and the alias to move."""
 
     select: str | None = None
-    version: Annotated[int, msgspec.Meta(ge=1, le=2**63 - 1)] | None = None
+    version: Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)] | None = None
     alias: str | None = None
     gate: str | None = None
     to: str = "production"
