@@ -33,6 +33,7 @@ COMMANDS = [
     "demo",
     "server",
     "token",
+    "ui",
 ]
 
 

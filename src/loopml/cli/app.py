@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 from loopml.cli import datasets, deploy, models, monitor, pipeline, runs, serve, token
 from loopml.cli import server as server_cli
 from loopml.cli import trigger as triggers_cli
+from loopml.cli import ui as ui_cli
 from loopml.cli.output import console, emit_json, errors_to_exit, human_bytes
 
 app = typer.Typer(
@@ -31,6 +32,7 @@ app.command("rollback")(deploy.rollback)
 app.add_typer(deploy.app, name="deployments")
 app.command("serve")(serve.serve)
 app.command("server")(server_cli.server)
+app.command("ui")(ui_cli.ui)
 app.add_typer(monitor.app, name="monitor")
 # triggers (block 5)
 app.add_typer(triggers_cli.app, name="trigger")

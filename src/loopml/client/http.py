@@ -134,14 +134,23 @@ class Http:
         return codec.decode(self.request(method, path, json=body).content, type_)
 
     def pages(
-        self, path: str, type_: type[T], params: Mapping[str, Any] | None = None
+        self,
+        path: str,
+        type_: type[T],
+        params: Mapping[str, Any] | None = None,
+        most: int | None = None,
     ) -> Iterator[T]:
-        """Every item of a paginated list, fetching the next page as the last is consumed."""
+        """Every item of a paginated list (at most ``most``), fetching the next page as the
+        last is consumed."""
         query = dict(params or {})
-        query.setdefault("limit", 1000)
+        query.setdefault("limit", 1000 if most is None else max(1, min(most, 1000)))
+        given = 0
         while True:
             data = codec.decode(self.request("GET", path, params=query).content, dict[str, Any])
             for item in data["items"]:
+                if most is not None and given >= most:
+                    return
+                given += 1
                 yield codec.from_builtins(item, type_)
             token = data.get("next_page_token")
             if not token:

@@ -68,6 +68,9 @@ def create_app(services: Services, config: ServerConfig | None = None) -> FastAP
 
     for router in ROUTERS:
         app.include_router(router, prefix=API)
+    from loopml.server.ui import router as ui
+
+    app.include_router(ui)
     _merge_body_schemas(app, config)
     app.add_middleware(Guard, services=services, auth=config.auth)
     app.add_middleware(_Checks, config=config)

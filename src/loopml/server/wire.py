@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from fastapi import Request
@@ -108,6 +108,19 @@ def page(items: Sequence[Any], limit: int, page_token: str | None) -> dict[str, 
     limit = max(1, min(limit, MAX_PAGE))
     chunk = list(items[start : start + limit])
     more = start + limit < len(items)
+    return {"items": chunk, "next_page_token": encode_token(start + limit) if more else None}
+
+
+def page_of(
+    fetch: Callable[[int], Sequence[Any]], limit: int, page_token: str | None
+) -> dict[str, Any]:
+    """One page of a list that a service returns newest first up to a count: ``fetch(n)``
+    returns the first ``n`` items; the page is the ``limit`` after the token's offset."""
+    start = decode_token(page_token)
+    limit = max(1, min(limit, MAX_PAGE))
+    items = fetch(start + limit + 1)
+    chunk = list(items[start : start + limit])
+    more = len(items) > start + limit
     return {"items": chunk, "next_page_token": encode_token(start + limit) if more else None}
 
 
