@@ -177,6 +177,17 @@ def test_remote_client_and_cli_with_a_token(auth: AuthServer, tmp_path: Path) ->
     assert "Traceback" not in refused.stderr
 
 
+def test_a_server_with_auth_and_no_token_says_how_to_make_one(
+    settings: Settings, tmp_path: Path
+) -> None:
+    running = start_server(store_env(settings), tmp_path / "s.log", "--auth", "--no-controller")
+    try:
+        assert httpx.get(f"{running.url}/api/v1/experiments").status_code == 401
+    finally:
+        running.stop()
+    assert "loopml token create --role admin" in running.output()
+
+
 def test_token_cli_on_the_store(env: dict[str, str], client: Client) -> None:
     made = run_cli(env, "token", "create", "--role", "admin", "--name", "first", "--json")
     assert made.returncode == 0, made.stderr

@@ -18,7 +18,7 @@ from tests.plugins.server import start_server, store_env
 pytestmark = pytest.mark.timeout(300)
 
 ST_BIN = str(Path(sys.executable).with_name("schemathesis"))
-CASES = 700  # about this many requests in all, spread over the operations
+CASES = 400  # about this many requests in all, spread over the operations
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)

@@ -376,3 +376,29 @@ def test_file_paths_of_a_real_version_stay_inside_the_store(target: Target, tmp_
     )
     assert missing.status == 200 and missing.json()["missing"] == [digest]
     assert target.rows() == before
+
+
+def test_every_write_route_refuses_a_body_over_the_limit_and_every_list_a_huge_page(
+    target: Target,
+) -> None:
+    doc = target.send("GET", f"{API}/openapi.json").json()
+    before = target.rows()
+    writes = lists = 0
+    for template, ops in doc["paths"].items():
+        path = re.sub(r"\{[^}]+\}", "x", template)
+        for method, op in ops.items():
+            if method in ("post", "put", "patch"):
+                _, headers = _body_for(method.upper(), template)
+                headers["Content-Length"] = str(2**40)
+                answer = target.send(method.upper(), path, b"", headers=headers)
+                assert answer.status == 413, (method, template, answer.status, answer.body[:200])
+                writes += 1
+            names = {p["name"] for p in op.get("parameters", []) if p.get("in") == "query"}
+            if method == "get" and "limit" in names:
+                for limit in ("100000", "-1", "1e9", "x"):
+                    answer = target.send("GET", f"{path}?limit={limit}")
+                    assert 400 <= answer.status < 500, (template, limit, answer.status)
+                    assert answer.json()["error"], (template, limit)
+                lists += 1
+    assert writes >= 3 and lists >= 2
+    assert target.rows() == before

@@ -129,6 +129,11 @@ def serve(
         "timeout_graceful_shutdown": 5,
     }
     services = connect(settings)
+    if options.auth and not any(t.active for t in services.access.list()):
+        _log(
+            "--auth is on and the store has no token yet, so every request but /health is "
+            "refused; make one with: loopml token create --role admin"
+        )
     background = Background(services) if options.controller else None
     try:
         if background is not None:
