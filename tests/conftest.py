@@ -18,6 +18,7 @@ pytest_plugins = [
     "tests.plugins.s3",
     "tests.plugins.ray",
     "tests.plugins.server",
+    "tests.plugins.models",
 ]
 
 LOOPML_BIN = str(Path(sys.executable).with_name("loopml"))

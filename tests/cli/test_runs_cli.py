@@ -15,6 +15,7 @@ import pytest
 
 from loopml.sdk import Client
 from tests.conftest import run_cli
+from tests.contract.test_search import DEEP
 
 
 @pytest.fixture
@@ -176,3 +177,15 @@ def test_sigkilled_run_is_lost_and_keeps_every_flushed_metric(
     assert steps == sorted(set(steps))
     human = run_cli(env, "runs", "show", run_id)
     assert "lost" in human.stdout
+
+
+def test_deep_filters_on_the_cli_exit_1_without_a_traceback(tmp_path: Path) -> None:
+    """The parser refuses before any store is read, so one (SQLite) home is enough."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOOPML_")}
+    env.update(LOOPML_HOME=str(tmp_path / "home"), COLUMNS="200")
+    for flt, depth in (DEEP[0], DEEP[3]):
+        r = run_cli(env, "runs", "list", "--filter", flt)
+        assert r.returncode == 1, r.stderr
+        assert f"nests {depth} levels deep; at most 24 are allowed" in r.stderr
+        assert "Traceback" not in r.stderr and "RecursionError" not in r.stderr
+        assert max(len(line) for line in r.stderr.splitlines()) < 200

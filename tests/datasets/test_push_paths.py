@@ -178,3 +178,12 @@ def test_a_single_file_with_a_name_that_is_not_utf8_is_refused_by_sdk_and_cli(
     r = run_cli(env, "datasets", "push", "ds", os.fsdecode(raw))
     assert r.returncode == 1 and "not valid UTF-8" in r.stderr, r.stderr
     assert "Traceback" not in r.stderr and _shown(path) in r.stderr
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their mode")
+def test_unreadable_file_is_refused(lite: Client, tmp_path: Path) -> None:
+    f = tmp_path / "secret"
+    f.write_text("x")
+    f.chmod(0)
+    with pytest.raises(InvalidInput, match="permission denied"):
+        lite.datasets.push("m", f)

@@ -55,20 +55,6 @@ def test_gate_forms_decide_like_the_expression_says(registry: Client) -> None:
         assert len(verdict.checks) == len(parse_gate(text))
 
 
-def test_a_missing_metric_never_passes_through_not(registry: Client) -> None:
-    for text in ("not accuracy > 0.5", "accuracy > 0.5", "not (accuracy > 2 and rmse < 5)"):
-        _, verdict = registry.deployments.check("m", version=3, gate=text)
-        assert not verdict.passed, text
-        assert "records no metric 'accuracy'" in verdict.reason
-    _, verdict = registry.deployments.check("m", version=3, gate="accuracy > 0.5 or rmse < 2")
-    assert verdict.passed  # the other side decides
-
-
-def test_odd_metric_keys_are_quoted_like_in_filters(registry: Client) -> None:
-    _, verdict = registry.deployments.check("m", version=3, gate="metrics.`val loss` < 0.2")
-    assert verdict.passed and verdict.checks[0].metric == "val loss"
-
-
 @pytest.mark.parametrize(
     ("text", "says"),
     [
@@ -101,15 +87,3 @@ def test_the_documented_syntax_and_example_parse() -> None:
     assert [c.margin for c in clauses] == [0.0, 0.0, -0.5]
     example = SYNTAX.split("e.g. ")[1]
     assert "," not in example and parse_gate(example) == clauses  # joined with and, no comma
-
-
-@pytest.mark.parametrize("to", ["7", "007"])
-def test_deploy_and_rollback_refuse_an_alias_that_reads_as_a_version(
-    client: Client, to: str
-) -> None:
-    from loopml.core.errors import InvalidName
-
-    with pytest.raises(InvalidName, match="would read as a version"):
-        client.deployments.deploy("m", version=1, to=to)
-    with pytest.raises(InvalidName, match="would read as a version"):
-        client.deployments.rollback("m", to=to)

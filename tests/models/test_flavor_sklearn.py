@@ -97,3 +97,25 @@ def test_without_an_example_the_signature_comes_from_the_fitted_feature_names() 
     tensor = flavor_sklearn.default_signature(on_array)
     assert tensor is not None and tensor.columns is None and tensor.to_dict()["inputs"]
     assert flavor_sklearn.default_signature(LogisticRegression()) is None  # not fitted
+
+
+def test_loading_skops_bytes_with_unrecorded_types_is_refused(iris: Any) -> None:
+    from sklearn.tree import DecisionTreeClassifier
+
+    x, y = iris
+    saved = flavor_sklearn.save(DecisionTreeClassifier().fit(x, y))
+    assert saved.meta["trusted_types"] == ["sklearn.tree._tree.Tree"]
+    files = {"model.skops": saved.files["model.skops"]}
+    assert isinstance(files["model.skops"], bytes)
+    with pytest.raises(PermissionDenied, match=r"not recorded.*sklearn.tree._tree.Tree"):
+        flavor_sklearn.load(files, {**saved.meta, "trusted_types": []})  # type: ignore[arg-type]
+
+
+def test_only_real_classes_of_sklearn_numpy_scipy_are_allowed() -> None:
+    assert flavor_sklearn.allowed("sklearn.tree._tree.Tree")
+    assert flavor_sklearn.allowed("numpy.float64")
+    assert flavor_sklearn.allowed("numpy.log1p")  # a ufunc
+    assert not flavor_sklearn.allowed("numpy.load")  # a function, not a type
+    assert not flavor_sklearn.allowed("os.system")
+    assert not flavor_sklearn.allowed("sklearn.no_such_module.Thing")
+    assert not flavor_sklearn.allowed("builtins.eval")

@@ -1,4 +1,6 @@
-"""``run=``: a version takes its metrics, params and training datasets from the run."""
+"""``run=`` against a stand-in tracking service and rows written directly: a version takes
+its metrics, params and training datasets from the run (the same through the real services is
+in tests/contract/test_lineage.py)."""
 
 from __future__ import annotations
 
@@ -115,90 +117,3 @@ def test_bad_metrics_from_a_run_are_refused(client: Client, array_clf: Any) -> N
     svc = ModelService(client.stores, tracking=FakeTracking(bad))
     with pytest.raises(InvalidInput, match="metric 'auc' must be a finite number"):
         svc.register("m", array_clf, run=bad.id)
-
-
-# ---------- with the real tracking service ----------
-def _push_dataset(client: Client, tmp_path: Any) -> str:
-    path = tmp_path / "train.csv"
-    path.write_text("a,b\n1,2\n3,4\n")
-    return client.datasets.push("churn", path).version.ref
-
-
-def test_registering_inside_an_active_run_links_it(
-    client: Client, array_clf: Any, tmp_path: Any
-) -> None:
-    ref = _push_dataset(client, tmp_path)
-    with client.tracking.start_run(experiment="exp", params={"C": 0.5}) as run:
-        run.log_metric("auc", 0.5, step=0)
-        run.log_metric("auc", 0.9, step=1)
-        run.log_input(ref)
-        v = client.models.register("m", array_clf)
-    assert v.run_id == run.id
-    assert v.metrics == {"auc": 0.9}  # the latest point
-    assert v.params == {"C": "0.5"}
-    assert v.datasets == ("churn@1",)
-    assert client.models.show("m") == v
-
-
-def test_run_given_by_id_prefix_after_it_ended(client: Client, array_clf: Any) -> None:
-    with client.tracking.start_run(experiment="exp") as run:
-        run.log_metric("loss", 0.25)
-    v = client.models.register("m", array_clf, run=run.id[:8], metrics={"auc": 0.7})
-    assert v.run_id == run.id
-    assert v.metrics == {"auc": 0.7} and v.params == {}
-
-
-def test_unknown_run_id_is_not_found_and_nothing_is_written(client: Client, array_clf: Any) -> None:
-    with pytest.raises(NotFound, match="does not exist"):
-        client.models.register("m", array_clf, run="0" * 32)
-    assert count_rows(client.stores.meta, model_versions) == 0
-
-
-def test_an_active_run_of_another_store_is_not_linked(
-    client: Client, array_clf: Any, tmp_path: Any
-) -> None:
-    other = Client(home=str(tmp_path / "other"))
-    try:
-        with other.tracking.start_run(experiment="exp"):
-            v = client.models.register("m", array_clf)
-        assert v.run_id is None
-    finally:
-        other.close()
-
-
-SDK_SCRIPT = """
-import json
-import numpy as np
-from sklearn.linear_model import LogisticRegression
-import loopml
-
-x = np.array([[0.0, 1.0], [1.0, 0.0], [0.2, 0.8], [0.9, 0.1]])
-model = LogisticRegression().fit(x, [0, 1, 0, 1])
-with loopml.start_run(experiment="sdk") as run:
-    loopml.log_param("C", 1.0)
-    loopml.log_metric("auc", 0.8)
-    v = loopml.register_model("m", model, input_example=x[:2])
-loopml.set_alias("m", "production", v.version)
-loaded = loopml.load_model("m@production")
-print(json.dumps({
-    "run": run.id, "run_id": v.run_id, "metrics": v.metrics, "params": v.params,
-    "same": bool((loaded.predict(x) == model.predict(x)).all()),
-    "best": loopml.best_version("m", "auc").version,
-    "models": [s.name for s in loopml.list_models()],
-}))
-"""
-
-
-def test_module_level_api_links_the_active_run(env: dict[str, str]) -> None:
-    import json
-    import subprocess
-    import sys
-
-    res = subprocess.run(
-        [sys.executable, "-c", SDK_SCRIPT], env=env, capture_output=True, text=True, timeout=120
-    )
-    assert res.returncode == 0, res.stderr
-    out = json.loads(res.stdout)
-    assert out["run_id"] == out["run"]
-    assert out["metrics"] == {"auc": 0.8} and out["params"] == {"C": "1.0"}
-    assert out["same"] and out["best"] == 1 and out["models"] == ["m"]

@@ -1,4 +1,5 @@
-"""Loading: references, aliases that move, and the local cache keyed by digest."""
+"""Loading through the local cache keyed by digest (references and aliases that move are in
+tests/contract/test_models.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ from typing import Any
 import numpy as np
 import pytest
 
-from loopml.core.errors import InvalidInput
 from loopml.models import ModelService
 from loopml.sdk import Client
 
@@ -17,21 +17,6 @@ from loopml.sdk import Client
 @pytest.fixture
 def svc(client: Client) -> ModelService:
     return client.models
-
-
-def test_load_by_alias_follows_the_alias_when_it_moves(svc: ModelService, iris: Any) -> None:
-    from sklearn.dummy import DummyClassifier
-
-    x, y = iris
-    for label in (0, 1, 2):
-        svc.register("m", DummyClassifier(strategy="constant", constant=label).fit(x, y))
-    svc.set_alias("m", "production", 1)
-    assert svc.load("m@production").predict(x[:2]).tolist() == [0, 0]
-    svc.set_alias("m", "production", 3)
-    loaded = svc.load("m@production")
-    assert loaded.version == 3 and loaded.predict(x[:2]).tolist() == [2, 2]
-    assert svc.load("m/2").predict(x[:1]).tolist() == [1]
-    assert svc.load("m").version == 3
 
 
 def _cache_files(client: Client) -> list[Path]:
@@ -63,10 +48,3 @@ def test_a_corrupted_cache_file_is_replaced_from_the_blob_store(
     for p in _cache_files(client):
         p.write_bytes(b"garbage" + p.read_bytes()[7:])
     np.testing.assert_array_equal(svc.load("m").predict(x), array_clf.predict(x))
-
-
-def test_reference_syntax_errors_say_what_is_expected(svc: ModelService) -> None:
-    with pytest.raises(InvalidInput, match="versions start at 1"):
-        svc.load("m@0")
-    with pytest.raises(InvalidInput, match="after '/' comes a version number"):
-        svc.load("m/production")

@@ -71,14 +71,15 @@ def test_wrong_dtype_says_what_was_expected() -> None:
 
 def test_integral_floats_fit_an_int_column() -> None:
     sig = Signature.infer(pd.DataFrame({"age": [1]}))
-    sig.validate(pd.DataFrame({"age": [3.0]}))
+    assert sig.validate(pd.DataFrame({"age": [3.0]})) is None
+    assert sig.prepare([{"age": 3.0}])["age"].tolist() == [3]
     with pytest.raises(InvalidInput):
         sig.validate(pd.DataFrame({"age": [3.5]}))
 
 
 def test_tensor_shape_is_checked() -> None:
     sig = Signature.infer(np.zeros((2, 4)))
-    sig.validate(np.ones((10, 4)))
+    assert sig.validate(np.ones((10, 4))) is None
     assert sig.prepare([1.0, 2.0, 3.0, 4.0]).shape == (1, 4)
     with pytest.raises(InvalidInput, match="size 3 on axis 1, the model expects 4"):
         sig.validate(np.ones((2, 3)))

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from loopml.core.errors import InvalidInput
 from loopml.sdk import Client
 from tests.pipelines import files
 
@@ -121,8 +120,3 @@ def test_an_output_without_materializer_fails_the_step_with_how_to_fix_it(
     assert step.stdout == "returning a set\n"
     assert step.stderr == "warning on stderr\n"
     assert step.outputs == ()
-
-
-def test_an_unknown_pipeline_object_is_refused(client: Client) -> None:
-    with pytest.raises(InvalidInput, match="takes a @pipeline"):
-        client.pipelines.run(42)  # type: ignore[arg-type]

@@ -31,18 +31,23 @@ def pg_engine() -> Iterator[sa.Engine]:
     engine.dispose()
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh, empty metadata database URL of each kind."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'meta' / 'loopml.db'}"
-        return
-    engine: sa.Engine = request.getfixturevalue("pg_engine")
+@pytest.fixture
+def pg_schema_url(pg_engine: sa.Engine) -> Iterator[str]:
+    """The URL of a fresh, empty PostgreSQL schema, dropped afterwards."""
     schema = "t_" + uuid.uuid4().hex[:12]
-    with engine.connect() as conn:
+    with pg_engine.connect() as conn:
         conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
     try:
         yield _pg_url(schema)
     finally:
-        with engine.connect() as conn:
+        with pg_engine.connect() as conn:
             conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh, empty metadata database URL of each kind."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'meta' / 'loopml.db'}"
+    url: str = request.getfixturevalue("pg_schema_url")
+    return url

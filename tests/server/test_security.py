@@ -230,6 +230,8 @@ def test_malformed_deep_and_oversized_bodies_are_refused(target: Target) -> None
         b"[" * 10_000 + b"]" * 10_000,
         b'{"a":' * 10_000 + b"1" + b"}" * 10_000,
         b"\x00\x00",
+        b'{"name": "a\\u0000b", "token": "lml_\\u0000", "role": "reader\\u0000"}',
+        b'{"name": "a\x00b"}',
         b"\xef\xbb\xbf{}",
     ]
     for path in (f"{API}/experiments", f"{API}/tokens", f"{API}/session"):
@@ -320,3 +322,57 @@ def test_paths_that_try_to_slip_past_the_role_check(target: Target) -> None:
     assert 400 <= outside.status < 500
     assert target.client.services.access.authenticate(target.tokens["admin"]).name == "admin"
     assert [t.revoked_at for t in target.client.services.access.list()] == [None, None, None]
+
+
+def test_file_paths_of_a_real_version_stay_inside_the_store(target: Target, tmp_path: Path) -> None:
+    """Traversal through the file route of a dataset version that exists (so the name and
+    number pass and the path itself is what is checked), next to a secret outside the store."""
+    import blake3
+
+    folder = tmp_path / "data"
+    folder.mkdir()
+    (folder / "a.txt").write_text("hello")
+    (tmp_path / "secret.txt").write_text("TOPSECRET")
+    target.client.datasets.push("d", folder)
+    base = f"{API}/datasets/d/versions/1/files"
+    good = target.send("GET", f"{base}/a.txt", role="reader")
+    assert good.status == 200 and good.body == b"hello"
+    assert good.headers["content-disposition"].startswith("attachment")
+    assert good.headers["x-content-type-options"] == "nosniff"
+    secret_abs = str(tmp_path / "secret.txt").replace("/", "%2f")
+    tricks = [
+        "../secret.txt",
+        "../../secret.txt",
+        "..%2fsecret.txt",
+        "%2e%2e%2f%2e%2e%2fsecret.txt",
+        "%252e%252e%252fsecret.txt",
+        "a.txt%2f..%2f..%2f..%2fsecret.txt",
+        "..%5c..%5csecret.txt",
+        "..\\..\\secret.txt",
+        secret_abs,
+        "/etc/passwd",
+        "%2fetc%2fpasswd",
+        "a.txt%00.png",
+        "a.txt;.png",
+        "a.txt%3f",
+        "x" * 5000,
+    ]
+    before = target.rows()
+    for trick in tricks:
+        answer = target.send("GET", f"{base}/{trick}", role="reader")
+        assert_refused(answer, trick)
+        assert b"TOPSECRET" not in answer.body and b"root:" not in answer.body, trick
+    # a chunk whose bytes do not match its digest is refused and not stored
+    digest = blake3.blake3(b"the real bytes").hexdigest()
+    forged = target.send(
+        "PUT",
+        f"{API}/chunks/{digest}",
+        b"other bytes",
+        headers={"Content-Type": "application/octet-stream"},
+    )
+    assert_refused(forged, "forged chunk")
+    missing = target.send(
+        "POST", f"{API}/chunks/missing", json.dumps({"digests": [digest]}).encode()
+    )
+    assert missing.status == 200 and missing.json()["missing"] == [digest]
+    assert target.rows() == before

@@ -162,7 +162,7 @@ def dtype_servers(module_client: Client, module_settings: Settings) -> Iterator[
             s.stop()
 
 
-def _refused(res: httpx.Response, field: str) -> None:
+def assert_refused(res: httpx.Response, field: str) -> None:
     assert res.status_code == 422, res.text
     assert res.json()["field"] == field and "does not fit" in res.json()["error"]
 
@@ -186,14 +186,14 @@ def test_predict_and_v2_refuse_a_column_value_that_does_not_fit(
 
     url = dtype_servers["mixed"].url
     row = {**ROW, column: value}
-    _refused(
+    assert_refused(
         _post_raw(raw, url + "/predict", json.dumps({"records": [row]})), f"records[0].{column}"
     )
     rows = json.dumps({"instances": [list(ROW.values()), _with(column, value)]})
-    _refused(_post_raw(raw, url + "/predict", rows), f"instances[1][{_pos(column)}]")
+    assert_refused(_post_raw(raw, url + "/predict", rows), f"instances[1][{_pos(column)}]")
     datatypes = {"f": "FP64", "i": "INT64", "u": "UINT64"}
     inputs = [{"name": k, "shape": [1], "datatype": datatypes[k[0]], "data": [row[k]]} for k in ROW]
-    _refused(
+    assert_refused(
         _post_raw(raw, url + "/v2/models/mixed/infer", json.dumps({"inputs": inputs})),
         f"inputs[{_pos(column)}].data[0]",
     )
@@ -216,6 +216,8 @@ def test_predict_and_v2_refuse_a_tensor_value_that_does_not_fit(
     import json
 
     url = dtype_servers["tensor"].url
-    _refused(_post_raw(raw, url + "/predict", json.dumps({"instances": data})), "instances")
+    assert_refused(_post_raw(raw, url + "/predict", json.dumps({"instances": data})), "instances")
     v2 = {"inputs": [{"name": "x", "shape": [1, 2], "datatype": "FP32", "data": data}]}
-    _refused(_post_raw(raw, url + "/v2/models/tensor/infer", json.dumps(v2)), "inputs[0].data")
+    assert_refused(
+        _post_raw(raw, url + "/v2/models/tensor/infer", json.dumps(v2)), "inputs[0].data"
+    )

@@ -73,17 +73,3 @@ def test_job_lifecycle_allows_only_its_moves() -> None:
     ):
         with pytest.raises(Conflict):
             check_job_transition(1, old, new)
-
-
-def test_the_controller_runs_a_monitor_added_with_every_once_per_period(client: Client) -> None:
-    from tests.monitoring.conftest import train
-
-    train(client)
-    client.monitoring.add("churn@production", every=3600)
-    triggers = client.services.triggers
-    start = 3600.0 * 500_000
-    triggers.poll(now=start)
-    triggers.poll(now=start + 10)  # the same period: not again
-    assert len(client.monitoring.results("churn@production")) == 1
-    triggers.poll(now=start + 3600)
-    assert len(client.monitoring.results("churn@production")) == 2

@@ -41,7 +41,15 @@ from loopml.api.runs import (
     Run,
     RunStatus,
 )
-from loopml.api.triggers import Firing, Job, JobStatus, Trigger, TriggerSpec
+from loopml.api.triggers import (
+    Firing,
+    Job,
+    JobLease,
+    JobOutcome,
+    JobStatus,
+    Trigger,
+    TriggerSpec,
+)
 
 ByteProgress = Callable[[int], None]
 StepProgress = Callable[[str, StepStatus, str], None]
@@ -353,6 +361,17 @@ class Triggers(Protocol):
     def poll(self, limit: int = 1000, now: float | None = None, wait: float = 0.0) -> int: ...
 
     def work(self, now: float | None = None) -> Job | None: ...
+
+    # A worker on another machine: claim a job under its lease, renew it, record the outcome.
+    lease_ttl_s: float
+
+    def claim_job(
+        self, lease: JobLease, actions: Sequence[str] | None = None, now: float | None = None
+    ) -> Job | None: ...
+
+    def renew_job(self, job_id: int, lease: JobLease) -> bool: ...
+
+    def finish_job(self, job_id: int, lease: JobLease, outcome: JobOutcome) -> Job: ...
 
 
 class Access(Protocol):

@@ -10,7 +10,9 @@ from typing import Any, TypeVar
 from loopml.api import codec
 from loopml.api.access import Unauthenticated
 from loopml.core.errors import (
+    Cancelled,
     Conflict,
+    IntegrityError,
     InvalidInput,
     InvalidName,
     LoopError,
@@ -132,14 +134,23 @@ class Http:
         return codec.decode(self.request(method, path, json=body).content, type_)
 
     def pages(
-        self, path: str, type_: type[T], params: Mapping[str, Any] | None = None
+        self,
+        path: str,
+        type_: type[T],
+        params: Mapping[str, Any] | None = None,
+        most: int | None = None,
     ) -> Iterator[T]:
-        """Every item of a paginated list, fetching the next page as the last is consumed."""
+        """Every item of a paginated list (at most ``most``), fetching the next page as the
+        last is consumed."""
         query = dict(params or {})
-        query.setdefault("limit", 1000)
+        query.setdefault("limit", 1000 if most is None else max(1, min(most, 1000)))
+        given = 0
         while True:
             data = codec.decode(self.request("GET", path, params=query).content, dict[str, Any])
             for item in data["items"]:
+                if most is not None and given >= most:
+                    return
+                given += 1
                 yield codec.from_builtins(item, type_)
             token = data.get("next_page_token")
             if not token:
@@ -147,15 +158,32 @@ class Http:
             query["page_token"] = token
 
 
+_BY_CODE: dict[str, type[LoopError]] = {
+    cls.__name__: cls
+    for cls in (
+        NotFound,
+        InvalidName,
+        InvalidInput,
+        Conflict,
+        PermissionDenied,
+        StoreError,
+        IntegrityError,
+        Cancelled,
+    )
+}
+
+
 def _error(response: Any) -> LoopError:
+    body: Any = None
     try:
         body = response.json()
         message = str(body.get("error") or response.reason_phrase)
     except (ValueError, AttributeError):
         message = f"the server answered {response.status_code} {response.reason_phrase}"
     status = response.status_code
-    if status == 400 and "name" in message.lower() and "invalid" in message.lower():
-        return InvalidName(message)
+    code = body.get("code") if isinstance(body, dict) else None
+    if isinstance(code, str) and code in _BY_CODE and status < 500 and status != 401:
+        return _BY_CODE[code](message)  # the same class the service raised
     # The server failed, not the caller: a StoreError, which the tracker's buffer keeps and
     # retries (as it does when the database itself fails).
     return _ERRORS.get(status, StoreError)(message)

@@ -194,4 +194,6 @@ class Guard:
 
 def _refuse(status: int, message: str, field: str | None) -> Response:
     headers = {"WWW-Authenticate": 'Bearer realm="loopml"'} if status == 401 else None
-    return JSONResponse({"error": message, "field": field}, status_code=status, headers=headers)
+    code = "PermissionDenied" if status == 403 else None  # as errors.error_body names it
+    body = {"error": message, "field": field, "code": code}
+    return JSONResponse(body, status_code=status, headers=headers)

@@ -4,6 +4,7 @@ JSON content type, body size)."""
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
@@ -22,6 +23,8 @@ from loopml.server.errors import BodyTooLarge, error_body, http_status
 from loopml.serving.hosts import host_of, is_loopback
 
 API = "/api/v1"
+
+log = logging.getLogger("loopml.server")
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -85,6 +88,13 @@ def _errors(app: FastAPI) -> None:
         where = ".".join(str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path"))
         message = f"{where or 'request'}: {first.get('msg', 'invalid value')}"
         return JSONResponse({"error": message, "field": where or None}, status_code=422)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # a bug, not a refusal: logged with its traceback, answered as JSON all the same
+        log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
+        message = f"internal error ({type(exc).__name__}); see the server log"
+        return JSONResponse({"error": message, "field": None}, status_code=500)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -154,6 +164,8 @@ class _Checks:
             await response(scope, receive, send)
 
     def _refuse(self, scope: Scope, headers: dict[str, str]) -> tuple[int, str, str | None] | None:
+        if "\x00" in scope["path"] or b"%00" in scope.get("query_string", b""):
+            return (422, "a NUL character is not allowed in a URL; remove it", "path")
         if not self.config.auth:
             host = host_of(headers.get("host", ""))
             if host is None or not (is_loopback(host) or host in self.allowed):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from fastapi import Request
@@ -56,6 +56,9 @@ async def read_json(request: Request, type_: type[T]) -> T:
     if not body:
         raise MalformedBody("the request has no body; send a JSON object", field="body")
     _check_depth(body)
+    if b"\\u0000" in body:
+        # No name, key or value holds one, and PostgreSQL refuses it in text deep in a write.
+        raise RequestError("the JSON body holds a NUL character (\\u0000); remove it", field="body")
     return codec.decode(body, type_)
 
 
@@ -105,6 +108,19 @@ def page(items: Sequence[Any], limit: int, page_token: str | None) -> dict[str, 
     limit = max(1, min(limit, MAX_PAGE))
     chunk = list(items[start : start + limit])
     more = start + limit < len(items)
+    return {"items": chunk, "next_page_token": encode_token(start + limit) if more else None}
+
+
+def page_of(
+    fetch: Callable[[int], Sequence[Any]], limit: int, page_token: str | None
+) -> dict[str, Any]:
+    """One page of a list that a service returns newest first up to a count: ``fetch(n)``
+    returns the first ``n`` items; the page is the ``limit`` after the token's offset."""
+    start = decode_token(page_token)
+    limit = max(1, min(limit, MAX_PAGE))
+    items = fetch(start + limit + 1)
+    chunk = list(items[start : start + limit])
+    more = len(items) > start + limit
     return {"items": chunk, "next_page_token": encode_token(start + limit) if more else None}
 
 

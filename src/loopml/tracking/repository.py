@@ -165,11 +165,15 @@ _RUN_EXISTS = sa.select(_R.id).where(_R.id == sa.bindparam("run_id"))
 
 def run_state(conn: Connection, run_id: str) -> tuple[RunStatus, Any] | None:
     """(status, row with FULL_COLUMNS) of a run, or None."""
+    if not isinstance(run_id, str) or _RUN_ID_RE.fullmatch(run_id) is None:
+        return None  # not an id: no such run (and nothing odd reaches the database)
     row = conn.execute(_RUN_BY_ID, {"run_id": run_id}).first()
     return None if row is None else (RunStatus(row.status), row)
 
 
 def run_exists(conn: Connection, run_id: str) -> bool:
+    if not isinstance(run_id, str) or _RUN_ID_RE.fullmatch(run_id) is None:
+        return False
     return conn.execute(_RUN_EXISTS, {"run_id": run_id}).first() is not None
 
 

@@ -5,7 +5,20 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from loopml.server.routes import access, datasets, meta, models, runs, search
+from loopml.server.routes import (
+    access,
+    datasets,
+    deployments,
+    events,
+    maintenance,
+    meta,
+    models,
+    monitoring,
+    pipelines,
+    runs,
+    search,
+    triggers,
+)
 
 ROUTERS: tuple[APIRouter, ...] = (
     meta.router,
@@ -14,4 +27,10 @@ ROUTERS: tuple[APIRouter, ...] = (
     datasets.router,
     models.router,
     access.router,
+    events.router,
+    deployments.router,
+    monitoring.router,
+    triggers.router,
+    maintenance.router,
+    pipelines.router,
 )

@@ -7,14 +7,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-import sqlalchemy as sa
 
-from loopml.core.errors import Conflict, InvalidInput, InvalidName, NotFound
-from loopml.deployments import DeploymentStatus
-from loopml.deployments.gate import parse_gate
-from loopml.deployments.lifecycle import check_transition
-from loopml.meta.tables import events
-from loopml.sdk import Client
+from loopml import Client, Conflict, InvalidInput, InvalidName, NotFound
+from loopml.api.deployments import DeploymentStatus
+
+pytestmark = pytest.mark.services("models", "deployments")
 
 Cancer = tuple[pd.DataFrame, np.ndarray]
 
@@ -128,14 +125,14 @@ def test_rollback_refuses_when_the_alias_was_moved_by_hand(registry: Client) -> 
         registry.deployments.rollback("m", to="staging")
 
 
+@pytest.mark.services("events")
 def test_history_filters_by_alias_and_events_are_appended(registry: Client) -> None:
     registry.deployments.deploy("m", version=1)
     registry.deployments.deploy("m", version=2, to="staging")
     assert [d.alias for d in registry.deployments.history("m")] == ["staging", "production"]
     assert [d.version for d in registry.deployments.history("m", to="staging")] == [2]
     assert registry.deployments.history("other") == []
-    with registry.stores.meta.read() as conn:
-        kinds = conn.execute(sa.select(events.c.kind).order_by(events.c.id)).scalars().all()
+    kinds = [e.kind.value for e in registry.services.events.read_after(0, limit=1000)]
     assert kinds.count("deployment.recorded") == 2 and kinds.count("model.alias_changed") == 2
     assert registry.deployments.history("m")[0].to_dict()["target"] == "m@staging"
 
@@ -162,40 +159,6 @@ def test_bad_deploy_requests_say_what_to_do(
     with pytest.raises(error, match=match):
         registry.deployments.deploy("m", **kwargs)
     assert registry.deployments.history("m") == []
-
-
-def test_gate_parser_reads_every_form() -> None:
-    clauses = parse_gate(
-        "accuracy >= production and rmse < staging - 0.5 and auc > 1e-3 and f1 != current"
-    )
-    assert [(c.metric, c.op, c.number, c.alias, c.margin) for c in clauses] == [
-        ("accuracy", ">=", None, "production", 0.0),
-        ("rmse", "<", None, "staging", -0.5),
-        ("auc", ">", 0.001, None, 0.0),
-        ("f1", "!=", None, "current", 0.0),
-    ]
-
-
-def test_only_legal_status_moves() -> None:
-    check_transition(1, DeploymentStatus.PENDING, DeploymentStatus.DEPLOYED)
-    check_transition(1, DeploymentStatus.DEPLOYED, DeploymentStatus.ROLLED_BACK)
-    with pytest.raises(Conflict):
-        check_transition(1, DeploymentStatus.REFUSED, DeploymentStatus.DEPLOYED)
-    with pytest.raises(Conflict):
-        check_transition(1, DeploymentStatus.ROLLED_BACK, DeploymentStatus.DEPLOYED)
-
-
-def test_the_production_pipeline_uses_the_same_rules(registry: Client) -> None:
-    from loopml.pipelines.production import run_production
-
-    out = run_production(
-        "m", select="best:accuracy", gate="accuracy >= production", services=registry.services
-    )
-    assert out["status"] == "deployed" and out["version"] == 2 and out["target"] == "m@production"
-    again = run_production(
-        "m", version=3, gate="accuracy >= production", services=registry.services
-    )
-    assert again["status"] == "refused" and _alias(registry) == 2
 
 
 def test_check_gives_the_verdict_without_recording(registry: Client) -> None:

@@ -9,12 +9,14 @@ from typing import Any
 
 import numpy as np
 import pytest
-import sqlalchemy as sa
 
-from loopml.deployments import DeploymentStatus
-from loopml.meta.tables import events
-from loopml.sdk import Client
+from loopml import Client
+from loopml.api.deployments import DeploymentStatus
 from tests.pipelines import files
+
+pytestmark = pytest.mark.services(
+    "pipelines", "datasets", "models", "deployments", "runs", "search", "maintenance"
+)
 
 TRAINING = """
 from loopml.pipelines import current_step, deploy, deploy_if, load_dataset, pipeline, register_model, step
@@ -100,6 +102,7 @@ def test_the_standard_pipeline_registers_and_deploys_with_lineage(
     assert decision["reason"].startswith("accuracy ") and ">= 0.5: passes" in decision["reason"]
 
 
+@pytest.mark.services("events")
 def test_a_pipeline_deploy_is_recorded_in_deployment_history(client: Client, source: Path) -> None:
     run = client.pipelines.run(f"{source}:training")
     assert run.status.value == "succeeded", run.error
@@ -108,8 +111,7 @@ def test_a_pipeline_deploy_is_recorded_in_deployment_history(client: Client, sou
     assert (record.alias, record.version, record.previous_version) == ("production", 1, None)
     assert record.selector == "version:1"
     assert client.pipelines.load_output(run.id, "deploy") == record.to_dict()
-    with client.stores.meta.read() as conn:
-        kinds = conn.execute(sa.select(events.c.kind)).scalars().all()
+    kinds = [e.kind.value for e in client.services.events.read_after(0, limit=1000)]
     assert kinds.count("deployment.recorded") == 1
 
 

@@ -3,18 +3,29 @@ SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from loopml.core.errors import Conflict, InvalidInput, InvalidName, NotFound
-from loopml.meta.tables import model_versions, models
-from loopml.models import ModelService
-from loopml.models.flavors import MANIFEST
-from loopml.sdk import Client
-from tests.models.conftest import count_rows, event_rows
+from loopml import Client, Conflict, InvalidInput, InvalidName, NotFound
+from loopml.api.events import Event
+from loopml.api.protocols import Models as ModelService
+
+MANIFEST = "loopml-model.json"  # the manifest file every model version holds
+
+pytestmark = pytest.mark.services("models")
+
+
+def event_rows(client: Client, kind: str) -> list[Event]:
+    """The events of ``kind`` so far, oldest first, through the events reader."""
+    return client.services.events.read_after(0, [kind], limit=1000)
+
+
+def payload(event: Event) -> dict[str, Any]:
+    return dataclasses.asdict(event.payload)
 
 
 @pytest.fixture
@@ -63,15 +74,16 @@ def test_version_records_everything_it_was_given(svc: ModelService, clf: Any, ca
     assert v.to_dict()["ref"] == "churn@1"
 
 
+@pytest.mark.services("events")
 def test_every_new_version_appends_an_event(
     svc: ModelService, client: Client, array_clf: Any
 ) -> None:
     svc.register("m", array_clf, metrics={"acc": 0.5})
     svc.register("m", array_clf)
-    rows = event_rows(client.stores.meta, "model.version_created")
+    rows = event_rows(client, "model.version_created")
     assert [r.subject for r in rows] == ["m@1", "m@2"]
-    assert rows[0].payload["model"] == "m" and rows[0].payload["version"] == 1
-    assert rows[0].payload["flavor"] == "sklearn"
+    assert payload(rows[0])["model"] == "m" and payload(rows[0])["version"] == 1
+    assert payload(rows[0])["flavor"] == "sklearn"
 
 
 def test_references_resolve_by_number_alias_and_latest(svc: ModelService, array_clf: Any) -> None:
@@ -95,6 +107,7 @@ def test_unknown_model_version_and_alias_say_what_exists(svc: ModelService, arra
         svc.load("m@production")
 
 
+@pytest.mark.services("events")
 def test_moving_an_alias_records_the_previous_version(
     svc: ModelService, client: Client, array_clf: Any
 ) -> None:
@@ -106,14 +119,15 @@ def test_moving_an_alias_records_the_previous_version(
     assert (first.previous_version, first.version, first.changed) == (None, 1, True)
     assert (moved.previous_version, moved.version, moved.changed) == (1, 2, True)
     assert not same.changed
-    rows = event_rows(client.stores.meta, "model.alias_changed")
-    assert [r.payload for r in rows] == [
+    rows = event_rows(client, "model.alias_changed")
+    assert [payload(r) for r in rows] == [
         {"model": "m", "alias": "production", "version": 1, "previous_version": None},
         {"model": "m", "alias": "production", "version": 2, "previous_version": 1},
     ]
     assert rows[0].subject == "m@production"
 
 
+@pytest.mark.services("events")
 def test_delete_alias(svc: ModelService, client: Client, array_clf: Any) -> None:
     svc.register("m", array_clf)
     svc.set_alias("m", "staging", 1)
@@ -123,11 +137,12 @@ def test_delete_alias(svc: ModelService, client: Client, array_clf: Any) -> None
         svc.show("m@staging")
     with pytest.raises(NotFound, match="no alias 'staging'"):
         svc.delete_alias("m", "staging")
-    assert [
-        r.payload["previous_version"] for r in event_rows(client.stores.meta, "model.alias_deleted")
-    ] == [1]
+    assert [payload(r)["previous_version"] for r in event_rows(client, "model.alias_deleted")] == [
+        1
+    ]
 
 
+@pytest.mark.services("events")
 def test_alias_to_a_missing_version_changes_nothing(
     svc: ModelService, client: Client, array_clf: Any
 ) -> None:
@@ -138,7 +153,7 @@ def test_alias_to_a_missing_version_changes_nothing(
     with pytest.raises(NotFound, match="model 'other' does not exist"):
         svc.set_alias("other", "production", 1)
     assert svc.show("m@production").version == 1
-    assert len(event_rows(client.stores.meta, "model.alias_changed")) == 1
+    assert len(event_rows(client, "model.alias_changed")) == 1
 
 
 @pytest.mark.parametrize(
@@ -166,6 +181,7 @@ def test_invalid_model_names_are_refused(svc: ModelService, array_clf: Any, name
         svc.register(name, array_clf)
 
 
+@pytest.mark.services("events")
 @pytest.mark.parametrize(
     "metrics",
     [{"auc": math.nan}, {"auc": math.inf}, {"auc": "high"}, {"auc": True}, {"auc": None}, {"": 1}],
@@ -175,10 +191,8 @@ def test_bad_metrics_are_refused_and_nothing_is_written(
 ) -> None:
     with pytest.raises(InvalidInput, match="metric"):
         svc.register("m", array_clf, metrics=metrics)
-    meta = client.stores.meta
-    assert count_rows(meta, models) == 0
-    assert count_rows(meta, model_versions) == 0
-    assert event_rows(meta, "model.version_created") == []
+    assert svc.list() == []  # no model, no version
+    assert event_rows(client, "model.version_created") == []
 
 
 def test_unsupported_model_types_are_refused(svc: ModelService, tmp_path: Path) -> None:
@@ -206,7 +220,7 @@ def test_input_example_the_model_cannot_predict_on_is_refused(
 ) -> None:
     with pytest.raises(InvalidInput, match="cannot predict on input_example"):
         svc.register("m", array_clf, input_example=[[1.0, 2.0]])
-    assert count_rows(client.stores.meta, model_versions) == 0
+    assert svc.list() == []
 
 
 def test_best_version_by_max_and_min_newest_on_tie(svc: ModelService, array_clf: Any) -> None:
@@ -243,6 +257,7 @@ def test_list_models_summarises_each_model(svc: ModelService, array_clf: Any) ->
     assert svc.versions("a")[0].aliases == ("production",)
 
 
+@pytest.mark.blobs
 def test_pull_writes_the_verified_artifact_files(
     svc: ModelService, clf: Any, tmp_path: Path
 ) -> None:
@@ -275,3 +290,25 @@ def test_custom_types_in_an_sklearn_model_are_refused_with_the_way_out(
 
 def _double(x: Any) -> Any:
     return x * 2
+
+
+def test_load_by_alias_follows_the_alias_when_it_moves(svc: ModelService, iris: Any) -> None:
+    from sklearn.dummy import DummyClassifier
+
+    x, y = iris
+    for label in (0, 1, 2):
+        svc.register("m", DummyClassifier(strategy="constant", constant=label).fit(x, y))
+    svc.set_alias("m", "production", 1)
+    assert svc.load("m@production").predict(x[:2]).tolist() == [0, 0]
+    svc.set_alias("m", "production", 3)
+    loaded = svc.load("m@production")
+    assert loaded.version == 3 and loaded.predict(x[:2]).tolist() == [2, 2]
+    assert svc.load("m/2").predict(x[:1]).tolist() == [1]
+    assert svc.load("m").version == 3
+
+
+def test_reference_syntax_errors_say_what_is_expected(svc: ModelService) -> None:
+    with pytest.raises(InvalidInput, match="versions start at 1"):
+        svc.load("m@0")
+    with pytest.raises(InvalidInput, match="after '/' comes a version number"):
+        svc.load("m/production")

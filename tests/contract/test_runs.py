@@ -1,27 +1,19 @@
-"""Runs through the tracking service and the ``loopml`` functions, on SQLite and PostgreSQL."""
+"""Runs through the client's tracker, the runs service and the ``loopml`` functions."""
 
 from __future__ import annotations
 
 import math
 import platform
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 
+from loopml import Client, Conflict, InvalidInput, InvalidName, NotFound
+from loopml import active_run as current_run
 from loopml.api.runs import RunStatus
-from loopml.core.errors import Conflict, InvalidInput, InvalidName, NotFound
-from loopml.meta.tables import events, experiments, metrics, run_params, runs
-from loopml.sdk import Client
-from loopml.tracker.active import current_run
-from tests.tracking.conftest import another_tracker
 
-
-def _count(client: Client, table: sa.Table) -> int:
-    with client.stores.meta.read() as conn:
-        return int(conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one())
+pytestmark = pytest.mark.services("runs", "search", "maintenance")
 
 
 def test_run_records_params_metrics_tags_and_its_lifecycle(client: Client) -> None:
@@ -92,8 +84,8 @@ def test_a_run_ends_once(client: Client) -> None:
 def test_a_stale_running_run_can_be_marked_killed(client: Client) -> None:
     run = client.tracking.start_run(experiment="e")
     run.flush()  # a run is in the database from its first flush
-    other = another_tracker(client)  # e.g. another process cleaning up
-    other.end_run(run.id, RunStatus.KILLED)
+    other = Client(client.settings)  # e.g. another process cleaning up
+    other.tracking.end_run(run.id, RunStatus.KILLED)
     assert client.tracking.get_run(run.id).status is RunStatus.KILLED
     other.close()
 
@@ -107,13 +99,13 @@ def test_nested_runs_record_their_parent(client: Client) -> None:
     assert client.tracking.get_run(outer.id).parent_run_id is None
 
 
-def test_run_start_and_end_append_events_in_the_same_transaction(client: Client) -> None:
+@pytest.mark.services("events")
+def test_run_start_and_end_append_events(client: Client) -> None:
     with client.tracking.start_run(experiment="e") as ok:
         pass
     with pytest.raises(RuntimeError), client.tracking.start_run(experiment="e") as bad:
         raise RuntimeError("x")
-    with client.stores.meta.read() as conn:
-        rows = conn.execute(sa.select(events.c.kind, events.c.subject).order_by(events.c.id)).all()
+    rows = [(e.kind.value, e.subject) for e in client.services.events.read_after(0)]
     assert rows == [
         ("run.started", ok.id),
         ("run.finished", ok.id),
@@ -164,7 +156,8 @@ def test_bad_metric_value_is_refused_and_nothing_is_buffered(
         with pytest.raises(InvalidInput, match=says):
             run.log_metrics({"good": 1.0, "loss": value})  # type: ignore[dict-item]
         assert client.tracking.writer.pending() == 0
-    assert _count(client, metrics) == 0
+    got = client.tracking.get_run(run.id)
+    assert (got.metrics, got.metric_summaries) == ({}, {})
 
 
 def test_numeric_lookalikes_are_accepted_as_metrics(client: Client) -> None:
@@ -212,11 +205,7 @@ def test_invalid_start_writes_nothing(client: Client) -> None:
     with pytest.raises(NotFound):
         client.tracking.start_run(experiment="e", parent_run_id="ab" * 16)
     assert current_run() is None
-    assert (_count(client, runs), _count(client, experiments), _count(client, run_params)) == (
-        0,
-        0,
-        0,
-    )
+    assert client.tracking.list_experiments() == []  # and so no run, no param either
 
 
 def test_experiments_are_created_by_the_first_run_or_explicitly(client: Client) -> None:
@@ -271,6 +260,7 @@ def test_outside_a_git_work_tree_code_is_empty(
     assert client.tracking.get_run(run.id).code == {}
 
 
+@pytest.mark.services("datasets")
 def test_inputs_record_dataset_versions_as_lineage(client: Client, tmp_path: Path) -> None:
     data = tmp_path / "churn.csv"
     data.write_text("a,b\n1,2\n")
@@ -290,6 +280,8 @@ def test_inputs_record_dataset_versions_as_lineage(client: Client, tmp_path: Pat
     assert client.tracking.get_run(run.id).inputs == ("churn@1", "churn@2")
 
 
+@pytest.mark.blobs
+@pytest.mark.services("datasets")
 def test_artifacts_are_stored_in_the_blob_store(client: Client, tmp_path: Path) -> None:
     report = tmp_path / "report.txt"
     report.write_text("accuracy 0.9\n")
@@ -307,24 +299,9 @@ def test_artifacts_are_stored_in_the_blob_store(client: Client, tmp_path: Path) 
     got = client.tracking.get_run(run.id)
     paths = {a.path: a for a in got.artifacts}
     assert sorted(paths) == ["plots/a.png", "plots/sub/b.png", "report.txt"]
-    assert client.stores.blobs.read_bytes(paths["report.txt"].digest) == b"accuracy 0.95\n"
-    assert client.stores.blobs.read_bytes(paths["plots/sub/b.png"].digest) == b"\x89PNG b"
-
-
-@pytest.fixture
-def sdk_env(client: Client, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Point the module-level functions (the default client) at ``client``'s stores."""
-    from loopml.sdk import _client_for, default_client
-
-    for name, value in (
-        ("LOOPML_HOME", str(client.settings.home)),
-        ("LOOPML_DB", client.settings.db_url),
-        ("LOOPML_BLOBS", client.settings.blobs_url),
-    ):
-        monkeypatch.setenv(name, value)
-    yield
-    default_client().close()
-    _client_for.cache_clear()
+    wanted = [paths["report.txt"].digest, paths["plots/sub/b.png"].digest]
+    stored = dict(client.services.datasets.get_chunks(wanted))  # blobs by digest, verified
+    assert stored == {wanted[0]: b"accuracy 0.95\n", wanted[1]: b"\x89PNG b"}
 
 
 @pytest.mark.usefixtures("sdk_env")
