@@ -232,6 +232,10 @@ if served(
             watched.open(server.url, "deployments")
             target = "button.rollback[data-target='churn@production']"
             assert watched.page.locator(target).count() == 1
+            watched.page.locator(target).click()  # arms it
+            watched.page.locator(target).click()  # confirms: POST through the session cookie
+            cell = watched.page.wait_for_selector("table.deployments td:text-is('rollback')")
+            assert cell is not None
             watched.shot(tmp_path, "admin")
         finally:
             server.stop()
