@@ -12,14 +12,16 @@ One JSON object goes to stdout, progress to stderr. Each measurement opens a fre
 context (no cache) and times, with the wall clock of this process, from ``page.goto`` until:
 
 * runs page usable: loopml ``/#/runs?experiment=bench`` shows its first table row (sortable
-  and filterable from then on); MLflow ``/#/experiments/ID`` shows the name of the newest run.
+  and filterable from then on); MLflow ``/#/experiments/ID/runs?workflowType=machine_learning``
+  shows the name of the newest run.
 * comparison drawn: loopml ``/#/compare?runs=5 ids`` shows its first metric chart with one line
   per run (``comparison``; ``comparison_all_metrics`` waits for every metric's chart, which the
-  page marks with ``data-drawn``); MLflow's metric page ``/#/metric/m0?runs=[5 ids]&
-  experiments=[ID]`` shows a Plotly chart with 5 traces.
+  page marks with ``data-drawn``); MLflow's runs page in chart mode, filtered to the 5 runs
+  (``/#/experiments/ID/runs?workflowType=machine_learning&compareRunsMode=CHART&searchFilter=
+  attributes.run_id IN (…)``), shows its first Plotly chart with a trace per run.
 
 Median of ``--repeats`` passes after one warm-up pass. Both servers run on SQLite. The MLflow
-page selectors follow MLflow 2.x; a pass that does not finish within ``--timeout`` is
+pages and selectors are those of MLflow 3.x (checked with 3.17); a pass that does not finish within ``--timeout`` is
 reported as an error instead of a time. Target (issue 15): each under 1 s and faster than MLflow.
 """
 
@@ -37,6 +39,7 @@ import sys
 import tempfile
 import textwrap
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
@@ -275,15 +278,18 @@ def bench_mlflow(args: argparse.Namespace, browser: Any, work: Path) -> dict[str
 
         def compare_ready(page: Any) -> None:
             page.wait_for_function(
-                f"document.querySelectorAll('.js-plotly-plot .scatterlayer .trace').length"
-                f" >= {args.compare}",
+                "n => { const plot = document.querySelector('.js-plotly-plot');"
+                " return plot && plot.querySelectorAll('.scatterlayer .trace').length >= n; }",
+                arg=args.compare,
                 timeout=timeout,
             )
 
-        runs = measure(browser, f"{server.url}/#/experiments/{exp}", runs_ready, args.repeats)
+        base = f"{server.url}/#/experiments/{exp}/runs?workflowType=machine_learning"
+        runs = measure(browser, base, runs_ready, args.repeats)
         log(f"mlflow runs page: {runs}")
-        ids = json.dumps(made["ids"]).replace(" ", "")
-        url = f"{server.url}/#/metric/m0?runs={ids}&experiments=[%22{exp}%22]"
+        chosen = ", ".join(f"'{i}'" for i in made["ids"])
+        only = urllib.parse.quote(f"attributes.run_id IN ({chosen})")
+        url = f"{base}&compareRunsMode=CHART&searchFilter={only}"
         compare = measure(browser, url, compare_ready, args.repeats)
         log(f"mlflow comparison: {compare}")
     finally:

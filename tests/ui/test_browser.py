@@ -152,9 +152,29 @@ if served("GET /runs/{}", "GET /runs/{}/metrics/{}"):
         assert watched.problems == []
 
 
-def test_an_unknown_page_says_so(ui_server: ServerProcess, watched: Watched) -> None:
+def test_an_unknown_page_says_so(
+    ui_server: ServerProcess, watched: Watched, tmp_path: Path
+) -> None:
     watched.open(ui_server.url, "no/such/page")
     assert watched.page.locator("h1").inner_text() == "Not found"
+    watched.shot(tmp_path)
+
+
+if served("GET /pipelines/runs/{}"):
+
+    def test_a_pipeline_step_shows_its_status_timing_and_log(
+        ui_server: ServerProcess, ui_store: Store, watched: Watched, tmp_path: Path
+    ) -> None:
+        watched.open(ui_server.url, f"pipelines/{ui_store.pipeline_run}")
+        steps = watched.page.locator("svg.dag g.step")
+        assert steps.count() == 3
+        assert watched.page.locator("svg.dag path.edge").count() == 2  # prepare → total, count
+        assert {steps.nth(i).get_attribute("data-status") for i in range(3)} == {"succeeded"}
+        watched.page.locator('svg.dag g.step[data-step="prepare"]').click()
+        log = watched.page.wait_for_selector("#step-detail pre.log")
+        assert log is not None and "preparing 5 rows" in log.inner_text()
+        watched.shot(tmp_path, "pipeline")
+        assert watched.problems == []
 
 
 def _token(store: Store, role: str) -> str:
@@ -212,6 +232,10 @@ if served(
             watched.open(server.url, "deployments")
             target = "button.rollback[data-target='churn@production']"
             assert watched.page.locator(target).count() == 1
+            watched.page.locator(target).click()  # arms it
+            watched.page.locator(target).click()  # confirms: POST through the session cookie
+            cell = watched.page.wait_for_selector("table.deployments td:text-is('rollback')")
+            assert cell is not None
             watched.shot(tmp_path, "admin")
         finally:
             server.stop()

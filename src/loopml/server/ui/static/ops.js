@@ -60,8 +60,8 @@ export async function pipelineRunPage([id]) {
     const text = typeof logs === "string" ? logs : null;
     if (text !== null) detail.appendChild(h("pre", { class: "log" }, text || "(empty)"));
     else {
-      detail.appendChild(h("h4", null, "stdout"), h("pre", { class: "log" }, logs.stdout || "(empty)"));
-      detail.appendChild(h("h4", null, "stderr"), h("pre", { class: "log" }, logs.stderr || "(empty)"));
+      detail.append(h("h4", null, "stdout"), h("pre", { class: "log" }, logs.stdout || "(empty)"));
+      detail.append(h("h4", null, "stderr"), h("pre", { class: "log" }, logs.stderr || "(empty)"));
     }
   };
   return [
