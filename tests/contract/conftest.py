@@ -28,6 +28,7 @@ So the remote coverage grows by itself as ``loopml.client.<service>`` modules la
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.util
 import inspect
@@ -95,6 +96,7 @@ def _remote_class(service: str) -> type | None:
     return returned if isinstance(returned, type) else None
 
 
+@functools.cache
 def remote_covers(need: str) -> bool:
     """Whether the remote backend implements ``need``: ``"runs"`` (every method of the Runs
     Protocol) or ``"runs.create_experiment"`` (that method)."""
@@ -121,7 +123,8 @@ def backend_params(definition: Any) -> list[BackendParam]:
         for db in DATABASES
     ]
     needs = [need for m in definition.iter_markers("services") for need in m.args]
-    if needs and all(remote_covers(need) for need in needs):
+    covered = [remote_covers(need) for need in needs]  # every name checked, typos included
+    if needs and all(covered):
         params.append(BackendParam("sqlite", "local", remote=True))
     return params
 
