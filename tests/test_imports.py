@@ -25,6 +25,7 @@ SERVICE_CLASSES = {
     "MonitoringService",
     "TriggerService",
     "EventService",
+    "AccessService",
 }
 
 

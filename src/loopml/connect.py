@@ -17,6 +17,7 @@ from loopml.core.settings import Settings, load_settings
 if TYPE_CHECKING:
     from loopml.api.events import EventReader
     from loopml.api.protocols import (
+        Access,
         Datasets,
         Deployments,
         Maintenance,
@@ -117,6 +118,11 @@ class Services:
         return self._get("events", self._events)  # type: ignore[no-any-return]
 
     @property
+    def access(self) -> Access:
+        """Bearer tokens and roles (what ``loopml server --auth`` checks)."""
+        return self._get("access", self._access)  # type: ignore[no-any-return]
+
+    @property
     def tracker(self) -> Tracker:
         """This process's runs, metric buffer and flusher over ``runs`` (client side)."""
         return self._get("tracker", self._tracker)  # type: ignore[no-any-return]
@@ -184,6 +190,11 @@ class Services:
 
         return EventService(self.stores)
 
+    def _access(self) -> Access:
+        from loopml.access.service import AccessService
+
+        return AccessService(self.stores)
+
     def _maintenance(self) -> Maintenance:
         from loopml.maintenance.service import MaintenanceService
         from loopml.tracking.service import RunService
@@ -203,7 +214,10 @@ class Services:
         from loopml.tracker.tracker import Tracker
 
         return Tracker(
-            self.runs, self.search, self.maintenance, heartbeat_s=self.settings.heartbeat_s
+            self.runs,
+            self.search,
+            lambda: self.maintenance,
+            heartbeat_s=self.settings.heartbeat_s,
         )
 
     def close(self) -> None:

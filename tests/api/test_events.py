@@ -9,6 +9,7 @@ import pytest
 
 from loopml.api.events import (
     PAYLOAD_TYPES,
+    CommitSeen,
     DatasetVersionCreated,
     DeploymentRecorded,
     Event,
@@ -23,6 +24,7 @@ from loopml.api.events import (
     RunKilled,
     RunLost,
     RunStarted,
+    ScheduleTicked,
     decode_payload,
     encode_payload,
     kinds_of,
@@ -49,6 +51,8 @@ SAMPLES: list[Payload] = [
     MonitorAlert(
         "churn@production", "churn", 1, 2, "dataset_drift", "3 of 4 features drifted", 1.0, 2.5
     ),
+    ScheduleTicked("nightly", 1_767_225_600.0, "2026-01-01T00:00:00+00:00"),
+    CommitSeen("on-code", "/repo", "HEAD", "a" * 40),
 ]
 
 

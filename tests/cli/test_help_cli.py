@@ -31,6 +31,9 @@ COMMANDS = [
     "fsck",
     "gc",
     "demo",
+    "server",
+    "token",
+    "ui",
 ]
 
 
@@ -54,9 +57,6 @@ def test_version_prints_the_package_version(bare_env: dict[str, str]) -> None:
 def test_top_level_help_describes_only_commands_that_exist(bare_env: dict[str, str]) -> None:
     res = run_cli(bare_env, "--help")
     assert res.returncode == 0
-    text = res.stdout.lower()
-    for missing in ("server", "token"):
-        assert f"│ {missing} " not in text, res.stdout
     for command in COMMANDS:
         assert f"│ {command} " in res.stdout, res.stdout
         sub = run_cli(bare_env, command, "--help")

@@ -74,8 +74,10 @@ def _answers(url: str) -> bool:
 
 
 def store_env(settings: Settings) -> dict[str, str]:
-    """A process environment opening the same stores as ``settings`` (no LOOPML_URI)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LOOPML_")}
+    """A process environment opening the same stores as ``settings`` (no LOOPML_URI); the
+    S3 endpoint a test set (a moto server) is kept."""
+    keep = ("LOOPML_S3_ENDPOINT_URL",)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOOPML_") or k in keep}
     env.update(
         LOOPML_HOME=str(settings.home),
         LOOPML_DB=settings.db_url,

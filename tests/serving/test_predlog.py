@@ -101,3 +101,20 @@ def test_a_write_that_fails_counts_its_rows_and_logging_goes_on(
         logger.close()
     assert logger.failed_rows == 3 and logger.written_rows == 0
     assert "could not store" in caplog.text and not list(tmp_path.rglob("*.tmp"))
+
+
+def test_a_full_queue_drops_and_counts_and_keeps_what_it_held(tmp_path: Path) -> None:
+    tallies = {"dropped": Tally(), "written": Tally(), "failed": Tally(), "queued": Tally()}
+    logger = PredictionLogger(
+        tmp_path, "m", queue_size=3, flush_s=60, tallies=LogTallies(**tallies)
+    )  # not started yet: nothing drains, so the queue fills
+    for rid in "abcde":
+        _predict(logger, rid, _texts("Paris"))
+    assert logger.queued == 3
+    assert logger.log_feedback([("a", 1, 0), ("b", 0, 0)]) == 0
+    assert logger.dropped == 4 and tallies["dropped"].value == 4
+    logger.start()
+    logger.close()
+    assert logger.written_rows == 3 and logger.queued == 0
+    rows = read_log(tmp_path, "predictions", "m").to_pydict()
+    assert sorted(rows["request_id"]) == ["a", "b", "c"]

@@ -81,3 +81,50 @@ def test_a_model_without_signature_takes_numeric_rows() -> None:
     assert schema.from_rows([[1, 2], [3, 4]], "instances").n == 2
     with pytest.raises(RequestError, match="tensor"):
         schema.from_records([{"a": 1}], "records")
+
+
+# ---------- float64-only signatures: records read as one matrix
+F64 = Signature([ColumnSpec(n, "float64") for n in ("a", "b", "c")])
+
+
+@pytest.mark.parametrize(
+    "records",
+    [
+        [{"a": 1.5, "b": -2.0, "c": 0.0}],
+        [{"c": 3, "b": 2, "a": 1}, {"a": 1e300, "b": -1e-300, "c": 7}],  # ints, key order
+    ],
+)
+def test_float_records_become_one_matrix_equal_to_the_columns(
+    records: list[dict[str, object]],
+) -> None:
+    batch = InputSchema(F64).from_records(records, "records")
+    assert batch.matrix is not None and batch.matrix.dtype == np.float64
+    expected = np.array([[r["a"], r["b"], r["c"]] for r in records], dtype=np.float64)
+    np.testing.assert_array_equal(batch.matrix, expected)
+    assert [list(c) for c in batch.columns or []] == [list(col) for col in expected.T]
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (True, "expects"),
+        ("1.5", "expects"),
+        (None, "missing values"),
+        (float("nan"), "missing values"),
+        (float("inf"), "finite"),
+        (10**400, "does not fit"),
+    ],
+)
+def test_a_bad_value_in_a_float_matrix_is_named_by_its_column(value: object, message: str) -> None:
+    records = [{"a": 1.0, "b": 2.0, "c": 3.0}, {"a": 1.0, "b": value, "c": 3.0}]
+    with pytest.raises(RequestError, match=message) as caught:
+        InputSchema(F64).from_records(records, "records")
+    assert caught.value.field == "records[1].b"
+
+
+def test_missing_values_allowed_are_nan_in_the_matrix() -> None:
+    batch = InputSchema(F64, allow_nan=True).from_records(
+        [{"a": None, "b": float("nan"), "c": 1.0}], "records"
+    )
+    assert batch.columns is not None
+    assert np.isnan(batch.columns[0][0]) and np.isnan(batch.columns[1][0])

@@ -21,4 +21,4 @@ def empty_run_stack() -> Iterator[None]:
 def another_tracker(client: Client, **options: float) -> Tracker:
     """A second client-side tracker over the same services, as another process has."""
     s = client.services
-    return Tracker(s.runs, s.search, s.maintenance, **options)
+    return Tracker(s.runs, s.search, lambda: s.maintenance, **options)

@@ -31,6 +31,8 @@ class EventKind(StrEnum):
     RUN_LOST = "run.lost"
     DEPLOYMENT_RECORDED = "deployment.recorded"
     MONITOR_ALERT = "monitor.alert"
+    SCHEDULE_TICKED = "schedule.ticked"
+    COMMIT_SEEN = "code.commit_seen"
 
 
 @dataclass(frozen=True)
@@ -176,6 +178,35 @@ class MonitorAlert:
         return self.deployment
 
 
+@dataclass(frozen=True)
+class ScheduleTicked:
+    """A schedule trigger's tick came due and fired (appended with its firing)."""
+
+    kind: ClassVar[EventKind] = EventKind.SCHEDULE_TICKED
+    trigger: str
+    tick: float  # the tick's time, epoch seconds
+    time: str  # the same, ISO 8601 in UTC
+
+    @property
+    def subject(self) -> str:
+        return self.trigger
+
+
+@dataclass(frozen=True)
+class CommitSeen:
+    """A code trigger saw a new commit on its branch and fired (appended with its firing)."""
+
+    kind: ClassVar[EventKind] = EventKind.COMMIT_SEEN
+    trigger: str
+    path: str
+    branch: str
+    commit: str
+
+    @property
+    def subject(self) -> str:
+        return self.trigger
+
+
 Payload = (
     DatasetVersionCreated
     | ModelVersionCreated
@@ -188,6 +219,8 @@ Payload = (
     | RunLost
     | DeploymentRecorded
     | MonitorAlert
+    | ScheduleTicked
+    | CommitSeen
 )
 
 PAYLOAD_TYPES: dict[EventKind, type[Payload]] = {
@@ -204,6 +237,8 @@ PAYLOAD_TYPES: dict[EventKind, type[Payload]] = {
         RunLost,
         DeploymentRecorded,
         MonitorAlert,
+        ScheduleTicked,
+        CommitSeen,
     )
 }
 
@@ -320,6 +355,7 @@ class EventReader(Protocol):
 
 __all__ = [
     "PAYLOAD_TYPES",
+    "CommitSeen",
     "DatasetVersionCreated",
     "DeploymentRecorded",
     "Event",
@@ -335,6 +371,7 @@ __all__ = [
     "RunKilled",
     "RunLost",
     "RunStarted",
+    "ScheduleTicked",
     "decode_payload",
     "encode_payload",
     "kinds_of",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from loopml.api.datasets import ManifestFile
 from loopml.core.times import iso
 
 
@@ -85,3 +86,19 @@ class AliasChange:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class ModelUpload:
+    """A version registered from files whose chunks the client uploaded (the body of
+    ``POST /models/{name}/versions``): the files with their chunks in order, and what the
+    client knows about the model. ``metrics``/``params`` left None come from ``run_id``."""
+
+    flavor: str
+    files: tuple[ManifestFile, ...]
+    run_id: str | None = None
+    metrics: dict[str, float] | None = None
+    params: dict[str, Any] | None = None
+    signature: dict[str, Any] | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+    description: str | None = None

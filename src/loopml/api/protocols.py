@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
+from loopml.api.access import NewToken, Principal, Role, TokenInfo
 from loopml.api.datasets import (
     Chunk,
     ChunkRef,
@@ -26,7 +27,7 @@ from loopml.api.datasets import (
 )
 from loopml.api.deployments import Deployment, GateResult
 from loopml.api.maintenance import FsckSummary, GcSummary
-from loopml.api.models import AliasChange, ModelSummary, ModelVersion
+from loopml.api.models import AliasChange, ModelFile, ModelSummary, ModelUpload, ModelVersion
 from loopml.api.monitoring import ColumnOptions
 from loopml.api.monitors import MonitorResult, MonitorSpec
 from loopml.api.pipelines import PipelineRun, StepStatus
@@ -40,7 +41,15 @@ from loopml.api.runs import (
     Run,
     RunStatus,
 )
-from loopml.api.triggers import Firing, Job, JobStatus, Trigger, TriggerSpec
+from loopml.api.triggers import (
+    Firing,
+    Job,
+    JobLease,
+    JobOutcome,
+    JobStatus,
+    Trigger,
+    TriggerSpec,
+)
 
 ByteProgress = Callable[[int], None]
 StepProgress = Callable[[str, StepStatus, str], None]
@@ -128,6 +137,10 @@ class Runs(Protocol):
         self, run_id: str, path: str | os.PathLike[str], artifact_path: str | None = None
     ) -> builtins.list[Artifact]: ...
 
+    def open_artifact(self, run_id: str, path: str) -> tuple[Artifact, Iterator[bytes]]:
+        """One artifact of a run and its bytes, streamed and verified."""
+        ...
+
     def heartbeat(self, run_ids: tuple[str, ...]) -> dict[str, RunStatus]: ...
 
     def get_run(self, run_id: str) -> Run: ...
@@ -179,11 +192,22 @@ class Models(Protocol):
 
     def best_version(self, name: str, metric: str, mode: str = "max") -> ModelVersion: ...
 
-    def set_alias(self, name: str, alias: str, version: int) -> AliasChange: ...
+    def set_alias(self, name: str, alias: str, version: int | str) -> AliasChange: ...
 
     def delete_alias(self, name: str, alias: str) -> AliasChange: ...
 
     def pull(self, ref: str, dest: str | os.PathLike[str]) -> Path: ...
+
+    # A remote register serializes the model on the client, sends its files' chunks through
+    # the datasets chunk transfer, then commits; a remote load reads files one by one.
+    def commit_version(self, name: str, upload: ModelUpload) -> ModelVersion:
+        """The next version of ``name`` from files whose chunks are all stored (Conflict
+        names one that is not); every value checked as ``register`` checks it."""
+        ...
+
+    def open_file(self, ref: str, path: str) -> tuple[ModelFile, Iterator[bytes]]:
+        """One artifact file of version ``ref`` and its bytes, verified as they are read."""
+        ...
 
 
 class Pipelines(Protocol):
@@ -199,6 +223,7 @@ class Pipelines(Protocol):
         no_cache: bool = False,
         ray_address: str | None = None,
         progress: StepProgress | None = None,
+        cancelled: Callable[[], bool] | None = None,
     ) -> PipelineRun: ...
 
     def resume(
@@ -209,6 +234,7 @@ class Pipelines(Protocol):
         workers: int | None = None,
         ray_address: str | None = None,
         progress: StepProgress | None = None,
+        cancelled: Callable[[], bool] | None = None,
     ) -> PipelineRun: ...
 
     def get_run(self, run_id: str) -> PipelineRun: ...
@@ -335,6 +361,33 @@ class Triggers(Protocol):
     def poll(self, limit: int = 1000, now: float | None = None, wait: float = 0.0) -> int: ...
 
     def work(self, now: float | None = None) -> Job | None: ...
+
+    # A worker on another machine: claim a job under its lease, renew it, record the outcome.
+    lease_ttl_s: float
+
+    def claim_job(
+        self, lease: JobLease, actions: Sequence[str] | None = None, now: float | None = None
+    ) -> Job | None: ...
+
+    def renew_job(self, job_id: int, lease: JobLease) -> bool: ...
+
+    def finish_job(self, job_id: int, lease: JobLease, outcome: JobOutcome) -> Job: ...
+
+
+class Access(Protocol):
+    """Bearer tokens with a role (reader, writer, admin) for a server with ``--auth``."""
+
+    def create(self, role: str | Role, name: str | None = None) -> NewToken:
+        """A new token; its secret is shown in the answer only."""
+        ...
+
+    def list(self) -> builtins.list[TokenInfo]: ...
+
+    def revoke(self, name: str) -> TokenInfo: ...
+
+    def authenticate(self, token: str) -> Principal:
+        """Who ``token`` is (Unauthenticated: unknown or revoked)."""
+        ...
 
 
 class Backend(Protocol):

@@ -112,3 +112,25 @@ class Job:
         out = dataclasses.asdict(self)
         out["status"] = self.status.value
         return out
+
+
+@dataclass(frozen=True)
+class JobLease:
+    """Who claims a job: the worker process (host, pid, the process table the pid belongs to)
+    and a token unique to this holding. A worker on another machine sends its own."""
+
+    host: str
+    pid: int
+    scope: str | None
+    token: str
+
+
+@dataclass(frozen=True)
+class JobOutcome:
+    """What running a claimed job gave: whether it succeeded, the pipeline run it made, its
+    result and its error."""
+
+    ok: bool
+    run_id: str | None = None
+    result: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None

@@ -11,9 +11,10 @@ import typer
 if TYPE_CHECKING:
     from loopml.api.protocols import Maintenance
 
-from loopml.cli import datasets, deploy, models, monitor, pipeline, runs, serve
+from loopml.cli import datasets, deploy, models, monitor, pipeline, runs, serve, token
 from loopml.cli import server as server_cli
 from loopml.cli import trigger as triggers_cli
+from loopml.cli import ui as ui_cli
 from loopml.cli.output import console, emit_json, errors_to_exit, human_bytes
 
 app = typer.Typer(
@@ -31,12 +32,14 @@ app.command("rollback")(deploy.rollback)
 app.add_typer(deploy.app, name="deployments")
 app.command("serve")(serve.serve)
 app.command("server")(server_cli.server)
+app.command("ui")(ui_cli.ui)
 app.add_typer(monitor.app, name="monitor")
 # triggers (block 5)
 app.add_typer(triggers_cli.app, name="trigger")
 app.add_typer(triggers_cli.jobs_app, name="jobs")
 app.command("controller")(triggers_cli.controller)
 app.command("worker")(triggers_cli.worker)
+app.add_typer(token.app, name="token")
 _SUB_APPS = {
     "datasets": datasets.app,
     "models": models.app,
@@ -46,6 +49,7 @@ _SUB_APPS = {
     "monitor": monitor.app,
     "trigger": triggers_cli.app,
     "jobs": triggers_cli.jobs_app,
+    "token": token.app,
 }
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]

@@ -4,17 +4,21 @@ translation of an error answer back into the :class:`LoopError` the server raise
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from loopml.api import codec
+from loopml.api.access import Unauthenticated
 from loopml.core.errors import (
+    Cancelled,
     Conflict,
+    IntegrityError,
     InvalidInput,
     InvalidName,
     LoopError,
     NotFound,
-    OperationalError,
     PermissionDenied,
+    StoreError,
 )
 
 T = TypeVar("T")
@@ -24,7 +28,7 @@ TIMEOUT = 60.0
 
 _ERRORS: dict[int, type[LoopError]] = {
     400: InvalidInput,
-    401: PermissionDenied,
+    401: Unauthenticated,
     403: PermissionDenied,
     404: NotFound,
     409: Conflict,
@@ -80,13 +84,46 @@ class Http:
                 method, path, params=params, content=content, headers=sent_headers, **extra
             )
         except httpx.TransportError as exc:
-            raise OperationalError(
+            raise StoreError(
                 f"cannot reach the loopml server at {self.uri} ({type(exc).__name__}: {exc}); "
                 "check that `loopml server` runs there and LOOPML_URI is right"
             ) from None
         if response.status_code >= 400:
             raise _error(response)
         return response
+
+    @contextmanager
+    def stream(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+    ) -> Iterator[Any]:
+        """The httpx response of one request whose body is read as it arrives
+        (``response.iter_bytes()``); an error answer raises its LoopError."""
+        import httpx
+
+        headers: dict[str, str] = {}
+        content = None
+        if json is not None:
+            content = codec.encode(json)
+            headers["Content-Type"] = "application/json"
+        try:
+            with self.client.stream(
+                method, path, params=params, content=content, headers=headers
+            ) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    raise _error(response)
+                yield response
+        except httpx.TransportError as exc:
+            raise StoreError(
+                f"the connection to the loopml server at {self.uri} failed "
+                f"({type(exc).__name__}: {exc}); check that `loopml server` runs there and "
+                "try again"
+            ) from None
 
     def get(self, path: str, type_: type[T], params: Mapping[str, Any] | None = None) -> T:
         """``GET path`` read as a ``type_``."""
@@ -97,14 +134,23 @@ class Http:
         return codec.decode(self.request(method, path, json=body).content, type_)
 
     def pages(
-        self, path: str, type_: type[T], params: Mapping[str, Any] | None = None
+        self,
+        path: str,
+        type_: type[T],
+        params: Mapping[str, Any] | None = None,
+        most: int | None = None,
     ) -> Iterator[T]:
-        """Every item of a paginated list, fetching the next page as the last is consumed."""
+        """Every item of a paginated list (at most ``most``), fetching the next page as the
+        last is consumed."""
         query = dict(params or {})
-        query.setdefault("limit", 1000)
+        query.setdefault("limit", 1000 if most is None else max(1, min(most, 1000)))
+        given = 0
         while True:
             data = codec.decode(self.request("GET", path, params=query).content, dict[str, Any])
             for item in data["items"]:
+                if most is not None and given >= most:
+                    return
+                given += 1
                 yield codec.from_builtins(item, type_)
             token = data.get("next_page_token")
             if not token:
@@ -112,13 +158,32 @@ class Http:
             query["page_token"] = token
 
 
+_BY_CODE: dict[str, type[LoopError]] = {
+    cls.__name__: cls
+    for cls in (
+        NotFound,
+        InvalidName,
+        InvalidInput,
+        Conflict,
+        PermissionDenied,
+        StoreError,
+        IntegrityError,
+        Cancelled,
+    )
+}
+
+
 def _error(response: Any) -> LoopError:
+    body: Any = None
     try:
         body = response.json()
         message = str(body.get("error") or response.reason_phrase)
     except (ValueError, AttributeError):
         message = f"the server answered {response.status_code} {response.reason_phrase}"
     status = response.status_code
-    if status == 400 and "name" in message.lower() and "invalid" in message.lower():
-        return InvalidName(message)
-    return _ERRORS.get(status, OperationalError)(message)
+    code = body.get("code") if isinstance(body, dict) else None
+    if isinstance(code, str) and code in _BY_CODE and status < 500 and status != 401:
+        return _BY_CODE[code](message)  # the same class the service raised
+    # The server failed, not the caller: a StoreError, which the tracker's buffer keeps and
+    # retries (as it does when the database itself fails).
+    return _ERRORS.get(status, StoreError)(message)

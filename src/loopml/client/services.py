@@ -15,6 +15,7 @@ from loopml.core.settings import Settings
 if TYPE_CHECKING:
     from loopml.api.events import EventReader
     from loopml.api.protocols import (
+        Access,
         Datasets,
         Deployments,
         Maintenance,
@@ -38,6 +39,7 @@ SERVICES = (
     "monitoring",
     "triggers",
     "events",
+    "access",
 )
 
 
@@ -118,6 +120,10 @@ class RemoteServices:
         return self._get("events")  # type: ignore[no-any-return]
 
     @property
+    def access(self) -> Access:
+        return self._get("access")  # type: ignore[no-any-return]
+
+    @property
     def tracker(self) -> Tracker:
         """This process's runs, metric buffer and flusher, over the remote ``runs``."""
         found = self._built.get("tracker")
@@ -130,7 +136,7 @@ class RemoteServices:
                     found = self._built["tracker"] = Tracker(
                         self.runs,
                         self.search,
-                        self.maintenance,
+                        lambda: self.maintenance,
                         heartbeat_s=self.settings.heartbeat_s,
                     )
         return found

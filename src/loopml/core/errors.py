@@ -9,9 +9,10 @@
     │   ├── InvalidInput           a value, path, file or expression that is not acceptable (400/422)
     │   ├── Conflict               the write clashes with what exists                   (409)
     │   └── PermissionDenied       a role or trust flag is missing                      (403)
-    └── OperationalError           the platform itself failed; retry or repair     (exit 1 / 5xx)
-        ├── StoreError             a database or blob backend failed
-        └── IntegrityError         stored bytes do not match their digest
+    ├── OperationalError           the platform itself failed; retry or repair     (exit 1 / 5xx)
+    │   ├── StoreError             a database or blob backend failed
+    │   └── IntegrityError         stored bytes do not match their digest
+    └── Cancelled                  the work was cancelled while it ran (a job, a pipeline run)
 
 The CLI and the server each translate this tree once; storage code never knows HTTP codes.
 """
@@ -64,3 +65,7 @@ class StoreError(OperationalError):
 
 class IntegrityError(OperationalError):
     """Stored bytes do not match the digest they are filed under."""
+
+
+class Cancelled(LoopError):
+    """The work was cancelled while it ran (``loopml jobs cancel`` on a running job)."""

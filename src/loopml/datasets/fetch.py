@@ -17,7 +17,8 @@ import blake3
 
 from loopml.api.datasets import Manifest, ManifestFile
 from loopml.api.protocols import Datasets
-from loopml.core.errors import IntegrityError, NotFound
+from loopml.core.errors import IntegrityError, InvalidInput, NotFound
+from loopml.core.paths import safe_relpath
 
 KEEP_BYTES = 64 * 1024 * 1024
 # Chunks asked for in one get_chunks call (a remote service streams them back).
@@ -109,3 +110,20 @@ class Fetcher:
         elif c not in self._kept and self._kept_bytes + len(data) <= KEEP_BYTES:
             self._kept[c] = data
             self._kept_bytes += len(data)
+
+
+def open_file(service: Datasets, ref: str, path: str) -> tuple[ManifestFile, Iterator[bytes]]:
+    """The manifest entry of file ``path`` in version ``ref`` and its verified bytes, fetched
+    as they are read. A path that is not in normal relative form is refused, so nothing
+    outside the version can be named."""
+    wanted = safe_relpath(path)
+    if wanted != path:
+        raise InvalidInput(f"file path {path!r} is not in normal form; use {wanted!r}")
+    manifest = service.get_manifest(ref)
+    for entry in manifest.files:
+        if entry.path == wanted:
+            fetcher = Fetcher(service, manifest)
+            return entry, fetcher.iter_file(entry.digest)
+    raise NotFound(
+        f"version {ref} has no file {path!r}; list its files with: loopml datasets show {ref}"
+    )

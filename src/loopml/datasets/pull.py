@@ -40,12 +40,13 @@ def pull(
     return export(Fetcher(service, manifest), files, dest, single=single, progress=progress)
 
 
-def load(service: Datasets, stores: Stores, ref: str) -> Any:
+def load(service: Datasets, cache_dir: Path, ref: str) -> Any:
     """A pandas DataFrame for a table version (one CSV or Parquet file, or a DataFrame push);
-    otherwise the path of a verified local copy, cached under ``$LOOPML_HOME/cache``."""
+    otherwise the path of a verified local copy, cached under ``cache_dir``
+    (``$LOOPML_HOME/cache``)."""
     from loopml.datasets.stats import is_table
 
-    version = resolve(stores, ref)
+    version = service.show(ref)
     if len(version.files) == 1 and is_table(Path(version.files[0].path)):
         f = version.files[0]
         data = Fetcher(service, service.get_manifest(version.ref)).read_bytes(f.digest)
@@ -54,7 +55,7 @@ def load(service: Datasets, stores: Stores, ref: str) -> Any:
         if f.path.endswith((".parquet", ".pq")):
             return pd.read_parquet(io.BytesIO(data))
         return pd.read_csv(io.BytesIO(data))
-    cache = stores.settings.cache_dir / "datasets" / version.name / str(version.version)
+    cache = cache_dir / "datasets" / version.name / str(version.version)
     if not cache.exists():
         cache.parent.mkdir(parents=True, exist_ok=True)
         with staging_folder(cache.parent) as tmp:

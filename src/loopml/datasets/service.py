@@ -51,7 +51,7 @@ class DatasetService:
         return pull_mod.pull(self, ref, dest, progress)
 
     def load(self, ref: str) -> Any:
-        return pull_mod.load(self, self.stores, ref)
+        return pull_mod.load(self, self.stores.settings.cache_dir, ref)
 
     def show(self, ref: str) -> DatasetVersion:
         return pull_mod.resolve(self.stores, ref)

@@ -25,9 +25,7 @@ lock held by the operating system or the database server, not a lease (see
 
 from __future__ import annotations
 
-import functools
 import os
-import socket
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -40,43 +38,11 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
 from loopml.core.errors import InvalidInput, StoreError
+from loopml.core.process import Holder as Holder
+from loopml.core.process import this_process as this_process
 
 Clock = Callable[[], float]
 DATABASE_CLOCK: Literal["database"] = "database"
-
-
-@dataclass(frozen=True)
-class Holder:
-    """Who holds a lease: a process (host, pid, and ``scope``, the process table the pid
-    belongs to; None where the platform does not say) and ``token``, unique per holding."""
-
-    host: str
-    pid: int
-    scope: str | None
-    token: str | None = None
-
-    @property
-    def shown(self) -> str:
-        return f"pid {self.pid} on {self.host}"
-
-
-@functools.cache
-def _host_and_scope() -> tuple[str, str | None]:
-    host = socket.gethostname()[:255]
-    try:
-        # Two machines (or containers) can share a hostname; only a process with the same
-        # kernel boot and pid namespace can tell whether a pid is alive.
-        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
-        ns = os.readlink("/proc/self/ns/pid")
-    except OSError:
-        return host, None
-    return host, f"{boot}/{ns.removeprefix('pid:[').removesuffix(']')}"[:64]
-
-
-def this_process(token: str | None = None) -> Holder:
-    """This process as a holder; ``token`` None gives it no token."""
-    host, scope = _host_and_scope()
-    return Holder(host, os.getpid(), scope, token)
 
 
 def new_token() -> str:

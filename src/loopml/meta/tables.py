@@ -441,3 +441,19 @@ jobs = sa.Table(
     sa.Index("ix_jobs_status_id", "status", "id"),
     sa.Index("ix_jobs_trigger_id_id", "trigger_id", "id"),
 )
+
+
+# --- bearer tokens (the server's --auth) ---
+# One row per token: its name, role and a SHA-256 of the secret (the secret itself is shown once
+# and never stored). A revoked token keeps its row (and its name) with ``revoked_at`` set.
+tokens = sa.Table(
+    "tokens",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("name", sa.String(128), nullable=False, unique=True),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("created_by", sa.String(200), nullable=False),
+    sa.Column("revoked_at", sa.Float, nullable=True),
+)

@@ -6,19 +6,26 @@ import functools
 import io
 import json
 import math
+import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+import blake3
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
+from loopml.api.datasets import ManifestFile
 from loopml.api.events import ModelVersionCreated
-from loopml.api.models import ModelFile, ModelVersion
-from loopml.core.errors import InvalidInput, NotFound, StoreError
+from loopml.api.models import ModelFile, ModelUpload, ModelVersion
+from loopml.blobs import chunks as blob_chunks
+from loopml.blobs.chunks import record_files
+from loopml.core.errors import Conflict, InvalidInput, NotFound, StoreError
 from loopml.core.identity import whoami
 from loopml.core.names import validate_key, validate_name
+from loopml.core.paths import safe_relpath
 from loopml.meta.events import append_event
 from loopml.models import repository as repo
 from loopml.models.flavors import INPUT_EXAMPLE, MANIFEST, SavedModel, get_flavor, infer_flavor
@@ -27,6 +34,7 @@ from loopml.stores import Stores
 
 MANIFEST_FORMAT = 1
 _EXAMPLE_ROWS = 20
+_HEX = re.compile(r"[0-9a-f]{64}")
 
 
 class RunLike(Protocol):
@@ -210,6 +218,71 @@ def _manifest(flavor: str, saved: SavedModel, sig: Signature | None, example: bo
     return json.dumps(doc, indent=2, sort_keys=True).encode()
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """A model checked and serialized on the caller's machine, ready to store: its flavor,
+    the metrics and params given (None: take the run's), tags, description, signature and
+    the files (bytes, or a path for a file registered as it is)."""
+
+    flavor: str
+    metrics: dict[str, float] | None
+    params: dict[str, Any] | None
+    tags: dict[str, str]
+    description: str | None
+    signature: dict[str, Any] | None
+    contents: dict[str, bytes | Path]
+
+
+def check_request(
+    name: str,
+    model: Any,
+    *,
+    metrics: Mapping[str, Any] | None = None,
+    params: Mapping[str, Any] | None = None,
+    flavor: str | None = None,
+    tags: Mapping[str, Any] | None = None,
+    description: str | None = None,
+) -> tuple[str, dict[str, float] | None, dict[str, Any] | None, dict[str, str]]:
+    """Flavor, metrics, params and tags of a registration, every value checked first."""
+    validate_name(name, "model name")
+    flavor_name = infer_flavor(model) if flavor is None else get_flavor(flavor).NAME
+    given_metrics = None if metrics is None else check_metrics(metrics)
+    given_params = None if params is None else check_params(params)
+    user_tags = check_tags(tags)
+    if description is not None and not isinstance(description, str):
+        raise InvalidInput("description must be text")
+    return flavor_name, given_metrics, given_params, user_tags
+
+
+def serialize(
+    flavor_name: str,
+    model: Any,
+    *,
+    metrics: dict[str, float] | None,
+    params: dict[str, Any] | None,
+    tags: dict[str, str],
+    description: str | None,
+    signature: Signature | dict[str, Any] | None = None,
+    input_example: Any = None,
+) -> Prepared:
+    """The files of ``model`` as its flavor saves them, with the example and the manifest."""
+    saved = get_flavor(flavor_name).save(model)
+    sig, example = _signature(flavor_name, model, signature, input_example)
+    contents: dict[str, bytes | Path] = dict(saved.files)
+    if example is not None:
+        contents[INPUT_EXAMPLE] = _example_bytes(example)
+    contents[MANIFEST] = _manifest(flavor_name, saved, sig, example is not None)
+    return Prepared(
+        flavor_name,
+        metrics,
+        params,
+        tags,
+        description,
+        None if sig is None else sig.to_dict(),
+        contents,
+    )
+
+
 def register(
     stores: Stores,
     tracking: Tracking | None,
@@ -228,20 +301,27 @@ def register(
 ) -> ModelVersion:
     """Store ``model`` as the next version of ``name``: all checks first, then the files,
     then one transaction for the version row, its files and its event."""
-    validate_name(name, "model name")
-    flavor_name = infer_flavor(model) if flavor is None else get_flavor(flavor).NAME
-    given_metrics = None if metrics is None else check_metrics(metrics)
-    given_params = None if params is None else check_params(params)
-    user_tags = check_tags(tags)
-    if description is not None and not isinstance(description, str):
-        raise InvalidInput("description must be text")
+    flavor_name, given_metrics, given_params, user_tags = check_request(
+        name,
+        model,
+        metrics=metrics,
+        params=params,
+        flavor=flavor,
+        tags=tags,
+        description=description,
+    )
     lineage = run_lineage(tracking, run, active)
-    saved = get_flavor(flavor_name).save(model)
-    sig, example = _signature(flavor_name, model, signature, input_example)
-    contents: dict[str, bytes | Path] = dict(saved.files)
-    if example is not None:
-        contents[INPUT_EXAMPLE] = _example_bytes(example)
-    contents[MANIFEST] = _manifest(flavor_name, saved, sig, example is not None)
+    prepared = serialize(
+        flavor_name,
+        model,
+        metrics=given_metrics,
+        params=given_params,
+        tags=user_tags,
+        description=description,
+        signature=signature,
+        input_example=input_example,
+    )
+    contents = prepared.contents
 
     with stores.blobs.ingest() as ingest:
         try:
@@ -257,40 +337,62 @@ def register(
             ingest.abort()
             raise
 
-        now = time.time()
-        user = whoami()
-        values: dict[str, Any] = {
-            "run_id": lineage.run_id,
-            "flavor": flavor_name,
-            "signature": None if sig is None else sig.to_dict(),
-            "metrics": given_metrics if given_metrics is not None else (lineage.metrics or {}),
-            "params": given_params if given_params is not None else (lineage.params or {}),
-            "datasets": list(lineage.datasets),
-            "tags": user_tags,
-            "description": description,
-            "created_at": now,
-            "created_by": user,
-        }
-        try:
-            with stores.meta.write() as conn:
-                mid = repo.lock_model(conn, name, now, user)
-                number = (repo.latest_number(conn, mid) or 0) + 1
-                ingest.commit(conn)
-                repo.insert_version(conn, {"model_id": mid, "version": number, **values}, files)
-                append_event(
-                    conn,
-                    ModelVersionCreated(
-                        name, number, flavor_name, lineage.run_id, dict(values["metrics"])
-                    ),
-                )
-        except sa.exc.IntegrityError as exc:
-            # The only foreign key a caller controls is the run; numbering is under the lock.
-            if lineage.run_id is None:
-                raise StoreError(f"registering {name!r} failed: {exc.orig}") from exc
-            raise NotFound(
-                f"run {lineage.run_id!r} does not exist; list runs with: loopml runs list"
-            ) from exc
+        version = record_version(
+            stores,
+            name,
+            lineage,
+            prepared,
+            files,
+            ingest.commit,
+        )
         ingest.remember_hashes()  # a .onnx file registered again is not re-read
+    return version
+
+
+def record_version(
+    stores: Stores,
+    name: str,
+    lineage: Lineage,
+    prepared: Prepared,
+    files: list[ModelFile],
+    record_files: Callable[[Connection], None],
+) -> ModelVersion:
+    """One transaction: the files (``record_files`` on the connection), the version row and
+    its event, numbered under the model's lock."""
+    now = time.time()
+    user = whoami()
+    flavor_name = prepared.flavor
+    values: dict[str, Any] = {
+        "run_id": lineage.run_id,
+        "flavor": flavor_name,
+        "signature": prepared.signature,
+        "metrics": prepared.metrics if prepared.metrics is not None else (lineage.metrics or {}),
+        "params": prepared.params if prepared.params is not None else (lineage.params or {}),
+        "datasets": list(lineage.datasets),
+        "tags": prepared.tags,
+        "description": prepared.description,
+        "created_at": now,
+        "created_by": user,
+    }
+    try:
+        with stores.meta.write() as conn:
+            mid = repo.lock_model(conn, name, now, user)
+            number = (repo.latest_number(conn, mid) or 0) + 1
+            record_files(conn)
+            repo.insert_version(conn, {"model_id": mid, "version": number, **values}, files)
+            append_event(
+                conn,
+                ModelVersionCreated(
+                    name, number, flavor_name, lineage.run_id, dict(values["metrics"])
+                ),
+            )
+    except sa.exc.IntegrityError as exc:
+        # The only foreign key a caller controls is the run; numbering is under the lock.
+        if lineage.run_id is None:
+            raise StoreError(f"registering {name!r} failed: {exc.orig}") from exc
+        raise NotFound(
+            f"run {lineage.run_id!r} does not exist; list runs with: loopml runs list"
+        ) from exc
     return ModelVersion(
         name=name,
         version=number,
@@ -300,9 +402,89 @@ def register(
         metrics=values["metrics"],
         params=values["params"],
         datasets=lineage.datasets,
-        tags=user_tags,
-        description=description,
+        tags=prepared.tags,
+        description=prepared.description,
         created_at=now,
         created_by=user,
         files=tuple(files),
     )
+
+
+def commit_upload(
+    stores: Stores, tracking: Tracking | None, name: str, upload: ModelUpload
+) -> ModelVersion:
+    """The next version of ``name`` from files whose chunks were uploaded already (Conflict
+    names a chunk that is not stored). Every value is checked as for :func:`register`; every
+    file path must be relative and in normal form, so none can point outside the version."""
+    validate_name(name, "model name")
+    flavor_name = get_flavor(upload.flavor).NAME
+    metrics = None if upload.metrics is None else check_metrics(upload.metrics)
+    params = None if upload.params is None else check_params(upload.params)
+    tags = check_tags(upload.tags)
+    signature = None
+    if upload.signature is not None:
+        signature = Signature.from_dict(upload.signature).to_dict()
+    check_files(upload.files)
+    lineage = run_lineage(tracking, upload.run_id)
+    prepared = Prepared(flavor_name, metrics, params, tags, upload.description, signature, {})
+    files = [ModelFile(f.path, f.size, f.digest) for f in upload.files]
+    chunked = [(f.digest, f.size, [bytes.fromhex(c) for c in f.chunks]) for f in upload.files]
+    with stores.blobs.gc_off():
+        _check_contents(stores, upload.files)
+        return record_version(
+            stores,
+            name,
+            lineage,
+            prepared,
+            files,
+            lambda conn: record_files(conn, chunked),
+        )
+
+
+def _check_contents(stores: Stores, files: Sequence[ManifestFile]) -> None:
+    """Every file not stored yet reassembles from its chunks to its own digest and size (a
+    model's files are small, so the server reads them back once before recording them)."""
+    known = stores.blobs.known_files(f.digest for f in files)
+    for f in files:
+        if f.digest in known:
+            continue
+        whole = blake3.blake3()
+        total = 0
+        missing = blob_chunks.missing_chunks(stores.blobs, [bytes.fromhex(c) for c in f.chunks])
+        if missing:
+            raise Conflict(
+                f"{len(missing)} chunk(s) of model file {f.path!r} are not stored (first: "
+                f"{missing[0].hex()}); send them with put_chunks first"
+            )
+        for _d, data in blob_chunks.read_chunks(stores.blobs, [bytes.fromhex(c) for c in f.chunks]):
+            whole.update(data)
+            total += len(data)
+        if total != f.size or whole.hexdigest() != f.digest:
+            raise InvalidInput(
+                f"model file {f.path!r}: its chunks reassemble to other content than its "
+                f"digest {f.digest} and size {f.size}; send the file's chunks in order"
+            )
+
+
+def check_files(files: Sequence[ManifestFile]) -> None:
+    """InvalidInput naming the first file of an upload that is not acceptable."""
+    if not files:
+        raise InvalidInput(f"the upload lists no files; a model version holds {MANIFEST}")
+    seen: set[str] = set()
+    for f in files:
+        if safe_relpath(f.path) != f.path:
+            raise InvalidInput(f"model file path {f.path!r} is not in normal form")
+        if f.path in seen:
+            raise InvalidInput(f"the upload lists model file {f.path!r} twice")
+        seen.add(f.path)
+        if f.size < 0:
+            raise InvalidInput(f"model file {f.path!r} has a negative size")
+        for d in (f.digest, *f.chunks):
+            if not _HEX.fullmatch(d):
+                raise InvalidInput(f"model file {f.path!r}: {d!r} is not a BLAKE3 digest")
+        if f.size > 0 and not f.chunks:
+            raise InvalidInput(f"model file {f.path!r} has {f.size} bytes but no chunks")
+    if MANIFEST not in seen:
+        raise InvalidInput(
+            f"the upload has no {MANIFEST}; register models with the SDK or the CLI, which write it"
+        )

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import builtins
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from loopml.api.models import AliasChange, ModelSummary, ModelVersion
+from loopml.api.models import AliasChange, ModelFile, ModelSummary, ModelUpload, ModelVersion
 from loopml.core.errors import InvalidInput, NotFound
 from loopml.core.names import validate_key, validate_name
 from loopml.models import aliases
@@ -102,12 +102,21 @@ class ModelService:
                 )
         return found
 
-    def set_alias(self, name: str, alias: str, version: int) -> AliasChange:
+    def set_alias(self, name: str, alias: str, version: int | str) -> AliasChange:
         """Point ``name@alias`` at ``version`` (moving it if it points elsewhere)."""
         return aliases.set_alias(self.stores, name, alias, version)
 
     def delete_alias(self, name: str, alias: str) -> AliasChange:
         return aliases.delete_alias(self.stores, name, alias)
+
+    def commit_version(self, name: str, upload: ModelUpload) -> ModelVersion:
+        """The next version of ``name`` from files whose chunks are stored already (sent
+        through the datasets chunk transfer); Conflict names a chunk that is not."""
+        return register_mod.commit_upload(self.stores, self.tracking, name, upload)
+
+    def open_file(self, ref: str, path: str) -> tuple[ModelFile, Iterator[bytes]]:
+        """One artifact file of ``ref`` and its bytes, verified as they are read."""
+        return load_mod.open_file(self.stores, ref, path)
 
     def pull(self, ref: str, dest: str | os.PathLike[str]) -> Path:
         """Write the artifact files of ``ref`` into ``dest``, verified."""

@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 from loopml.api.pipelines import Output, StepRun, StepStatus
 from loopml.blobs.packs import pack_key
-from loopml.core.errors import LoopError
+from loopml.core.errors import Cancelled, LoopError
 from loopml.pipelines import cache
 from loopml.pipelines import materializers as mats
 from loopml.pipelines import repository as repo
@@ -92,8 +92,10 @@ class Coordinator:
         progress: Progress | None = None,
         backend: Any = None,
         connect: Callable[..., Any] | None = None,
+        cancelled: Callable[[], bool] | None = None,
     ) -> None:
         self.stores = stores
+        self.cancelled = cancelled  # asked about once a second while steps run
         self.tracker = tracker
         self.backend = backend  # the other services, for ``cache_extra`` of built-in steps
         self.connect = connect
@@ -121,6 +123,7 @@ class Coordinator:
         in_flight: set[str] = set()
         must_run: set[str] = set()
         while pending or in_flight:
+            self._check_cancelled()
             progressed = True
             while progressed:
                 progressed = False
@@ -145,7 +148,7 @@ class Coordinator:
                     pending.remove(name)
                     progressed = True
             if in_flight:
-                for result in self.executor.wait(None):
+                for result in self.executor.wait(None if self.cancelled is None else 1.0):
                     in_flight.discard(result.step)
                     self._finished(result)
             elif pending:  # cannot happen with a checked graph; never spin
@@ -162,6 +165,10 @@ class Coordinator:
                 repo.move_step(
                     conn, self.run_id, name, StepStatus.FAILED, error=reason, end_time=time.time()
                 )
+
+    def _check_cancelled(self) -> None:
+        if self.cancelled is not None and self.cancelled():
+            raise Cancelled(f"pipeline run {self.run_id} was cancelled while it ran")
 
     # ---------- per step ----------
     def _key(self, node: Node) -> str:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from loopml.api.pipelines import PipelineRun, RunStatus, StepRun, StepStatus
-from loopml.core.errors import Conflict, InvalidInput
+from loopml.core.errors import Cancelled, Conflict, InvalidInput
 from loopml.core.identity import whoami
 from loopml.pipelines import repository as repo
 from loopml.pipelines.execute import Coordinator, Executor, Progress, Tracker
@@ -99,9 +99,12 @@ class PipelineService:
         no_cache: bool = False,
         ray_address: str | None = None,
         progress: Progress | None = None,
+        cancelled: Callable[[], bool] | None = None,
     ) -> PipelineRun:
         """Run a pipeline (an object or ``FILE.py:FUNC``); parameters are checked and the
-        graph traced before anything runs. Returns the finished run (failed or not)."""
+        graph traced before anything runs. Returns the finished run (failed or not).
+        ``cancelled``, asked about once a second, stops the run (its running steps killed,
+        the run failed as cancelled) and raises :class:`Cancelled`."""
         if isinstance(pipeline, str):
             pipeline, source = load_pipeline(pipeline)
         elif isinstance(pipeline, Pipeline):
@@ -112,7 +115,7 @@ class PipelineService:
             )
         plan = pipeline.plan(params or {})
         return self._execute(
-            plan, source, executor, workers, no_cache, ray_address, progress, None, {}
+            plan, source, executor, workers, no_cache, ray_address, progress, None, {}, cancelled
         )
 
     def resume(
@@ -123,6 +126,7 @@ class PipelineService:
         workers: int | None = None,
         ray_address: str | None = None,
         progress: Progress | None = None,
+        cancelled: Callable[[], bool] | None = None,
     ) -> PipelineRun:
         """Run a failed run again as a new run: steps that succeeded and whose code, inputs
         and arguments are unchanged are reused; the rest runs."""
@@ -150,6 +154,7 @@ class PipelineService:
             progress,
             old.id,
             reuse,
+            cancelled,
         )
 
     def _executor(
@@ -182,6 +187,7 @@ class PipelineService:
         progress: Progress | None,
         resumed_from: str | None,
         reuse: dict[str, StepRun],
+        cancelled: Callable[[], bool] | None = None,
     ) -> PipelineRun:
         if workers is not None and (not isinstance(workers, int) or workers < 1):
             raise InvalidInput(f"workers must be a whole number of at least 1, got {workers!r}")
@@ -201,15 +207,17 @@ class PipelineService:
                 progress,
                 backend=self.backend,
                 connect=self.connect,
+                cancelled=cancelled,
             )
             try:
                 outcome = coordinator.run()
             except BaseException as exc:
-                reason = (
-                    "interrupted"
-                    if isinstance(exc, KeyboardInterrupt)
-                    else (f"the coordinator failed: {type(exc).__name__}: {exc}")
-                )
+                if isinstance(exc, KeyboardInterrupt):
+                    reason = "interrupted"
+                elif isinstance(exc, Cancelled):
+                    reason = "cancelled"
+                else:
+                    reason = f"the coordinator failed: {type(exc).__name__}: {exc}"
                 coordinator.abort(reason)
                 self._end(run_id, RunStatus.FAILED, reason)
                 raise

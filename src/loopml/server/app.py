@@ -4,6 +4,8 @@ JSON content type, body size)."""
 
 from __future__ import annotations
 
+import logging
+import re
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,10 +18,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from loopml.connect import Services
 from loopml.core.errors import LoopError
 from loopml.server import wire
+from loopml.server.access import Guard
 from loopml.server.errors import BodyTooLarge, error_body, http_status
 from loopml.serving.hosts import host_of, is_loopback
 
 API = "/api/v1"
+
+log = logging.getLogger("loopml.server")
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -37,6 +42,10 @@ class ServerConfig:
     max_body_bytes: int = 64 * 1024 * 1024
     allowed_hosts: tuple[str, ...] = ()
     raw_body_prefixes: tuple[str, ...] = field(default=(f"{API}/chunks",))
+    raw_body_patterns: tuple[str, ...] = field(default=(rf"{API}/runs/[^/]+/artifacts/",))
+    """Routes (regular expressions matched at the start of the path) taking raw bytes."""
+    # JSON routes under a raw prefix: the chunk questions (which are missing, send these back)
+    json_body_paths: tuple[str, ...] = field(default=(f"{API}/chunks/missing", f"{API}/chunks/get"))
 
 
 def create_app(services: Services, config: ServerConfig | None = None) -> FastAPI:
@@ -48,6 +57,9 @@ def create_app(services: Services, config: ServerConfig | None = None) -> FastAP
         openapi_url=f"{API}/openapi.json",
         docs_url="/docs",
         redoc_url=None,
+        # A trailing slash is a 404, not a redirect to a decoded path (``…/%2e%2e%2f`` would
+        # come back as ``Location: …/..``).
+        redirect_slashes=False,
     )
     app.state.services = services
     app.state.config = config
@@ -56,7 +68,11 @@ def create_app(services: Services, config: ServerConfig | None = None) -> FastAP
 
     for router in ROUTERS:
         app.include_router(router, prefix=API)
-    _merge_body_schemas(app)
+    from loopml.server.ui import router as ui
+
+    app.include_router(ui)
+    _merge_body_schemas(app, config)
+    app.add_middleware(Guard, services=services, auth=config.auth)
     app.add_middleware(_Checks, config=config)
     return app
 
@@ -73,6 +89,13 @@ def _errors(app: FastAPI) -> None:
         message = f"{where or 'request'}: {first.get('msg', 'invalid value')}"
         return JSONResponse({"error": message, "field": where or None}, status_code=422)
 
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # a bug, not a refusal: logged with its traceback, answered as JSON all the same
+        log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
+        message = f"internal error ({type(exc).__name__}); see the server log"
+        return JSONResponse({"error": message, "field": None}, status_code=500)
+
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
         text = exc.detail if isinstance(exc.detail, str) else "request refused"
@@ -81,13 +104,17 @@ def _errors(app: FastAPI) -> None:
         return JSONResponse({"error": text, "field": None}, status_code=exc.status_code)
 
 
-def _merge_body_schemas(app: FastAPI) -> None:
+def _merge_body_schemas(app: FastAPI, config: ServerConfig) -> None:
     base = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             schema = base()
-            schema.setdefault("components", {}).setdefault("schemas", {}).update(wire.COMPONENTS)
+            components = schema.setdefault("components", {})
+            components.setdefault("schemas", {}).update(wire.COMPONENTS)
+            if config.auth:
+                components["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
+                schema["security"] = [{"bearer": []}]
             app.openapi_schema = schema
         return app.openapi_schema
 
@@ -137,6 +164,8 @@ class _Checks:
             await response(scope, receive, send)
 
     def _refuse(self, scope: Scope, headers: dict[str, str]) -> tuple[int, str, str | None] | None:
+        if "\x00" in scope["path"] or b"%00" in scope.get("query_string", b""):
+            return (422, "a NUL character is not allowed in a URL; remove it", "path")
         if not self.config.auth:
             host = host_of(headers.get("host", ""))
             if host is None or not (is_loopback(host) or host in self.allowed):
@@ -156,7 +185,10 @@ class _Checks:
         if scope["method"] in ("POST", "PUT", "PATCH") and length != "0":
             path: str = scope["path"]
             ctype = headers.get("content-type", "").split(";")[0].strip().lower()
-            raw = any(path.startswith(p) for p in self.config.raw_body_prefixes)
+            raw = path not in self.config.json_body_paths and (
+                any(path.startswith(p) for p in self.config.raw_body_prefixes)
+                or any(re.match(p, path) for p in self.config.raw_body_patterns)
+            )
             wanted = "application/octet-stream" if raw else "application/json"
             if ctype != wanted:
                 return (

@@ -3,6 +3,7 @@ body ``{"error": message, "field": name-or-null}``. A route never picks a status
 
 from __future__ import annotations
 
+from loopml.api.access import Unauthenticated
 from loopml.core.errors import (
     Conflict,
     InvalidInput,
@@ -20,11 +21,6 @@ from loopml.serving.errors import (
     RequestError,
     UnsupportedMediaType,
 )
-
-
-class Unauthenticated(PermissionDenied):
-    """No bearer token, or one that is unknown or revoked (401)."""
-
 
 _STATUS: tuple[tuple[type[LoopError], int], ...] = (
     (BodyTooLarge, 413),
@@ -50,9 +46,23 @@ def http_status(exc: LoopError) -> int:
     return 503
 
 
+_CODES = (
+    "NotFound",
+    "InvalidName",
+    "InvalidInput",
+    "Conflict",
+    "PermissionDenied",
+    "StoreError",
+    "IntegrityError",
+    "Cancelled",
+)
+
+
 def error_body(exc: LoopError) -> dict[str, str | None]:
-    """The JSON body of an error answer."""
-    return {"error": str(exc), "field": getattr(exc, "field", None)}
+    """The JSON body of an error answer: the message, the field at fault, and ``code``, the
+    class of :mod:`loopml.core.errors` it is (so a remote client raises the same one)."""
+    code = next((c.__name__ for c in type(exc).__mro__ if c.__name__ in _CODES), None)
+    return {"error": str(exc), "field": getattr(exc, "field", None), "code": code}
 
 
 __all__ = [

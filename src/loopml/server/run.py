@@ -9,6 +9,7 @@ import json
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -108,8 +109,11 @@ def _log(message: str) -> None:
     print(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} loopml server: {message}", file=sys.stderr)
 
 
-def serve(settings: Settings, options: ServerOptions) -> None:
-    """Serve until interrupted."""
+def serve(
+    settings: Settings, options: ServerOptions, on_ready: Callable[[], None] | None = None
+) -> None:
+    """Serve until interrupted; ``on_ready`` is called (on another thread) once the server
+    listens."""
     import uvicorn
 
     from loopml.serving.server import check_listen
@@ -130,7 +134,14 @@ def serve(settings: Settings, options: ServerOptions) -> None:
         if background is not None:
             background.start()
         if options.workers == 1:
-            uvicorn.run(create_app(services, options.app_config()), **uv)
+            server = uvicorn.Server(
+                uvicorn.Config(create_app(services, options.app_config()), **uv)
+            )
+            if on_ready is not None:
+                threading.Thread(
+                    target=_when_started, args=(server, on_ready), name="loopml-ready", daemon=True
+                ).start()
+            server.run()
             return
         # Worker processes import the app by name; this process passes the options down
         # through their environment (the store settings travel as LOOPML_* already).
@@ -146,6 +157,17 @@ def serve(settings: Settings, options: ServerOptions) -> None:
         if background is not None:
             background.stop()
         services.close()
+
+
+def _when_started(server: Any, on_ready: Callable[[], None]) -> None:
+    """Call ``on_ready`` once uvicorn says it listens (or never, if it stops first)."""
+    waiting = threading.Event()
+    deadline = time.monotonic() + 60
+    while not server.started:
+        if server.should_exit or time.monotonic() > deadline:
+            return
+        waiting.wait(0.05)
+    on_ready()
 
 
 def app_from_env() -> Any:

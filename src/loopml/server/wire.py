@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from fastapi import Request
@@ -13,6 +13,8 @@ from fastapi.responses import Response
 
 from loopml.api import codec
 from loopml.connect import Services
+from loopml.core.errors import InvalidInput
+from loopml.core.paths import safe_relpath
 from loopml.serving.errors import MalformedBody, RequestError
 
 T = TypeVar("T")
@@ -54,6 +56,9 @@ async def read_json(request: Request, type_: type[T]) -> T:
     if not body:
         raise MalformedBody("the request has no body; send a JSON object", field="body")
     _check_depth(body)
+    if b"\\u0000" in body:
+        # No name, key or value holds one, and PostgreSQL refuses it in text deep in a write.
+        raise RequestError("the JSON body holds a NUL character (\\u0000); remove it", field="body")
     return codec.decode(body, type_)
 
 
@@ -106,6 +111,19 @@ def page(items: Sequence[Any], limit: int, page_token: str | None) -> dict[str, 
     return {"items": chunk, "next_page_token": encode_token(start + limit) if more else None}
 
 
+def page_of(
+    fetch: Callable[[int], Sequence[Any]], limit: int, page_token: str | None
+) -> dict[str, Any]:
+    """One page of a list that a service returns newest first up to a count: ``fetch(n)``
+    returns the first ``n`` items; the page is the ``limit`` after the token's offset."""
+    start = decode_token(page_token)
+    limit = max(1, min(limit, MAX_PAGE))
+    items = fetch(start + limit + 1)
+    chunk = list(items[start : start + limit])
+    more = len(items) > start + limit
+    return {"items": chunk, "next_page_token": encode_token(start + limit) if more else None}
+
+
 def encode_token(offset: int) -> str:
     return base64.urlsafe_b64encode(f"o{offset}".encode()).decode().rstrip("=")
 
@@ -124,3 +142,30 @@ def decode_token(token: str | None) -> int:
             field="page_token",
         )
     return int(text[1:])
+
+
+MAX_URL_PATH = 1024
+_ENCODED = ("%2e", "%2f", "%5c", "%00", "%25")
+
+
+def url_path(raw: str, field: str = "path") -> str:
+    """A file path taken from a URL (percent-decoded once by the server), normalized and
+    confined like every stored path: ``..``, absolute paths, NUL and backslashes are refused,
+    and so is a path that still holds an encoded dot, slash, backslash, NUL or percent sign
+    (``%252e``: encoded twice, it would turn into a traversal if anything decoded it again)."""
+    lowered = raw.lower()
+    if any(code in lowered for code in _ENCODED):
+        raise RequestError(
+            f"{field} {raw[:80]!r} holds a percent-encoded '.', '/', '\\', NUL or '%'; "
+            "send the plain path, encoded once",
+            field=field,
+        )
+    if len(raw) > MAX_URL_PATH or any(len(part.encode()) > 255 for part in raw.split("/")):
+        raise RequestError(
+            f"{field} is too long: at most {MAX_URL_PATH} characters, 255 bytes a part",
+            field=field,
+        )
+    try:
+        return safe_relpath(raw)
+    except InvalidInput as exc:
+        raise RequestError(str(exc), field=field) from None

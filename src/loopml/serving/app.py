@@ -30,6 +30,7 @@ from starlette.routing import Route
 
 from loopml.core.errors import LoopError, NotFound
 from loopml.core.refs import parse_ref
+from loopml.core.settings import Settings
 from loopml.serving import codec
 from loopml.serving.batching import MicroBatcher
 from loopml.serving.config import ServeConfig
@@ -48,7 +49,6 @@ from loopml.serving.metrics import CONTENT_TYPE, Metrics
 from loopml.serving.model import ServedModel, quiet_feature_name_warnings
 from loopml.serving.predlog import PredictionLogger
 from loopml.serving.swap import AliasWatcher, ModelHolder
-from loopml.stores import Stores
 
 if TYPE_CHECKING:
     from loopml.api.events import EventReader
@@ -71,9 +71,15 @@ _ROUTES_TEXT = (
 )
 
 
+REMOTE_WAIT_S = 2.0
+"""How long one long-poll of a server's events waits: a move is seen as soon as it is
+appended, and stopping the endpoint waits at most this long for the poll in flight."""
+
+
 class EmbeddedServices(Protocol):
-    """What the endpoint takes from ``loopml.connect()``: the models service, and the stores
-    its prediction log and hot swap use."""
+    """What the endpoint takes from ``loopml.connect()`` (embedded or remote): the models
+    service, the events its hot swap follows, and the settings (where the prediction log
+    goes by default; ``uri`` set: the events are long-polled from the server)."""
 
     @property
     def models(self) -> Models: ...
@@ -82,7 +88,7 @@ class EmbeddedServices(Protocol):
     def events(self) -> EventReader: ...
 
     @property
-    def stores(self) -> Stores: ...
+    def settings(self) -> Settings: ...
 
 
 class ServingApp:
@@ -90,7 +96,7 @@ class ServingApp:
 
     def __init__(self, config: ServeConfig, services: EmbeddedServices) -> None:
         self.config = config
-        self.stores = services.stores
+        self.settings = services.settings
         self.ref = parse_ref(config.ref, "model reference")
         self.models = services.models
         self.events = services.events
@@ -145,7 +151,7 @@ class ServingApp:
             self.config.max_batch_size, self.config.max_latency_ms, self.metrics.batch_rows.observe
         )
         self.logger = PredictionLogger(
-            self.config.log_path(self.stores.settings),
+            self.config.log_path(self.settings),
             served.name,
             queue_size=self.config.log_queue_size,
             sample_rate=self.config.log_sample_rate,
@@ -161,6 +167,7 @@ class ServingApp:
             self.metrics,
             self._after_id,
             self.config.poll_interval_s,
+            wait_s=REMOTE_WAIT_S if self.settings.uri else 0.0,
         )
         self.batcher.start()
         self.logger.start()

@@ -68,7 +68,9 @@ class ServedModel:
             return lambda b: call(b.tensor)
         if loaded.flavor == "sklearn" and schema.numeric:
             raw = getattr(loaded.raw, method)
-            return lambda b: raw(np.column_stack(b.columns or []))
+            return lambda b: raw(
+                b.matrix if b.matrix is not None else np.column_stack(b.columns or [])
+            )
         names = schema.names
 
         def via_frame(b: Batch) -> Any:

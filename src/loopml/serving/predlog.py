@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import logging
 import os
-import queue
 import random
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("loopml.serving")
 
-_TICK = object()  # "nothing arrived before the flush deadline"
+_POLL_S = 0.05  # how often the writer thread takes what requests appended
 
 
 class Scorer(Protocol):
@@ -106,7 +106,11 @@ class _Feedback:
 
 
 class PredictionLogger:
-    """A bounded queue drained into Parquet files by one background thread."""
+    """A bounded queue drained into Parquet files by one background thread.
+
+    The request path only appends to a deque (atomic, no lock, no thread woken); the thread
+    moves what arrived into its pending list every ``_POLL_S`` and writes files every
+    ``flush_s`` or ``flush_rows`` rows. ``queue_size`` bounds what waits between two polls."""
 
     def __init__(
         self,
@@ -129,7 +133,9 @@ class PredictionLogger:
         self.written_rows = 0
         self.failed_rows = 0  # rows that could not be stored (logged with the reason)
         self.files_written = 0
-        self._queue: queue.Queue[_Prediction | _Feedback | None] = queue.Queue(queue_size)
+        self.queue_size = queue_size
+        self._queue: deque[_Prediction | _Feedback] = deque()
+        self._stop = threading.Event()
         self._seq = 0
         self._thread = threading.Thread(target=self._drain, name="loopml-predlog", daemon=True)
         self._started = False
@@ -151,63 +157,59 @@ class PredictionLogger:
         With ``scorer`` (a classifier), the class probabilities are logged too."""
         if self.sample_rate < 1.0 and random.random() >= self.sample_rate:
             return
-        try:
-            self._queue.put_nowait(
-                _Prediction(request_id, time.time(), version, names, batch, outputs, scorer)
-            )
-        except queue.Full:
+        if len(self._queue) >= self.queue_size:
             self.dropped += 1
             self.tallies.dropped.inc()
+            return
+        self._queue.append(
+            _Prediction(request_id, time.time(), version, names, batch, outputs, scorer)
+        )
 
     def log_feedback(self, items: Iterable[tuple[str, Any, int]]) -> int:
         """Queue ground-truth labels as (request id, label, row); returns how many were
         queued (the rest are dropped)."""
         now, queued = time.time(), 0
         for request_id, label, row in items:
-            try:
-                self._queue.put_nowait(_Feedback(request_id, label, now, row))
-                queued += 1
-            except queue.Full:
+            if len(self._queue) >= self.queue_size:
                 self.dropped += 1
                 self.tallies.dropped.inc()
+                continue
+            self._queue.append(_Feedback(request_id, label, now, row))
+            queued += 1
         return queued
 
     @property
     def queued(self) -> int:
-        return self._queue.qsize()
+        return len(self._queue)
 
     def close(self, timeout: float = 10.0) -> None:
         """Write what is queued, then stop the thread."""
         if not self._started:
             return
-        try:
-            self._queue.put(None, timeout=timeout)
-        except queue.Full:
-            log.warning("prediction log queue still full at shutdown; records are lost")
-            return
+        self._stop.set()
         self._thread.join(timeout)
+        if self._thread.is_alive():
+            log.warning("the prediction log did not finish writing within %.0f s", timeout)
 
     def _drain(self) -> None:
         pending: list[_Prediction | _Feedback] = []
         rows = 0
         deadline = time.monotonic() + self.flush_s
+        take = self._queue.popleft
         while True:
-            item: _Prediction | _Feedback | object | None
-            try:
-                item = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
-            except queue.Empty:
-                item = _TICK
-            if item is None:
-                self._write(pending)
-                return
-            if isinstance(item, _Prediction | _Feedback):
+            stopping = self._stop.wait(min(_POLL_S, max(0.0, deadline - time.monotonic())))
+            while self._queue:
+                item = take()
                 pending.append(item)
                 rows += _rows(item)
+            if stopping:
+                self._write(pending)
+                return
             if rows >= self.flush_rows or time.monotonic() >= deadline:
                 self._write(pending)
                 pending, rows = [], 0
                 deadline = time.monotonic() + self.flush_s
-                self.tallies.queued.set(self._queue.qsize())
+                self.tallies.queued.set(len(self._queue))
 
     def _write(self, items: list[_Prediction | _Feedback]) -> None:
         if not items:

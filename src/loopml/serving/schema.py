@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from itertools import chain
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -86,11 +88,14 @@ def _column(name: str, dtype: str) -> Column:
 
 @dataclass
 class Batch:
-    """The rows of one request: one array per signature column, or one tensor."""
+    """The rows of one request: one array per signature column, or one tensor. When every
+    column is float64, ``matrix`` holds them as one (rows by columns) array and ``columns`` are
+    views of its columns, so a model that takes a matrix gets it without a copy."""
 
     n: int
     columns: list[np.ndarray] | None = None
     tensor: np.ndarray | None = None
+    matrix: np.ndarray | None = None
 
 
 def describe(value: Any) -> str:
@@ -131,6 +136,11 @@ class InputSchema:
         self.index = {name: i for i, name in enumerate(self.names)}
         self._name_set = frozenset(self.names)
         self.numeric = bool(self.columns) and all(c.kind in "fi" for c in self.columns)
+        # every column a float64 one: records are read as one matrix, checked as a whole
+        self._all_f64 = len(self.columns) >= 2 and all(
+            c.kind == "f" and not c.narrow for c in self.columns
+        )
+        self._row_values = itemgetter(*self.names) if self._all_f64 else None
 
     # ----- column signatures
     def from_records(self, records: Any, where: str) -> Batch:
@@ -150,10 +160,29 @@ class InputSchema:
                 )
             if len(r) != width or r.keys() != expected:
                 self._key_error(r, f"{where}[{i}]")
+        if self._row_values is not None:
+            fast = self._float_matrix([self._row_values(r) for r in rows])
+            if fast is not None:
+                return fast
         cols = [[r[name] for r in rows] for name in names]
         return Batch(
             len(rows), [self.convert(j, cols[j], _dotted(where, names[j])) for j in range(width)]
         )
+
+    def _float_matrix(self, rows: list[tuple[Any, ...]]) -> Batch | None:
+        """Rows of a float64-only signature as one matrix, or None when a value needs the
+        per-column path (a type other than float or int, a missing or non-finite number when
+        those are refused): that path then names it."""
+        types = set(map(type, chain.from_iterable(rows)))
+        if not types <= _FLOATISH:
+            return None
+        try:
+            matrix = np.array(rows, dtype=np.float64)
+        except OverflowError:  # an integer beyond float64: the per-column path names it
+            return None
+        if float in types and not self.allow_nan and not np.isfinite(matrix).all():
+            return None
+        return Batch(len(rows), list(matrix.T), matrix=matrix)
 
     def _key_error(self, record: dict[str, Any], where: str) -> None:
         missing = [c for c in self.names if c not in record]

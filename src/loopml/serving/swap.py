@@ -60,6 +60,7 @@ class AliasWatcher:
         metrics: Metrics,
         after_id: int,
         interval_s: float = 0.5,
+        wait_s: float = 0.0,
     ) -> None:
         self.events = events
         self.ref = ref
@@ -69,6 +70,7 @@ class AliasWatcher:
         self.metrics = metrics
         self.last_id = after_id
         self.interval_s = interval_s
+        self.wait_s = wait_s  # > 0: each poll waits in the reader (a server's long-poll)
         self._task: asyncio.Task[None] | None = None
 
     @property
@@ -88,13 +90,16 @@ class AliasWatcher:
 
     async def _run(self) -> None:
         while True:
-            await asyncio.sleep(self.interval_s)
+            if self.wait_s <= 0.0:
+                await asyncio.sleep(self.interval_s)
             try:
                 await self.check()
             except asyncio.CancelledError:
                 raise
             except Exception:  # a failed poll or load must not stop the endpoint
                 log.exception("checking for a new version of %s failed", self.ref)
+                if self.wait_s > 0.0:
+                    await asyncio.sleep(self.interval_s)  # the server is away: ask less often
 
     async def check(self) -> bool:
         """Swap if a relevant event arrived and the reference now points elsewhere."""
@@ -122,8 +127,10 @@ class AliasWatcher:
 
     def _poll(self) -> bool:
         relevant = False
+        wait = self.wait_s
         while True:
-            batch = self.events.read_after(self.last_id, _KINDS, limit=_BATCH)
+            batch = self.events.read_after(self.last_id, _KINDS, limit=_BATCH, wait=wait)
+            wait = 0.0
             for event in batch:
                 self.last_id = max(self.last_id, event.id)
                 relevant = self._matches(event.payload) or relevant

@@ -11,7 +11,7 @@ import signal
 import sys
 import time
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from loopml.api.protocols import Maintenance, Runs, Search
@@ -19,12 +19,12 @@ from loopml.api.runs import Artifact, Experiment, LostRun, MetricPoint, NewRun, 
 from loopml.core.errors import Conflict, InvalidInput, LoopError, NotFound
 from loopml.core.identity import whoami
 from loopml.core.names import validate_key, validate_name
+from loopml.core.process import this_process
 from loopml.tracker import active, terminate
 from loopml.tracker.active import ActiveRun
 from loopml.tracker.buffer import Writer
 from loopml.tracker.provenance import code_version, environment
 from loopml.tracking import log as checks
-from loopml.tracking import reap
 
 DEFAULT_EXPERIMENT = "default"
 
@@ -32,19 +32,21 @@ DEFAULT_EXPERIMENT = "default"
 class Tracker:
     """Start runs, log to them and read them back, for one process over one backend. Params,
     tags and metrics of the runs it started are written behind (:mod:`loopml.tracker.buffer`);
-    ``flush()``, ``end_run`` and interpreter exit commit them. Its open runs send heartbeats."""
+    ``flush()``, ``end_run`` and interpreter exit commit them. Its open runs send heartbeats.
+    ``maintenance`` is a getter, called only by :meth:`reap_stale` (a remote client may have
+    no maintenance service without it mattering to tracking)."""
 
     def __init__(
         self,
         runs: Runs,
         search: Search,
-        maintenance: Maintenance,
+        maintenance: Callable[[], Maintenance],
         flush_interval_s: float = 1.0,
         heartbeat_s: float = 10.0,
     ) -> None:
         self.runs = runs
         self.search = search
-        self.maintenance = maintenance
+        self._maintenance = maintenance  # got on first use: only reap_stale needs it
         self.writer = Writer(runs, interval_s=flush_interval_s, heartbeat_s=heartbeat_s)
         self._known_runs: set[str] = set()  # ids checked to exist; logging skips the lookup
         self._metric_keys: set[str] = set()  # keys already validated
@@ -84,7 +86,7 @@ class Tracker:
             parent_run_id = outer.id if outer is not None else None
         if parent_run_id is not None and parent_run_id not in self._known_runs:
             parent_run_id = self.runs.resolve_run_id(parent_run_id)
-        owner = reap.this_process()
+        owner = this_process()
         new = NewRun(
             id=run_id,
             experiment=experiment,
@@ -180,11 +182,9 @@ class Tracker:
         logged = self._params.get(run_id)
         if logged is not None:
             # A run this process started: it knows every param logged so far.
-            from loopml.tracking.repository import param_conflict
-
             for key, value in values.items():
                 if logged.get(key, value) != value:
-                    raise param_conflict(run_id, key, logged[key], value)
+                    raise checks.param_conflict(run_id, key, logged[key], value)
             new = {k: v for k, v in values.items() if k not in logged}
             if new:
                 logged.update(new)
@@ -322,7 +322,7 @@ class Tracker:
 
     def reap_stale(self) -> builtins.list[LostRun]:
         """End every dead running run as lost (see :meth:`Maintenance.reap_runs`)."""
-        return self.maintenance.reap_runs()
+        return self._maintenance().reap_runs()
 
     # ---------- shutting down ----------
     def end_open_runs_on_signal(self, signum: int) -> None:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import math
 import operator
+import re
 from collections.abc import Mapping
 from typing import Any
 
-from loopml.core.errors import InvalidInput
+from loopml.api.runs import LogBatch, NewRun
+from loopml.core.errors import Conflict, InvalidInput
 from loopml.core.names import validate_key
 
 MAX_PARAM_CHARS = 6000
@@ -107,3 +109,66 @@ def run_name(name: Any) -> str:
     if not name.isprintable():
         raise InvalidInput(f"run name {name!r} contains control characters; remove them")
     return name
+
+
+def check_batch(batch: LogBatch) -> None:
+    """Refuse a batch that a tracker would never build: columns of different lengths, bad
+    keys, values that are not finite, steps outside 64 bits, negative timestamps, or params
+    and tags that do not pass :func:`param_values` / :func:`tag_values`. What a client sends
+    over HTTP is checked here once more (the embedded tracker checked it already; this costs
+    a pass over the columns, small beside the write)."""
+    for item in batch.params:
+        param_values(item.values)
+    for item in batch.tags:
+        tag_values(item.values)
+    p = batch.points
+    n = len(p.run_ids)
+    if not len(p.keys) == len(p.steps) == len(p.timestamps) == len(p.values) == n:
+        raise InvalidInput(
+            "the metric columns of a batch must all have the same length (run_ids, keys, "
+            "steps, timestamps, values); send one entry per point in each"
+        )
+    if not n:
+        return
+    for key in set(p.keys):
+        validate_key(key, "metric")
+    if not all(map(math.isfinite, p.values)):
+        bad = next(i for i, v in enumerate(p.values) if not math.isfinite(v))
+        metric_value(p.keys[bad], p.values[bad])
+    if min(p.steps) < _STEP_MIN or max(p.steps) > _STEP_MAX:
+        bad = next(i for i, s in enumerate(p.steps) if not _STEP_MIN <= s <= _STEP_MAX)
+        step_value(p.keys[bad], p.steps[bad])
+    if min(p.timestamps) < 0 or not all(map(math.isfinite, p.timestamps)):
+        bad = next(i for i, t in enumerate(p.timestamps) if not (math.isfinite(t) and t >= 0))
+        timestamp_value(p.keys[bad], p.timestamps[bad])
+
+
+RUN_ID = re.compile(r"[0-9a-f]{32}")
+_OWNER_LIMITS = (("created_by", 200), ("host", 255), ("pid_scope", 64))
+
+
+def new_run(run: NewRun) -> None:
+    """Refuse a run no tracker would start: an id that is not 32 lowercase hex digits (the
+    tracker's uuid4), a start time that is not epoch seconds, owner fields longer than their
+    columns, a pid outside 32 bits, or a bad name."""
+    run_name(run.name)
+    for what, value in (("run id", run.id), ("parent run id", run.parent_run_id)):
+        if value is not None and (not isinstance(value, str) or not RUN_ID.fullmatch(value)):
+            raise InvalidInput(
+                f"{what} {str(value)[:40]!r} is not 32 lowercase hex digits (a uuid4 hex)"
+            )
+    timestamp_value("start_time", run.start_time)
+    for name, limit in _OWNER_LIMITS:
+        value = getattr(run, name)
+        if value is not None and len(value) > limit:
+            raise InvalidInput(f"{name} of a run is at most {limit} characters")
+    if run.pid is not None and not 0 <= run.pid < 2**31:
+        raise InvalidInput(f"pid {run.pid} of a run is not a process id")
+
+
+def param_conflict(run_id: str, key: str, old: str, new: str) -> Conflict:
+    """The error for a param logged again with another value."""
+    return Conflict(
+        f"param {key!r} of run {run_id} is already {old!r}, cannot change it to {new!r}; "
+        "params are fixed once logged: start a new run to try another value"
+    )

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from loopml.api.runs import Artifact, Experiment, MetricPoint, RunStatus
-from loopml.core.errors import Conflict, InvalidInput, NotFound
+from loopml.core.errors import InvalidInput, NotFound
 from loopml.core.refs import Ref
 from loopml.meta.lease import ExpiredLease, Leases, database_now_sql, this_process
 from loopml.meta.rows import insert_ignore
@@ -26,6 +26,7 @@ from loopml.meta.tables import (
     runs,
 )
 from loopml.tracking.load import FULL_COLUMNS
+from loopml.tracking.log import param_conflict
 
 _R = runs.c
 _IN_BATCH = 500
@@ -164,11 +165,15 @@ _RUN_EXISTS = sa.select(_R.id).where(_R.id == sa.bindparam("run_id"))
 
 def run_state(conn: Connection, run_id: str) -> tuple[RunStatus, Any] | None:
     """(status, row with FULL_COLUMNS) of a run, or None."""
+    if not isinstance(run_id, str) or _RUN_ID_RE.fullmatch(run_id) is None:
+        return None  # not an id: no such run (and nothing odd reaches the database)
     row = conn.execute(_RUN_BY_ID, {"run_id": run_id}).first()
     return None if row is None else (RunStatus(row.status), row)
 
 
 def run_exists(conn: Connection, run_id: str) -> bool:
+    if not isinstance(run_id, str) or _RUN_ID_RE.fullmatch(run_id) is None:
+        return False
     return conn.execute(_RUN_EXISTS, {"run_id": run_id}).first() is not None
 
 
@@ -211,13 +216,6 @@ def existing_values(
         )
         out.update({k: v for k, v in conn.execute(q)})
     return out
-
-
-def param_conflict(run_id: str, key: str, old: str, new: str) -> Conflict:
-    return Conflict(
-        f"param {key!r} of run {run_id} is already {old!r}, cannot change it to {new!r}; "
-        "params are fixed once logged: start a new run to try another value"
-    )
 
 
 def _mark(conn: Connection) -> str:

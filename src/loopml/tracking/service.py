@@ -30,8 +30,9 @@ from loopml.api.runs import (
     RunStatus,
 )
 from loopml.core.errors import Conflict, InvalidInput, NotFound
-from loopml.core.identity import whoami
-from loopml.core.names import validate_name
+from loopml.core.identity import author, whoami
+from loopml.core.names import validate_key, validate_name
+from loopml.core.paths import safe_relpath
 from loopml.core.refs import parse_ref
 from loopml.meta.events import append_event
 from loopml.stores import Stores
@@ -87,13 +88,16 @@ class RunService:
         """Record a new running run with its params, tags and ``run.started`` event; its
         first heartbeat is this write."""
         validate_name(run.experiment, "experiment name")
-        checks.run_name(run.name)
+        checks.new_run(run)
         params = checks.param_values(run.params)
         tags = checks.tag_values(run.tags)
+        created_by = author(run.created_by)
         with self.stores.meta.write() as conn:
+            if repo.run_exists(conn, run.id):
+                raise Conflict(f"run {run.id} exists already; a new run needs a new id")
             if run.parent_run_id is not None and not repo.run_exists(conn, run.parent_run_id):
                 raise NotFound(_MISSING.format(run.parent_run_id))
-            exp = repo.ensure_experiment(conn, run.experiment, run.start_time, run.created_by)
+            exp = repo.ensure_experiment(conn, run.experiment, run.start_time, created_by)
             repo.insert_runs(
                 conn,
                 [
@@ -104,7 +108,7 @@ class RunService:
                         "status": RunStatus.RUNNING.value,
                         "start_time": run.start_time,
                         "end_time": None,
-                        "created_by": run.created_by,
+                        "created_by": created_by,
                         "code": json.dumps(run.code),
                         "environment": json.dumps(run.environment),
                         "error": None,
@@ -177,8 +181,12 @@ class RunService:
         """Write checked params, tags and metric points of any runs in one transaction.
         A param another writer gave a run first keeps its value; the clashes come back as
         messages (the client reports them on its next flush)."""
+        checks.check_batch(batch)
         late: list[str] = []
         with self.stores.meta.write() as conn:
+            named = {item.run_id for item in (*batch.params, *batch.tags)}
+            for run_id in named.union(batch.points.run_ids):
+                self._require(conn, run_id)
             for item in batch.params:
                 try:
                     repo.insert_params(conn, item.run_id, item.values)
@@ -228,6 +236,21 @@ class RunService:
             raise
         ingest.remember_hashes()
         return items
+
+    def open_artifact(self, run_id: str, path: str) -> tuple[Artifact, Iterator[bytes]]:
+        """One artifact of a run and its bytes, verified against its digest as they are read
+        (the chunks are located now, so a missing run, path or object fails before any byte)."""
+        rel = safe_relpath(path)
+        run = self.get_run(run_id)
+        found = next((a for a in run.artifacts if a.path == rel), None)
+        if found is None:
+            listing = ", ".join(a.path for a in run.artifacts[:5]) or "none"
+            raise NotFound(
+                f"run {run.id} has no artifact {rel!r} (it has: {listing}); "
+                f"see them with: loopml runs show {run.id}"
+            )
+        blobs = self.stores.blobs
+        return found, blobs.read_located(blobs.locate_file(found.digest))
 
     def _require(self, conn: Connection, run_id: str) -> None:
         if not repo.run_exists(conn, run_id):
@@ -284,6 +307,7 @@ class RunService:
 
     def metric_history(self, run_id: str, key: str) -> builtins.list[MetricPoint]:
         """Every point of one metric of a run, by step."""
+        validate_key(key, "metric")
         with self.stores.meta.read() as conn:
             full = repo.resolve_run_id(conn, run_id)
             return repo.metric_history(conn, full, key)

@@ -8,6 +8,7 @@ from typing import Protocol
 
 from loopml.api.events import EventReader
 from loopml.api.protocols import Deployments, Maintenance, Monitoring, Pipelines
+from loopml.api.triggers import Trigger
 from loopml.stores import Stores
 
 
@@ -20,3 +21,5 @@ class Context(Protocol):
     maintenance: Maintenance
     clock: Callable[[], float]
     lease_ttl_s: float
+
+    def get(self, name: str) -> Trigger: ...

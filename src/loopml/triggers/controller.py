@@ -19,6 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from loopml.api.events import CommitSeen, ScheduleTicked
 from loopml.api.triggers import Trigger
 from loopml.core.errors import LoopError
 from loopml.meta import events as outbox
@@ -189,7 +190,10 @@ def _tick(svc: Context, name: str, source: Source, now: float) -> int:
         from datetime import UTC, datetime
 
         fields = {"tick": tick, "time": datetime.fromtimestamp(tick, UTC).isoformat()}
-        return int(_record(conn, trigger, f"tick:{tick:.0f}", fields, now))
+        fired = _record(conn, trigger, f"tick:{tick:.0f}", fields, now)
+        if fired:  # the tick is an event too, for whoever follows the outbox
+            outbox.append_event(conn, ScheduleTicked(name, float(tick), str(fields["time"])))
+        return int(fired)
 
 
 def _commit(svc: Context, name: str, source: Source, now: float) -> int:
@@ -207,7 +211,10 @@ def _commit(svc: Context, name: str, source: Source, now: float) -> int:
         if _cooling(trigger, trigger.last_fired_at, now):
             return 0
         fields = {"path": source.arg, "branch": source.branch or "HEAD", "commit": head}
-        return int(_record(conn, trigger, f"commit:{head}", fields, now))
+        fired = _record(conn, trigger, f"commit:{head}", fields, now)
+        if fired:
+            outbox.append_event(conn, CommitSeen(name, source.arg, fields["branch"], head))
+        return int(fired)
 
 
 def _save_state(conn: Connection, trigger_id: int, state: dict[str, Any]) -> None:

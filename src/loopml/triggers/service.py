@@ -8,7 +8,7 @@ from __future__ import annotations
 import builtins
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +23,20 @@ from loopml.api.protocols import (
     Monitoring,
     Pipelines,
 )
-from loopml.api.triggers import Catchup, Firing, Job, JobStatus, Trigger, TriggerSpec
+from loopml.api.triggers import (
+    Catchup,
+    Firing,
+    Job,
+    JobLease,
+    JobOutcome,
+    JobStatus,
+    Trigger,
+    TriggerSpec,
+)
 from loopml.core.errors import Conflict, InvalidInput, NotFound
 from loopml.core.identity import whoami
 from loopml.core.names import validate_name
+from loopml.meta.lease import Holder
 from loopml.meta.tables import firings, jobs, triggers
 from loopml.stores import Stores
 from loopml.triggers import gitpoll
@@ -35,9 +45,11 @@ from loopml.triggers.controller import poll
 from loopml.triggers.lifecycle import check_job_transition
 from loopml.triggers.match import Source, check_templates, fill, parse_on
 from loopml.triggers.schedule import check_cron
-from loopml.triggers.worker import work_one
+from loopml.triggers.worker import claim_next, record, renew, work_one
 
 BUILTIN_ACTIONS = ("run_production", "monitor")
+MAX_RETRIES = 1000
+MAX_CONCURRENT = 10_000
 EXECUTORS = ("local", "ray")
 
 
@@ -110,10 +122,12 @@ class TriggerService:
         for label, value in (("cooldown", spec.cooldown_s), ("backoff", spec.backoff_s)):
             if not value >= 0:
                 raise InvalidInput(f"{label} must be a number of seconds >= 0, got {value!r}")
-        if spec.max_concurrent < 1:
-            raise InvalidInput(f"max concurrent must be >= 1, got {spec.max_concurrent}")
-        if spec.retries < 0:
-            raise InvalidInput(f"retries must be >= 0, got {spec.retries}")
+        if not 1 <= spec.max_concurrent <= MAX_CONCURRENT:
+            raise InvalidInput(
+                f"max concurrent must be from 1 to {MAX_CONCURRENT}, got {spec.max_concurrent}"
+            )
+        if not 0 <= spec.retries <= MAX_RETRIES:
+            raise InvalidInput(f"retries must be from 0 to {MAX_RETRIES}, got {spec.retries}")
         catchup = Catchup(spec.catchup) if spec.catchup in set(Catchup) else None
         if catchup is None:
             raise InvalidInput(f"catch-up {spec.catchup!r} is not one of skip, once")
@@ -303,6 +317,42 @@ class TriggerService:
         """Claim one runnable job, run it under a lease and record its outcome; None if
         nothing was runnable."""
         return work_one(self, now)
+
+    # ---------- a worker elsewhere: claim, renew, finish ----------
+    def claim_job(
+        self, lease: JobLease, actions: Sequence[str] | None = None, now: float | None = None
+    ) -> Job | None:
+        """Requeue jobs whose worker died, then claim one runnable job (of ``actions`` only,
+        when given) for ``lease``'s holder; None if none is runnable. The holder renews the
+        lease every third of :attr:`lease_ttl_s` and records the outcome with
+        :meth:`finish_job`."""
+        return claim_next(self, _holder(lease), now, actions)
+
+    def renew_job(self, job_id: int, lease: JobLease) -> bool:
+        """Extend the lease on a running job; False once ``lease`` no longer holds it (the
+        job was cancelled or taken over: its outcome will not be recorded)."""
+        return renew(self, job_id, _holder(lease))
+
+    def finish_job(self, job_id: int, lease: JobLease, outcome: JobOutcome) -> Job:
+        """Record a claimed job's outcome if ``lease`` still holds it; the job as stored."""
+        if not isinstance(outcome.result, dict):
+            raise InvalidInput("a job's result is a JSON object")
+        if outcome.run_id is not None and not 0 < len(outcome.run_id) <= 64:
+            raise InvalidInput("a job's run id is 1-64 characters")
+        return record(self, job_id, _holder(lease), outcome)
+
+
+def _holder(lease: JobLease) -> Holder:
+    if not lease.token or len(lease.token) > 64 or not lease.host or len(lease.host) > 255:
+        raise InvalidInput(
+            "a job lease needs a token (1-64 characters) and the worker's host name "
+            "(1-255 characters)"
+        )
+    if not 0 < lease.pid < 2**31 or (lease.scope is not None and len(lease.scope) > 64):
+        raise InvalidInput(
+            "a job lease names the worker's pid (> 0) and a scope of <= 64 characters"
+        )
+    return Holder(lease.host, lease.pid, lease.scope, lease.token)
 
 
 def _status(value: JobStatus | str) -> JobStatus:

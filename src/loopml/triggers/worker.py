@@ -10,17 +10,17 @@ the cached steps of the interrupted run."""
 
 from __future__ import annotations
 
-import threading
-import traceback
+from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from loopml.api.triggers import Job, JobStatus
+from loopml.api.triggers import Job, JobOutcome, JobStatus
 from loopml.meta.lease import Holder, LeaseColumns, Leases, new_token, this_process
 from loopml.meta.tables import jobs, triggers
 from loopml.triggers import repository as repo
+from loopml.triggers.actions import Heartbeat, run_action
 from loopml.triggers.context import Context
 from loopml.triggers.lifecycle import check_job_transition
 
@@ -68,10 +68,14 @@ def _running_per_trigger(conn: Connection) -> dict[int, int]:
     return {int(t): int(n) for t, n in rows}
 
 
-def claim(svc: Context, holder: Holder, now: float) -> Job | None:
+def claim(
+    svc: Context, holder: Holder, now: float, actions: Sequence[str] | None = None
+) -> Job | None:
     """Take one queued job whose time has come and whose trigger runs fewer than its
-    ``max_concurrent`` jobs; None if there is none."""
+    ``max_concurrent`` jobs (one of ``actions`` only, when given); None if there is none."""
     ready = sa.select(J.id).where(J.status == JobStatus.QUEUED.value, J.not_before <= now)
+    if actions is not None:
+        ready = ready.where(J.action.in_(list(actions)))
     with svc.stores.meta.read() as conn:  # an idle worker polls without the write lock
         if conn.execute(ready.limit(1)).first() is None:
             return None
@@ -83,6 +87,8 @@ def claim(svc: Context, holder: Holder, now: float) -> Job | None:
             .order_by(J.id)
             .limit(20)
         )
+        if actions is not None:
+            query = query.where(J.action.in_(list(actions)))
         if conn.dialect.name == "postgresql":
             query = query.with_for_update(skip_locked=True, of=jobs)
         candidates = list(conn.execute(query))
@@ -127,89 +133,43 @@ def claim(svc: Context, holder: Holder, now: float) -> Job | None:
     return None
 
 
-class _Heartbeat:
-    """Renews a job's lease every third of its ttl until stopped; says if the lease was lost."""
-
-    def __init__(self, svc: Context, job_id: int, holder: Holder) -> None:
-        self.svc, self.job_id, self.holder = svc, job_id, holder
-        self.lost = False
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._beat, name=f"job-{job_id}-lease", daemon=True)
-
-    def __enter__(self) -> _Heartbeat:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def _beat(self) -> None:
-        lease = leases(self.svc)
-        while not self._stop.wait(self.svc.lease_ttl_s / 3):
-            try:
-                with self.svc.stores.meta.write() as conn:
-                    if lease.renew(conn, [self.job_id], self.holder):
-                        self.lost = True
-                        return
-            except Exception:  # a failed beat is retried at the next one
-                continue
+def renew(svc: Context, job_id: int, holder: Holder) -> bool:
+    """Extend ``holder``'s lease on a running job; False once it no longer holds it."""
+    with svc.stores.meta.write() as conn:
+        return not leases(svc).renew(conn, [job_id], holder)
 
 
-def run_action(svc: Context, job: Job) -> tuple[bool, str | None, dict[str, Any], str | None]:
-    """Run the job's action: (succeeded, run id, result, error)."""
-    if job.action == "run_production":
-        p = dict(job.params)
-        version = p.get("version")
-        record = svc.deployments.deploy(
-            p["name"],
-            select=p.get("select", "best:accuracy")
-            if version is None and "alias" not in p
-            else None,
-            version=None if version is None else int(version),
-            alias=p.get("alias"),
-            gate=p.get("gate"),
-            to=p.get("to", "production"),
-        )
-        out = record.to_dict()
-        ok = out.get("status") not in ("failed",)
-        return ok, None, out, None if ok else str(out.get("reason"))
-    if job.action == "monitor":
-        deployment = job.params.get("deployment") or _alert_deployment(svc, job)
-        result = svc.monitoring.run(deployment)
-        from loopml.api.codec import to_builtins
-
-        return True, None, {"monitor_result": to_builtins(result).get("id")}, None
-    run = svc.pipelines.run(job.action, dict(job.params), executor=job.executor)
-    ok = run.status.value == "succeeded"
-    return ok, run.id, {"pipeline_status": run.status.value}, None if ok else run.error
-
-
-def _alert_deployment(svc: Context, job: Job) -> str:
-    from loopml.triggers.match import parse_on
-
+def still_ours(svc: Context, job_id: int, holder: Holder) -> bool:
+    """Whether the job is still running under ``holder``'s lease (not cancelled, not taken
+    over): a read, cheap enough to ask once a second."""
     with svc.stores.meta.read() as conn:
-        row = conn.execute(sa.select(triggers.c.spec).where(triggers.c.name == job.trigger)).one()
-    return parse_on(row.spec["on"]).arg
+        row = conn.execute(sa.select(J.status, J.lease_token).where(J.id == job_id)).first()
+    return (
+        row is not None
+        and row.status == JobStatus.RUNNING.value
+        and row.lease_token == holder.token
+    )
 
 
-def execute(svc: Context, job: Job, holder: Holder) -> Job:
-    """Run a claimed job and record its outcome against the lease."""
-    with _Heartbeat(svc, job.id, holder):
-        try:
-            ok, run_id, result, error = run_action(svc, job)
-        except Exception as exc:  # the job's failure is recorded, the worker goes on
-            ok, run_id, result = False, None, {}
-            error = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=5)}"
+def record(svc: Context, job_id: int, holder: Holder, outcome: JobOutcome) -> Job:
+    """Record a claimed job's outcome against the lease: succeeded, failed, or queued again
+    for a retry. A job taken over (or cancelled) meanwhile is left as it is."""
     now = svc.clock()
     with svc.stores.meta.write() as conn:
+        job = repo.get_job(conn, job_id)
         spec = conn.execute(
             sa.select(triggers.c.spec)
             .join(jobs, J.trigger_id == triggers.c.id)
-            .where(J.id == job.id)
+            .where(J.id == job_id)
         ).scalar_one()
-        values: dict[str, Any] = {"run_id": run_id, "result": result, "error": error}
-        if ok:
+        values: dict[str, Any] = {
+            "run_id": outcome.run_id,
+            "result": dict(outcome.result),
+            "error": outcome.error,
+        }
+        if job.status != JobStatus.RUNNING:
+            return job  # cancelled or requeued meanwhile: the lease is no longer ours
+        if outcome.ok:
             new = JobStatus.SUCCEEDED
         elif job.attempts < job.max_attempts:
             new = JobStatus.QUEUED  # retried after a back-off that doubles each attempt
@@ -217,21 +177,36 @@ def execute(svc: Context, job: Job, holder: Holder) -> Job:
             values.update(not_before=now + backoff)
         else:
             new = JobStatus.FAILED
-        check_job_transition(job.id, JobStatus.RUNNING, new)
+        check_job_transition(job_id, JobStatus.RUNNING, new)
         values.update(status=new.value, ended_at=None if new == JobStatus.QUEUED else now)
         if new == JobStatus.QUEUED:
             values.update(_FREED)
         # Only if the lease is still ours: a job taken over (or cancelled) is not recorded twice.
-        leases(svc).release(conn, job.id, holder, values)
-        return repo.get_job(conn, job.id)
+        leases(svc).release(conn, job_id, holder, values)
+        return repo.get_job(conn, job_id)
+
+
+def claim_next(
+    svc: Context, holder: Holder, now: float | None = None, actions: Sequence[str] | None = None
+) -> Job | None:
+    """Requeue lost jobs, then claim one (of ``actions`` only, when given)."""
+    if requeue_lost(svc):
+        svc.maintenance.reap_runs()  # the dead worker's pipeline run ends as lost
+    return claim(svc, holder, svc.clock() if now is None else now, actions)
 
 
 def work_one(svc: Context, now: float | None = None) -> Job | None:
     """Requeue lost jobs, claim one, run it; the job as recorded, or None if none was ready."""
-    if requeue_lost(svc):
-        svc.maintenance.reap_runs()  # the dead worker's pipeline run ends as lost
     holder = this_process(new_token())
-    job = claim(svc, holder, svc.clock() if now is None else now)
+    job = claim_next(svc, holder, now)
     if job is None:
         return None
-    return execute(svc, job, holder)
+    beat = Heartbeat(
+        f"job-{job.id}-lease",
+        svc.lease_ttl_s / 3,
+        lambda: renew(svc, job.id, holder),
+        lambda: still_ours(svc, job.id, holder),
+    )
+    with beat:
+        outcome = run_action(svc, job, beat.cancelled)
+    return record(svc, job.id, holder, outcome)
