@@ -18,20 +18,26 @@ Generation rule
   generated only for a test marked ``@pytest.mark.services(...)`` (markers of the module and
   the test add up) when every service it names has a remote implementation: a module
   ``loopml.client.<service>`` whose ``build()`` returns a class with every method of that
-  service's Protocol (:mod:`loopml.api.protocols`). A name may narrow the need to some
-  methods: ``"runs.create_experiment"`` asks only for that one. A test without the marker
+  service's Protocol (:mod:`loopml.api.protocols`), none of them a stub whose body only
+  raises OperationalError (how a remote client says "not carried over the wire yet"). A name
+  may narrow the need to some methods: ``"runs.create_experiment"`` asks only for that one. A test without the marker
   never runs remotely. The client-side tracker (``client.tracking``, ``loopml.start_run``)
   stands on ``runs``, ``search`` and ``maintenance``: a test using it names all three.
+  ``@pytest.mark.local_only("reason")`` keeps a test off the remote backend, saying why in the
+  code (a parametrized case whose wire is already covered, or a known difference to fix).
 
 So the remote coverage grows by itself as ``loopml.client.<service>`` modules land.
 """
 
 from __future__ import annotations
 
+import ast
+import functools
 import importlib
 import importlib.util
 import inspect
 import os
+import textwrap
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -84,6 +90,32 @@ def _methods(cls: type) -> set[str]:
     }
 
 
+def _refuses(function: Any) -> bool:
+    """Whether ``function``'s body only raises OperationalError: the remote clients' way of
+    saying a call is not carried over the wire yet (so it does not count as served)."""
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(function)))
+    except (OSError, TypeError, SyntaxError):
+        return False
+    first = tree.body[0] if tree.body else None
+    body = list(first.body) if isinstance(first, (ast.FunctionDef, ast.AsyncFunctionDef)) else []
+    if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+        body = body[1:]  # the docstring
+    return (
+        len(body) == 1
+        and isinstance(body[0], ast.Raise)
+        and isinstance(body[0].exc, ast.Call)
+        and getattr(body[0].exc.func, "id", None) == "OperationalError"
+    )
+
+
+def _served(cls: type) -> set[str]:
+    """The public methods of a remote class that do something other than refuse."""
+    return {
+        name for name in dir(cls) if not name.startswith("_") and not _refuses(getattr(cls, name))
+    }
+
+
 def _remote_class(service: str) -> type | None:
     """The class ``loopml.client.<service>.build`` returns, or None when there is no module."""
     if importlib.util.find_spec(f"loopml.client.{service}") is None:
@@ -95,6 +127,7 @@ def _remote_class(service: str) -> type | None:
     return returned if isinstance(returned, type) else None
 
 
+@functools.cache
 def remote_covers(need: str) -> bool:
     """Whether the remote backend implements ``need``: ``"runs"`` (every method of the Runs
     Protocol) or ``"runs.create_experiment"`` (that method)."""
@@ -109,7 +142,7 @@ def remote_covers(need: str) -> bool:
         return False
     module, name = PROTOCOLS[service]
     wanted = {method} if method else _methods(getattr(importlib.import_module(module), name))
-    return wanted <= {m for m in dir(cls) if not m.startswith("_")}
+    return wanted <= _served(cls)
 
 
 def backend_params(definition: Any) -> list[BackendParam]:
@@ -121,7 +154,13 @@ def backend_params(definition: Any) -> list[BackendParam]:
         for db in DATABASES
     ]
     needs = [need for m in definition.iter_markers("services") for need in m.args]
-    if needs and all(remote_covers(need) for need in needs):
+    covered = [remote_covers(need) for need in needs]  # every name checked, typos included
+    local = definition.get_closest_marker("local_only")
+    if local is not None and not (local.args and str(local.args[0]).strip()):
+        raise pytest.UsageError(
+            f"{definition.nodeid}: @pytest.mark.local_only needs the reason as its argument"
+        )
+    if needs and all(covered) and local is None:
         params.append(BackendParam("sqlite", "local", remote=True))
     return params
 

@@ -19,3 +19,8 @@ def test_remote_coverage_is_read_from_the_client_modules() -> None:
 def test_a_blob_test_gets_its_blob_store(client: Client, backend: Backend) -> None:
     s3 = backend.name.endswith("-s3")
     assert client.settings.blobs_url.startswith("s3://") == s3
+
+
+def test_a_method_that_only_refuses_is_not_served() -> None:
+    assert remote_covers("pipelines.get_run")
+    assert not remote_covers("pipelines.run")  # raises OperationalError: not over the wire yet

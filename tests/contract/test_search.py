@@ -51,6 +51,10 @@ def _names(client: Client, *args: object, **kwargs: object) -> list[str]:
     return [r.name for r in client.tracking.search_runs(*args, **kwargs)]  # type: ignore[arg-type]
 
 
+@pytest.mark.local_only(
+    "33 filters, one server each: the filter travels as one string, and the wire is covered by "
+    "the other search tests (order-by, scope, errors, the largest filters)"
+)
 @pytest.mark.parametrize(
     ("flt", "expected"),
     [

@@ -14,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 
 from loopml.api.runs import LogBatch, RunStatus
-from loopml.core.errors import Conflict, StoreError
+from loopml.core.errors import StoreError
 from loopml.meta.tables import metrics
 from loopml.sdk import Client
 from loopml.tracker.buffer import Writer
@@ -28,22 +28,6 @@ def _stored_points(client: Client, run_id: str) -> int:
                 sa.select(sa.func.count()).select_from(metrics).where(metrics.c.run_id == run_id)
             ).scalar_one()
         )
-
-
-def test_flush_blocks_until_points_are_visible_to_another_client(
-    client: Client, tmp_path: Path
-) -> None:
-    run = client.tracking.start_run(experiment="e")
-    for i in range(5000):
-        run.log_metric("loss", 1.0 / (i + 1))
-    run.flush()
-    other = Client(client.settings)
-    try:
-        assert _stored_points(other, run.id) == 5000
-        assert other.tracking.get_run(run.id).metric_summaries["loss"].count == 5000
-    finally:
-        other.close()
-    run.end()
 
 
 def test_background_thread_commits_without_an_explicit_flush(client: Client) -> None:
@@ -74,14 +58,6 @@ def test_a_full_buffer_is_written_by_the_producer(client: Client) -> None:
     finally:
         writer.close()
         run.end()
-
-
-def test_end_run_commits_metrics_with_the_status_change(client: Client) -> None:
-    run = client.tracking.start_run(experiment="e")
-    run.log_metrics({"a": 1.0, "b": 2.0})
-    run.end()
-    assert client.tracking.writer.pending() == 0
-    assert _stored_points(client, run.id) == 2
 
 
 class FlakyRuns:
@@ -200,19 +176,6 @@ def test_exception_inside_with_block_in_a_process_flushes_everything(
     assert got.metric_summaries["loss"].count == 1000
 
 
-def test_a_run_is_in_the_database_from_its_first_flush(client: Client) -> None:
-    run = client.tracking.start_run(experiment="e", params={"lr": 0.1}, tags={"t": "x"})
-    other = Client(client.settings)
-    try:
-        run.flush()
-        got = other.tracking.get_run(run.id)
-        assert got.status is RunStatus.RUNNING and got.end_time is None
-        assert (got.params, got.tags) == ({"lr": "0.1"}, {"t": "x"})
-    finally:
-        other.close()
-        run.end()
-
-
 def test_background_thread_writes_a_new_run_without_a_flush(client: Client) -> None:
     service = another_tracker(client, flush_interval_s=0.05)
     other = Client(client.settings)
@@ -231,53 +194,3 @@ def test_background_thread_writes_a_new_run_without_a_flush(client: Client) -> N
 
 def _has_experiment(client: Client, name: str) -> bool:
     return name in {e.name for e in client.tracking.list_experiments()}
-
-
-def test_a_run_ended_before_its_first_write_is_written_once_with_both_events(
-    client: Client,
-) -> None:
-    from loopml.meta.tables import events
-
-    with client.tracking.start_run(experiment="e") as run:
-        run.log_params({"a": 1})
-        run.log_metric("m", 1.0)
-    with client.stores.meta.read() as conn:
-        kinds = conn.execute(
-            sa.select(events.c.kind).where(events.c.subject == run.id).order_by(events.c.id)
-        ).scalars()
-        assert list(kinds) == ["run.started", "run.finished"]
-    got = client.tracking.get_run(run.id)
-    assert got.status is RunStatus.FINISHED and got.params == {"a": "1"}
-
-
-def test_a_param_clash_with_another_writer_is_reported_at_flush(client: Client) -> None:
-    run = client.tracking.start_run(experiment="e")
-    run.flush()
-    other = another_tracker(client)  # e.g. another process logging to the same run
-    try:
-        other.log_params(run.id, {"lr": 0.2})
-        run.log_params({"lr": 0.1, "depth": 3})  # no clash with what this process logged
-        with pytest.raises(Conflict, match="'lr'"):
-            run.flush()
-        run.flush()  # reported once
-        assert client.tracking.get_run(run.id).params["lr"] == "0.2"  # the first write stays
-    finally:
-        other.close()
-        run.end()
-
-
-def test_a_forked_child_does_not_write_the_parents_pending_data(client: Client) -> None:
-    import os
-    import warnings
-
-    run = client.tracking.start_run(experiment="e")
-    run.log_metric("loss", 0.5)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads (3.12+)
-        pid = os.fork()
-    if pid == 0:  # the child: nothing of the parent's is pending here
-        os._exit(0 if client.tracking.writer.pending() == 0 else 1)
-    _, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0
-    run.end()
-    assert client.tracking.get_run(run.id).metric_summaries["loss"].count == 1
