@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 # Test processes (pytest-xdist); the Ray tests share one of them (one Ray head per process).
-TEST_WORKERS ?= 2
+TEST_WORKERS ?= 3
 
 .PHONY: demo test install install-dev lint typecheck clean
 
