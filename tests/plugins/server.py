@@ -7,6 +7,7 @@ stops it by PID afterwards. ``remote_env`` is a ``loopml`` CLI environment point
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -63,14 +64,21 @@ class ServerProcess:
 
 
 def _answers(url: str) -> bool:
+    return _health_pid(url) is not None
+
+
+def _health_pid(url: str) -> int | None:
+    """The pid in the health answer at ``url``, or None while nothing healthy answers."""
     try:
         with urllib.request.urlopen(url, timeout=1) as response:
-            return bool(response.status == 200)
+            if response.status != 200:
+                return None
+            return int(json.loads(response.read()).get("pid", -1))
     except urllib.error.HTTPError as exc:
         exc.close()
-        return False
-    except OSError:
-        return False
+        return None
+    except (OSError, ValueError):
+        return None
 
 
 def store_env(settings: Settings) -> dict[str, str]:
@@ -88,7 +96,19 @@ def store_env(settings: Settings) -> dict[str, str]:
 
 
 def start_server(env: dict[str, str], log: Path, *args: str) -> ServerProcess:
-    """``loopml server --port FREE *args`` under ``env``; returns once it answers."""
+    """``loopml server --port FREE *args`` under ``env``; returns once it answers. A free port
+    can be taken by another test's process between the check and the bind (tests run in
+    parallel): the health answer names its pid, and another process's answer means a new port."""
+    for _attempt in range(5):
+        server = _start_once(env, log, *args)
+        if server is not None:
+            return server
+    pytest.fail(
+        f"loopml server found no free port in 5 attempts:\n{log.read_text(errors='replace')}"
+    )
+
+
+def _start_once(env: dict[str, str], log: Path, *args: str) -> ServerProcess | None:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     with open(log, "wb") as out:
@@ -102,12 +122,18 @@ def start_server(env: dict[str, str], log: Path, *args: str) -> ServerProcess:
     server = ServerProcess(url, proc, log)
     deadline = time.monotonic() + STARTUP_TIMEOUT
     while time.monotonic() < deadline:
-        if _answers(f"{url}/api/v1/health"):
-            return server
+        pid = _health_pid(f"{url}/api/v1/health")
+        if pid is not None:
+            if pid == proc.pid:
+                return server
+            server.kill()  # another test's server holds this port: ours cannot bind it
+            return None
         try:
             proc.wait(timeout=0.05)  # the poll interval; notices an early exit
         except subprocess.TimeoutExpired:
             continue
+        if "already in use" in server.output():
+            return None  # taken between the check and the bind: try another port
         pytest.fail(f"loopml server exited with {proc.returncode}:\n{server.output()}")
     server.kill()
     pytest.fail(f"loopml server did not answer within {STARTUP_TIMEOUT:.0f}s:\n{server.output()}")

@@ -8,8 +8,10 @@ router = APIRouter(tags=["server"])
 
 
 @router.get("/health")
-def health() -> dict[str, str]:
-    """``{"status": "ok", "version": …}`` while the server answers."""
+def health() -> dict[str, str | int]:
+    """``{"status": "ok", "version": …, "pid": …}`` while the server answers (``pid``: the
+    process that answered, which tells the workers of ``--workers N`` apart)."""
+    import os
     from importlib.metadata import version
 
-    return {"status": "ok", "version": version("loopml")}
+    return {"status": "ok", "version": version("loopml"), "pid": os.getpid()}
