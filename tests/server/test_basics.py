@@ -41,7 +41,7 @@ def test_errors_are_json_4xx(server: ServerProcess) -> None:
             content=b"[" * 10_000 + b"]" * 10_000,
             headers={"content-type": "application/json"},
         )
-        assert deep.status_code == 422 and "deeper" in deep.json()["error"]
+        assert deep.status_code == 422 and "NewExperiment" in deep.json()["error"]
         bad_token = http.get("/experiments", params={"page_token": "zz"})
         assert bad_token.status_code == 422 and bad_token.json()["field"] == "page_token"
         assert http.get("/experiments").json() == {"items": [], "next_page_token": None}

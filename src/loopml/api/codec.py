@@ -33,6 +33,10 @@ def decode(data: bytes | str, type_: type[T]) -> T:
         return msgspec.json.decode(data, type=type_)
     except msgspec.DecodeError as exc:  # ValidationError is a DecodeError
         raise InvalidInput(f"not a valid {_name(type_)}: {exc}") from None
+    except RecursionError:  # msgspec's own nesting limit
+        raise InvalidInput(
+            f"not a valid {_name(type_)}: the JSON nests deeper than it can be read; flatten it"
+        ) from None
 
 
 def to_builtins(value: Any) -> Any:

@@ -21,7 +21,6 @@ T = TypeVar("T")
 
 MAX_PAGE = 1000
 DEFAULT_PAGE = 100
-MAX_DEPTH = 64
 
 
 def services(request: Request) -> Services:
@@ -55,35 +54,10 @@ async def read_json(request: Request, type_: type[T]) -> T:
     body = await request.body()
     if not body:
         raise MalformedBody("the request has no body; send a JSON object", field="body")
-    _check_depth(body)
     if b"\\u0000" in body:
         # No name, key or value holds one, and PostgreSQL refuses it in text deep in a write.
         raise RequestError("the JSON body holds a NUL character (\\u0000); remove it", field="body")
     return codec.decode(body, type_)
-
-
-def _check_depth(body: bytes) -> None:
-    depth = 0
-    in_string = escaped = False
-    for byte in body:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif byte == 0x5C:
-                escaped = True
-            elif byte == 0x22:
-                in_string = False
-        elif byte == 0x22:
-            in_string = True
-        elif byte in (0x5B, 0x7B):
-            depth += 1
-            if depth > MAX_DEPTH:
-                raise RequestError(
-                    f"the JSON body nests deeper than {MAX_DEPTH} levels; flatten it",
-                    field="body",
-                )
-        elif byte in (0x5D, 0x7D):
-            depth -= 1
 
 
 COMPONENTS: dict[str, Any] = {}

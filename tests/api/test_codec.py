@@ -1,0 +1,8 @@
+def test_json_nested_past_the_decoders_limit_is_invalid_input_not_a_recursion_error() -> None:
+    from typing import Any
+
+    from loopml.api import codec
+    from loopml.core.errors import InvalidInput
+
+    with pytest.raises(InvalidInput, match="nests deeper"):
+        codec.decode(b"[" * 10_000 + b"]" * 10_000, dict[str, Any] | list[Any])
