@@ -33,17 +33,16 @@ import json
 import os
 import platform
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import textwrap
 import time
-import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from _harness import WORKLOAD, Server, quiet_env, run_script, version_of
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -56,57 +55,18 @@ ORDER_BY = "metrics.m1 DESC"
 EXPERIMENT = "bench-server"
 _T0 = time.perf_counter()
 
-COMMON = """
-import json, random, statistics, sys, time
+COMMON = (
+    WORKLOAD
+    + """
 from pathlib import Path
-
-CFG = json.loads(sys.argv[1])
-MODELS = ("lr", "rf", "xgb")
-
-
-def batches(n_points, size, seed):
-    rng = random.Random(seed)
-    ts = time.time()
-    out, batch = [], []
-    for step in range(n_points // 10):
-        for j in range(10):
-            batch.append((f"k{j}", rng.random(), step, ts + step * 1e-3))
-            if len(batch) == size:
-                out.append(batch)
-                batch = []
-    if batch:
-        out.append(batch)
-    return out
 
 
 def wait_for_go():
     go = Path(CFG["go"])
     while not go.exists():
         time.sleep(0.005)
-
-
-def run_values(i, rng):
-    params = {f"p{j}": MODELS[i % 3] if j == 0 else str(rng.randint(0, 1000)) for j in range(10)}
-    return params, {f"m{j}": rng.random() for j in range(10)}
-
-
-def timed(search, reps):
-    for _ in range(2):
-        n = search()
-    lat = []
-    for _ in range(reps):
-        t = time.perf_counter()
-        n = search()
-        lat.append(time.perf_counter() - t)
-    lat.sort()
-    return {
-        "search_median_ms": round(statistics.median(lat) * 1000, 3),
-        "search_p90_ms": round(lat[int(len(lat) * 0.9)] * 1000, 3),
-        "search_min_ms": round(lat[0] * 1000, 3),
-        "search_results": n,
-        "search_reps": reps,
-    }
 """
+)
 
 LOOPML_CLIENT = (
     COMMON
@@ -248,86 +208,14 @@ def log(msg: str) -> None:
     print(f"[{time.perf_counter() - _T0:7.1f}s] {msg}", file=sys.stderr, flush=True)
 
 
-def quiet_env(extra: dict[str, str]) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("LOOPML_", "MLFLOW_"))}
-    env.update(
-        MLFLOW_DISABLE_TELEMETRY="true",
-        DO_NOT_TRACK="true",
-        GIT_PYTHON_REFRESH="quiet",
-        PYTHONDONTWRITEBYTECODE="1",
-    )
-    env.update(extra)
-    return env
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def script(workdir: Path, name: str, source: str) -> Path:
-    path = workdir / f"{name}.py"
-    path.write_text(textwrap.dedent(source))
-    return path
-
-
-def run_script(python: str, path: Path, cfg: dict[str, Any], env: dict[str, str]) -> Any:
-    """One worker in a fresh interpreter; its last stdout line is its JSON."""
-    proc = subprocess.run(
-        [python, str(path), json.dumps(cfg)],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.PIPE,
-        text=True,
-        check=False,
-    )
-    if proc.returncode != 0:
-        raise RuntimeError(f"{path.name} failed with exit code {proc.returncode}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
-
-
-class Server:
-    """A server process on a free port; ``stop()`` ends it by its PID."""
-
-    def __init__(self, argv: list[str], env: dict[str, str], health: str, log_file: Path) -> None:
-        self.port = free_port()
-        argv = [a.replace("{port}", str(self.port)) for a in argv]
-        self.url = f"http://127.0.0.1:{self.port}"
-        with open(log_file, "wb") as out:
-            self.proc = subprocess.Popen(
-                argv, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-            )
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"{argv[0]} exited early; see {log_file}")
-            try:
-                with urllib.request.urlopen(self.url + health, timeout=1) as answer:
-                    if answer.status == 200:
-                        return
-            except OSError:
-                time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"server did not answer within 120 s; see {log_file}")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGINT)  # its own session: uvicorn workers too
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
-
-
 def clients(
-    python: str, path: Path, cfg: dict[str, Any], env: dict[str, str], n: int
+    python: str, source: str, cfg: dict[str, Any], env: dict[str, str], n: int
 ) -> dict[str, Any]:
     """``n`` client processes logging at one go signal; points/s over the whole wall time."""
     go = Path(cfg["go"])
     go.unlink(missing_ok=True)
+    path = go.with_name("client.py")
+    path.write_text(textwrap.dedent(source))
     procs = [
         subprocess.Popen(
             [python, str(path), json.dumps({**cfg, "seed": i})],
@@ -386,7 +274,6 @@ def best(passes: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def bench_loopml(args: argparse.Namespace, workdir: Path, base: dict[str, Any]) -> dict[str, Any]:
-    client_py = script(workdir, "loopml_client", LOOPML_CLIENT)
     passes = []
     for i in range(args.repeats):
         home = workdir / f"loopml-log-{i}"
@@ -394,7 +281,7 @@ def bench_loopml(args: argparse.Namespace, workdir: Path, base: dict[str, Any]) 
         try:
             env = quiet_env({"LOOPML_URI": server.url, "LOOPML_HOME": str(workdir / "client")})
             log(f"loopml logging pass {i + 1}/{args.repeats} ...")
-            passes.append(clients(args.loopml_python, client_py, base, env, args.clients))
+            passes.append(clients(args.loopml_python, LOOPML_CLIENT, base, env, args.clients))
             log(f"  {passes[-1]['points_per_s']:.0f} points/s")
         finally:
             server.stop()
@@ -404,16 +291,14 @@ def bench_loopml(args: argparse.Namespace, workdir: Path, base: dict[str, Any]) 
     log(f"loopml: writing {args.search_runs} runs (embedded) ...")
     t = time.perf_counter()
     cfg = {**base, "runs": args.search_runs}
-    run_script(args.loopml_python, script(workdir, "loopml_populate", LOOPML_POPULATE), cfg,
+    run_script(args.loopml_python, LOOPML_POPULATE, cfg,
                quiet_env({"LOOPML_HOME": str(home)}))  # fmt: skip
     out["search_populate_s"] = round(time.perf_counter() - t, 2)
     server, _ = loopml_server(args, home)
     try:
         env = quiet_env({"LOOPML_URI": server.url, "LOOPML_HOME": str(workdir / "client")})
         cfg = {**base, "reps": args.search_reps}
-        out["search"] = run_script(
-            args.loopml_python, script(workdir, "loopml_search", LOOPML_SEARCH), cfg, env
-        )
+        out["search"] = run_script(args.loopml_python, LOOPML_SEARCH, cfg, env)
         out["search"]["load_average"] = round(os.getloadavg()[0], 2)
     finally:
         server.stop()
@@ -422,8 +307,6 @@ def bench_loopml(args: argparse.Namespace, workdir: Path, base: dict[str, Any]) 
 
 
 def bench_mlflow(args: argparse.Namespace, workdir: Path, base: dict[str, Any]) -> dict[str, Any]:
-    client_py = script(workdir, "mlflow_client", MLFLOW_CLIENT)
-    setup_py = script(workdir, "mlflow_setup", MLFLOW_SETUP)
     passes = []
     for i in range(args.repeats):
         store = workdir / f"mlflow-log-{i}"
@@ -431,9 +314,11 @@ def bench_mlflow(args: argparse.Namespace, workdir: Path, base: dict[str, Any]) 
         server = mlflow_server(args, store)
         try:
             cfg = {**base, "uri": server.url, "artifacts": str(store / "artifacts")}
-            run_script(args.mlflow_python, setup_py, cfg, quiet_env({}))
+            run_script(args.mlflow_python, MLFLOW_SETUP, cfg, quiet_env({}))
             log(f"mlflow logging pass {i + 1}/{args.repeats} ...")
-            passes.append(clients(args.mlflow_python, client_py, cfg, quiet_env({}), args.clients))
+            passes.append(
+                clients(args.mlflow_python, MLFLOW_CLIENT, cfg, quiet_env({}), args.clients)
+            )
             log(f"  {passes[-1]['points_per_s']:.0f} points/s")
         finally:
             server.stop()
@@ -449,31 +334,19 @@ def bench_mlflow(args: argparse.Namespace, workdir: Path, base: dict[str, Any]) 
         "uri": f"sqlite:///{store / 'mlflow.db'}",
         "artifacts": str(store / "artifacts"),
     }
-    run_script(args.mlflow_python, script(workdir, "mlflow_populate", MLFLOW_POPULATE), cfg,
+    run_script(args.mlflow_python, MLFLOW_POPULATE, cfg,
                quiet_env({}))  # fmt: skip
     out["search_populate_s"] = round(time.perf_counter() - t, 2)
     server = mlflow_server(args, store)
     try:
         cfg = {**base, "uri": server.url, "reps": args.search_reps}
-        out["search"] = run_script(
-            args.mlflow_python, script(workdir, "mlflow_search", MLFLOW_SEARCH), cfg, quiet_env({})
-        )
+        out["search"] = run_script(args.mlflow_python, MLFLOW_SEARCH, cfg, quiet_env({}))
         out["search"]["load_average"] = round(os.getloadavg()[0], 2)
     finally:
         server.stop()
-    out["version"] = _version(args.mlflow_python, "mlflow")
+    out["version"] = version_of(args.mlflow_python, "mlflow")
     log(f"mlflow search: {out['search']}")
     return out
-
-
-def _version(python: str, module: str) -> str | None:
-    done = subprocess.run(
-        [python, "-c", f"import importlib.metadata as m; print(m.version('{module}'))"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    return done.stdout.strip() or None
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -557,7 +430,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if "loopml" in only:
             result["loopml"] = bench_loopml(args, workdir, base)
-            result["loopml"]["version"] = _version(args.loopml_python, "loopml")
+            result["loopml"]["version"] = version_of(args.loopml_python, "loopml")
         if "mlflow" in only:
             result["mlflow"] = bench_mlflow(args, workdir, base)
     finally:

@@ -45,11 +45,12 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import textwrap
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from _harness import WORKLOAD, quiet_env, run_script, version_of
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -69,58 +70,14 @@ ORDER_BY = "metrics.m1 DESC"
 _T0 = time.perf_counter()
 
 # The workload, shared by both workers (each worker defines start/log/search functions).
-COMMON = """
-import json, random, statistics, sys, time
-
-CFG = json.loads(sys.argv[1])
-MODELS = ("lr", "rf", "xgb")
-
+COMMON = (
+    WORKLOAD
+    + """
 
 def log(msg):
     print(f"  [{CFG['tool']}] {msg}", file=sys.stderr, flush=True)
-
-
-def run_params(i, rng):
-    return {f"p{j}": MODELS[i % 3] if j == 0 else str(rng.randint(0, 1000)) for j in range(10)}
-
-
-def run_metrics(rng):
-    return {f"m{j}": rng.random() for j in range(10)}
-
-
-def batches(n_points, size):
-    rng = random.Random(2)
-    steps = n_points // 10
-    ts = time.time()
-    out, batch = [], []
-    for step in range(steps):
-        for j in range(10):
-            batch.append((f"k{j}", rng.random(), step, ts + step * 1e-3))
-            if len(batch) == size:
-                out.append(batch)
-                batch = []
-    if batch:
-        out.append(batch)
-    return out
-
-
-def timed_search(search, reps):
-    for _ in range(2):
-        n = search()
-    lat = []
-    for _ in range(reps):
-        t = time.perf_counter()
-        n = search()
-        lat.append(time.perf_counter() - t)
-    lat.sort()
-    return {
-        "d_median_ms": round(statistics.median(lat) * 1000, 3),
-        "d_p90_ms": round(lat[int(len(lat) * 0.9)] * 1000, 3),
-        "d_min_ms": round(lat[0] * 1000, 3),
-        "d_results": n,
-        "d_reps": reps,
-    }
 """
+)
 
 LOOPML_WORKER = (
     COMMON
@@ -140,7 +97,7 @@ out["a_seconds"] = round(dt, 4)
 out["a_points_per_s"] = round(len(values) / dt, 1)
 log(f"a: {out['a_points_per_s']:.0f} points/s")
 
-data = batches(CFG["points_b"], 1000)
+data = batches(CFG["points_b"], 1000, 2)
 with loopml.start_run(experiment="bench-b", name="batches") as run:
     t = time.perf_counter()
     for batch in data:
@@ -155,7 +112,7 @@ log(f"b: {out['b_points_per_s']:.0f} points/s")
 del data
 
 rng = random.Random(3)
-work = [(run_params(i, rng), run_metrics(rng)) for i in range(CFG["runs_c"])]
+work = [run_values(i, rng) for i in range(CFG["runs_c"])]
 t = time.perf_counter()
 for i, (params, metrics) in enumerate(work):
     with loopml.start_run(experiment="bench-c", name=f"run-{i}"):
@@ -169,9 +126,10 @@ log(f"c: {dt:.2f} s for {len(work)} runs")
 
 tracking = loopml.Client().tracking
 out.update(
-    timed_search(
+    timed(
         lambda: len(tracking.search_runs("bench-c", CFG["filter"], [CFG["order_by"]], 1000)),
         CFG["search_reps"],
+        "d_",
     )
 )
 log(f"d: {out['d_median_ms']} ms median, {out['d_results']} runs")
@@ -215,7 +173,7 @@ out["a_seconds"] = round(dt, 4)
 out["a_points_per_s"] = round(len(values) / dt, 1)
 log(f"a: {out['a_points_per_s']:.0f} points/s")
 
-data = batches(CFG["points_b"], 1000)
+data = batches(CFG["points_b"], 1000, 2)
 mlflow.set_experiment(experiment_id=experiment("bench-b"))
 with mlflow.start_run(run_name="batches") as run:
     run_id = run.info.run_id
@@ -234,7 +192,7 @@ log(f"b: {out['b_points_per_s']:.0f} points/s")
 del data
 
 rng = random.Random(3)
-work = [(run_params(i, rng), run_metrics(rng)) for i in range(CFG["runs_c"])]
+work = [run_values(i, rng) for i in range(CFG["runs_c"])]
 exp_c = experiment("bench-c")
 mlflow.set_experiment(experiment_id=exp_c)
 t = time.perf_counter()
@@ -251,13 +209,14 @@ out["c_ms_per_run"] = round(dt / len(work) * 1000, 3)
 log(f"c: {dt:.2f} s for {len(work)} runs")
 
 out.update(
-    timed_search(
+    timed(
         lambda: len(
             client.search_runs(
                 [exp_c], CFG["filter"], order_by=[CFG["order_by"]], max_results=1000
             )
         ),
         CFG["search_reps"],
+        "d_",
     )
 )
 log(f"d: {out['d_median_ms']} ms median, {out['d_results']} runs")
@@ -268,35 +227,6 @@ print(json.dumps(out))
 
 def log(msg: str) -> None:
     print(f"[{time.perf_counter() - _T0:7.1f}s] {msg}", file=sys.stderr, flush=True)
-
-
-def quiet_env(extra: dict[str, str]) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("LOOPML_", "MLFLOW_"))}
-    env.update(
-        MLFLOW_DISABLE_TELEMETRY="true",
-        DO_NOT_TRACK="true",
-        GIT_PYTHON_REFRESH="quiet",
-        PYTHONDONTWRITEBYTECODE="1",
-    )
-    env.update(extra)
-    return env
-
-
-def run_worker(python: str, source: str, cfg: dict[str, Any], env: dict[str, str]) -> Any:
-    """Run one tool's workload in a fresh interpreter; its last stdout line is its JSON."""
-    script = Path(cfg["workdir"]) / f"worker_{cfg['tool']}.py"
-    script.write_text(textwrap.dedent(source))
-    proc = subprocess.run(
-        [python, str(script), json.dumps(cfg)],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.PIPE,
-        text=True,
-        check=False,
-    )
-    if proc.returncode != 0:
-        raise RuntimeError(f"{cfg['tool']} worker failed with exit code {proc.returncode}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def import_time(python: str, module: str, env: dict[str, str], reps: int) -> dict[str, Any]:
@@ -314,16 +244,6 @@ def import_time(python: str, module: str, env: dict[str, str], reps: int) -> dic
         "import_s": round(statistics.median(inside), 4),
         "process_with_import_s": round(statistics.median(whole), 4),
     }
-
-
-def version_of(python: str, module: str) -> str | None:
-    out = subprocess.run(
-        [python, "-c", f"import importlib.metadata as m; print(m.version('{module}'))"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    return out.stdout.strip() or None
 
 
 def median_pass(passes: list[dict[str, Any]]) -> dict[str, Any]:
@@ -425,7 +345,7 @@ def main(argv: list[str] | None = None) -> int:
                 env = quiet_env(extra)
                 log(f"{variant} pass {i + 1}/{args.loopml_repeats} ...")
                 cfg = {**base, "tool": "loopml", "workdir": str(workdir), "runs_c": args.runs_c}
-                one = run_worker(args.loopml_python, LOOPML_WORKER, cfg, env)
+                one = run_script(args.loopml_python, LOOPML_WORKER, cfg, env)
                 one["load_average"] = round(os.getloadavg()[0], 2)
                 passes.append(one)
                 shutil.rmtree(home, ignore_errors=True)
@@ -451,7 +371,7 @@ def main(argv: list[str] | None = None) -> int:
                 "uri": f"sqlite:///{store / 'mlflow.db'}",
                 "artifacts": str(store / "artifacts"),
             }
-            out = run_worker(args.mlflow_python, MLFLOW_WORKER, cfg, env)
+            out = run_script(args.mlflow_python, MLFLOW_WORKER, cfg, env)
             out["load_average"] = round(os.getloadavg()[0], 2)
             out.update(import_time(args.mlflow_python, "mlflow", env, args.import_reps))
             if n_c != args.runs_c:

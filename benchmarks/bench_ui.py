@@ -34,19 +34,17 @@ import argparse
 import json
 import os
 import platform
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
-import textwrap
 import time
 import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from _harness import Server, quiet_env, run_script, version_of
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -112,70 +110,6 @@ print(json.dumps({"ids": ids[-CFG["compare"]:], "experiment_id": exp}))
 
 def log(msg: str) -> None:
     print(f"[bench_ui {time.perf_counter() - _T0:7.1f}s] {msg}", file=sys.stderr, flush=True)
-
-
-def quiet_env(extra: dict[str, str]) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("LOOPML_", "MLFLOW_"))}
-    env.update(MLFLOW_DISABLE_TELEMETRY="true", DO_NOT_TRACK="true", GIT_PYTHON_REFRESH="quiet")
-    env.update(extra)
-    return env
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def run_script(python: str, source: str, cfg: dict[str, Any], env: dict[str, str]) -> Any:
-    """``source`` in a fresh interpreter; its last stdout line is its JSON."""
-    with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as f:
-        f.write(textwrap.dedent(source))
-    try:
-        proc = subprocess.run(
-            [python, f.name, json.dumps(cfg)], cwd=REPO, env=env, stdout=subprocess.PIPE,
-            text=True, check=False,
-        )  # fmt: skip
-    finally:
-        os.unlink(f.name)
-    if proc.returncode != 0:
-        raise RuntimeError(f"populating with {python} failed (exit {proc.returncode})")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
-
-
-class Server:
-    """A server process on a free port, in its own session; ``stop()`` ends it by its PID."""
-
-    def __init__(self, argv: list[str], env: dict[str, str], health: str, log_file: Path) -> None:
-        self.port = free_port()
-        argv = [a.replace("{port}", str(self.port)) for a in argv]
-        self.url = f"http://127.0.0.1:{self.port}"
-        with open(log_file, "wb") as out:
-            self.proc = subprocess.Popen(
-                argv, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-            )
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"{argv[0]} exited early; see {log_file}")
-            try:
-                with urllib.request.urlopen(self.url + health, timeout=1) as answer:
-                    if answer.status == 200:
-                        return
-            except OSError:
-                time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"server did not answer within 120 s; see {log_file}")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGINT)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
 
 
 def measure(browser: Any, url: str, done: Callable[[Any], None], repeats: int) -> dict[str, Any]:
@@ -317,11 +251,7 @@ def bench_mlflow(args: argparse.Namespace, browser: Any, work: Path) -> dict[str
         log(f"mlflow comparison: {compare}")
     finally:
         server.stop()
-    version = subprocess.run(
-        [args.mlflow_python, "-c", "import mlflow; print(mlflow.__version__)"],
-        capture_output=True, text=True, check=False,
-    ).stdout.strip()  # fmt: skip
-    return {"version": version, "store": str(store), "runs_page": runs, "comparison": compare,
+    return {"version": version_of(args.mlflow_python, "mlflow"), "store": str(store), "runs_page": runs, "comparison": compare,
             "populate_s": made["populate_s"], "populated_in_this_run": populate_s is not None}  # fmt: skip
 
 
