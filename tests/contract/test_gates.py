@@ -4,34 +4,18 @@ of the grammar and its errors: tests/deployments/test_gate_grammar.py)."""
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 from loopml import Client
+from tests.plugins.models import fill_gate_registry
 
 pytestmark = pytest.mark.services("models", "deployments")
 
 
-@pytest.fixture(scope="module")
-def tiny_model() -> object:
-    from sklearn.linear_model import LogisticRegression
-
-    x = np.array([[0.0], [1.0], [2.0], [3.0]])
-    return LogisticRegression().fit(x, [0, 0, 1, 1])
-
-
 @pytest.fixture
 def registry(client: Client, tiny_model: object) -> Client:
-    """Model m: v1 accuracy 0.80 rmse 3 (production), v2 accuracy 0.90 rmse 2, v3 'val loss' 0.1
-    and no accuracy."""
-    for metrics in (
-        {"accuracy": 0.80, "rmse": 3.0},
-        {"accuracy": 0.90, "rmse": 2.0},
-        {"val loss": 0.1, "rmse": 1.0},
-    ):
-        client.models.register("m", tiny_model, metrics=metrics)
-    client.models.set_alias("m", "production", 1)
-    return client
+    """The registry of ``fill_gate_registry`` (tests/plugins/models.py)."""
+    return fill_gate_registry(client, tiny_model)  # type: ignore[no-any-return]
 
 
 def test_a_missing_metric_never_passes_through_not(registry: Client) -> None:

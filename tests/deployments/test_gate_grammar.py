@@ -3,35 +3,19 @@ the syntax the parser accepts."""
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 from loopml.core.errors import InvalidInput
 from loopml.deployments import gate as gate_module
 from loopml.deployments.gate import SYNTAX, parse_gate
 from loopml.sdk import Client
-
-
-@pytest.fixture(scope="module")
-def tiny_model() -> object:
-    from sklearn.linear_model import LogisticRegression
-
-    x = np.array([[0.0], [1.0], [2.0], [3.0]])
-    return LogisticRegression().fit(x, [0, 0, 1, 1])
+from tests.plugins.models import fill_gate_registry
 
 
 @pytest.fixture
 def registry(client: Client, tiny_model: object) -> Client:
-    """Model m: v1 accuracy 0.80 rmse 3 (production), v2 accuracy 0.90 rmse 2, v3 'val loss' 0.1
-    and no accuracy."""
-    for metrics in (
-        {"accuracy": 0.80, "rmse": 3.0},
-        {"accuracy": 0.90, "rmse": 2.0},
-        {"val loss": 0.1, "rmse": 1.0},
-    ):
-        client.models.register("m", tiny_model, metrics=metrics)
-    client.models.set_alias("m", "production", 1)
-    return client
+    """The registry of ``fill_gate_registry`` (tests/plugins/models.py)."""
+    return fill_gate_registry(client, tiny_model)  # type: ignore[no-any-return]
 
 
 CASES = [

@@ -55,3 +55,27 @@ def regressor(iris: tuple[np.ndarray, np.ndarray]) -> Any:
 
     x, y = iris
     return Ridge().fit(x, y)
+
+
+@pytest.fixture(scope="session")
+def tiny_model() -> Any:
+    """A one-feature classifier fitted on four points (for registries where the model's
+    behaviour does not matter)."""
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    x = np.array([[0.0], [1.0], [2.0], [3.0]])
+    return LogisticRegression().fit(x, [0, 0, 1, 1])
+
+
+def fill_gate_registry(client: Any, model: Any) -> Any:
+    """Model m: v1 accuracy 0.80 rmse 3 (production), v2 accuracy 0.90 rmse 2, v3 'val loss' 0.1
+    and no accuracy: what the deploy-gate tests judge."""
+    for metrics in (
+        {"accuracy": 0.80, "rmse": 3.0},
+        {"accuracy": 0.90, "rmse": 2.0},
+        {"val loss": 0.1, "rmse": 1.0},
+    ):
+        client.models.register("m", model, metrics=metrics)
+    client.models.set_alias("m", "production", 1)
+    return client
