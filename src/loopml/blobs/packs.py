@@ -237,10 +237,13 @@ class PackWriter:
     def _close(self) -> None:
         self._io.shutdown(wait=True)
         self._pool.shutdown(wait=True)
-        for view in self._views:
-            view.release()
-        for buf in self._buffers:
-            buf.close()
+        # A failed write's traceback may still hold a slice of a buffer: then the buffer is
+        # freed with the last reference instead, and the write's own error is what is raised.
+        with contextlib.suppress(BufferError):
+            for view in self._views:
+                view.release()
+            for buf in self._buffers:
+                buf.close()
         self._views, self._buffers = [], []
 
 
