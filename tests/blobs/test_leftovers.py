@@ -15,6 +15,7 @@ from pathlib import Path
 from loopml.blobs.export import STAGING_PREFIX
 from loopml.blobs.fsck import fsck
 from loopml.blobs.gc import gc
+from loopml.blobs.packs import BLOCK_SIZE, BUFFERS
 from loopml.sdk import Client
 
 # Stops in the progress callback after the first file, once its bytes sit in a temporary
@@ -79,10 +80,12 @@ def _kill(proc: subprocess.Popen[str]) -> None:
 
 
 def _two_files(tmp_path: Path) -> Path:
+    """Two files of more than a pack writer's ring of write blocks each: once the first is
+    sent, the writer has waited for its first block to reach the temporary pack to reuse it."""
     src = tmp_path / "src"
     src.mkdir()
     for name in ("a.bin", "b.bin"):
-        (src / name).write_bytes(os.urandom(2_000_000))
+        (src / name).write_bytes(os.urandom(BUFFERS * BLOCK_SIZE + 1_000_000))
     return src
 
 

@@ -255,3 +255,37 @@ def test_the_hash_cache_names_its_chunk_lists_after_the_chunking_parameters() ->
     assert hashcache.DIGEST_SIZE == chunker.DIGEST_SIZE
     params = (chunker.AVG_SIZE, chunker.MIN_SIZE, chunker.MAX_SIZE)
     assert "chunk_lists_{}_{}_{}".format(*params) == hashcache.CHUNK_LISTS
+
+
+def test_direct_and_buffered_pack_writes_give_the_same_packs(tmp_path: Path) -> None:
+    from loopml.blobs.backend import LocalBackend
+    from loopml.blobs.chunker import digest_bytes
+    from loopml.blobs.packs import BLOCK_SIZE, PackWriter
+
+    class Buffered(LocalBackend):
+        direct_writes = False
+
+    # sizes around the 4 KiB alignment and the write block, packs that end mid-block
+    sizes = [1, 4095, 4096, 4097, BLOCK_SIZE - 5, BLOCK_SIZE + 7, 100_000, 3, 2 * BLOCK_SIZE]
+    pieces = [os.urandom(n) for n in sizes]
+    written = {}
+    for name, backend in (
+        ("direct", LocalBackend(tmp_path / "direct")),
+        ("buffered", Buffered(tmp_path / "buffered")),
+    ):
+        writer = PackWriter(backend, target_size=BLOCK_SIZE + 10_000)
+        for p in pieces:
+            writer.add(digest_bytes(p), memoryview(p))
+        infos = writer.finish()
+        written[name] = [(i.id, (backend.root / pack_key(i.id)).read_bytes()) for i in infos]
+        assert list(backend.staging_dir().iterdir()) == []
+        for info, (_id, body) in zip(infos, written[name], strict=True):
+            assert len(body) == info.size and parse_footer(body) == info.entries
+    assert len(written["direct"]) > 2
+    assert written["direct"] == written["buffered"]
+    chunks_back = [
+        body[e.offset : e.offset + e.length]
+        for _id, body in written["direct"]
+        for e in parse_footer(body)
+    ]
+    assert chunks_back == pieces

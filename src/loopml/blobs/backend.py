@@ -119,6 +119,10 @@ def fsync_dir(path: Path) -> None:
 class LocalBackend:
     """Objects as files under a root folder; publishing is fsync + rename."""
 
+    # Packs are built in the staging folder with direct I/O (see PackWriter): they go to the
+    # disk anyway before they are published, so passing through the page cache only costs.
+    direct_writes = True
+
     def __init__(self, root: Path) -> None:
         self.root = root.absolute()
         self.url = str(self.root)

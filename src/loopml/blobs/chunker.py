@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from typing import BinaryIO
 
@@ -19,6 +20,16 @@ DIGEST_SIZE = 32
 BUFFER_SIZE = BLOCK + MAX_SIZE
 
 _CHUNKER = pyfastcdc.FastCDC(AVG_SIZE, min_size=MIN_SIZE, max_size=MAX_SIZE)
+
+
+def workers(limit: int) -> int:
+    """How many threads to chunk files on: up to ``limit``, but no more than the cores this
+    process may run on (on one core a second thread only adds switches between the two)."""
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        usable = os.cpu_count() or 1
+    return max(1, min(limit, usable))
 
 
 def digest_bytes(data: bytes | memoryview) -> bytes:

@@ -17,7 +17,7 @@ from sqlalchemy.engine import Connection
 
 from loopml.blobs.chunker import DIGEST_SIZE
 from loopml.blobs.packs import PackInfo, PackWriter, pack_key
-from loopml.blobs.store import _IN_BATCH, _KNOWN_CHUNKS, BlobStore, _batches
+from loopml.blobs.store import _IN_BATCH, BlobStore, _batches, chunk_lengths, known_chunks
 from loopml.core.errors import Conflict, IntegrityError, InvalidInput, NotFound
 from loopml.meta.rows import insert_ignore
 from loopml.meta.tables import chunks, file_objects, packs
@@ -26,10 +26,8 @@ from loopml.meta.tables import chunks, file_objects, packs
 def missing_chunks(store: BlobStore, digests: Iterable[bytes]) -> list[bytes]:
     """The digests (in the order given, each once) that no stored chunk has."""
     wanted = list(dict.fromkeys(digests))
-    known: set[bytes] = set()
     with store.meta.read() as conn:
-        for batch in _batches(wanted):
-            known.update(bytes(r[0]) for r in conn.execute(_KNOWN_CHUNKS, {"digests": batch}))
+        known = known_chunks(conn, wanted)
     return [d for d in wanted if d not in known]
 
 
@@ -70,9 +68,7 @@ def put_chunks(
         if not published:
             return []
         with store.meta.write() as conn:
-            known: set[bytes] = set()
-            for batch in _batches([d for d, _ in written]):
-                known.update(bytes(r[0]) for r in conn.execute(_KNOWN_CHUNKS, {"digests": batch}))
+            known = known_chunks(conn, [d for d, _ in written])
             _record_packs(conn, published)
     return [(d, n) for d, n in written if d not in known]
 
@@ -114,11 +110,8 @@ def record_files(conn: Connection, files: Iterable[tuple[str, int, list[bytes]]]
             todo.pop(d, None)
     if not todo:
         return
-    lengths: dict[bytes, int] = {}
     wanted = list({c for _s, order in todo.values() for c in order})
-    for cbatch in _batches(wanted):
-        q = sa.select(chunks.c.digest, chunks.c.length).where(chunks.c.digest.in_(cbatch))
-        lengths.update((bytes(d), int(n)) for d, n in conn.execute(q))
+    lengths = chunk_lengths(conn, wanted)
     absent = [c for c in wanted if c not in lengths]
     if absent:
         raise Conflict(

@@ -32,7 +32,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from loopml.blobs.backend import Backend
-from loopml.blobs.chunker import BUFFER_SIZE, DIGEST_SIZE, BytesChunks, FileChunks
+from loopml.blobs.chunker import BUFFER_SIZE, DIGEST_SIZE, BytesChunks, FileChunks, workers
 from loopml.blobs.hashcache import HashCache
 from loopml.blobs.packs import PackInfo, PackWriter, pack_key
 from loopml.core.errors import Conflict, IntegrityError, NotFound
@@ -45,9 +45,6 @@ from loopml.meta.tables import chunks, file_objects, packs
 MAINTENANCE_LOCK = "blobs.maintenance"
 _IN_BATCH = 500
 _WORKERS = 2
-_KNOWN_CHUNKS = sa.select(chunks.c.digest).where(
-    chunks.c.digest.in_(sa.bindparam("digests", expanding=True))
-)
 
 
 @dataclass(frozen=True)
@@ -69,6 +66,27 @@ class FileLocation:
 def _batches(items: list[bytes] | list[str], n: int = _IN_BATCH) -> Iterator[list]:  # type: ignore[type-arg]
     for i in range(0, len(items), n):
         yield items[i : i + n]
+
+
+def known_chunks(conn: Connection, digests: list[bytes]) -> set[bytes]:
+    """The digests among ``digests`` that the chunk index holds."""
+    return {d for d, _n in _chunk_rows(conn, "", digests)}
+
+
+def chunk_lengths(conn: Connection, digests: list[bytes]) -> dict[bytes, int]:
+    """Digest → length of the chunks among ``digests`` that the chunk index holds."""
+    return dict(_chunk_rows(conn, ', "length"', digests))
+
+
+def _chunk_rows(conn: Connection, more: str, digests: list[bytes]) -> Iterator[tuple[bytes, int]]:
+    # Plain driver queries: a push asks about every chunk it reads and records them all, and
+    # SQLAlchemy's per-value processing of an expanding IN cost more than the query itself.
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    head = f'SELECT "digest"{more} FROM "{chunks.name}" WHERE "digest" IN ('
+    for batch in _batches(digests):
+        sql = head + ", ".join([mark] * len(batch)) + ")"
+        for row in conn.exec_driver_sql(sql, tuple(batch)):
+            yield bytes(row[0]), int(row[1]) if more else 0
 
 
 class BlobStore:
@@ -286,11 +304,11 @@ class Ingest:
                 progress(stored.size)
             return stored
 
-        workers = min(len(todo), _WORKERS)
-        if workers <= 1:
+        n = min(len(todo), workers(_WORKERS))
+        if n <= 1:
             done = [work(i) for i in todo]
         else:
-            with ThreadPoolExecutor(workers, thread_name_prefix="loopml-chunk") as pool:
+            with ThreadPoolExecutor(n, thread_name_prefix="loopml-chunk") as pool:
                 done = list(pool.map(work, todo))
         for i, stored in zip(todo, done, strict=True):
             results[i] = stored
@@ -335,9 +353,7 @@ class Ingest:
         if not window:
             return
         conn = self._connection()
-        known = {
-            bytes(r[0]) for r in conn.execute(_KNOWN_CHUNKS, {"digests": [d for d, _ in window]})
-        }
+        known = known_chunks(conn, [d for d, _ in window])
         conn.rollback()
         fresh = []
         with self._lock:

@@ -16,6 +16,7 @@ from typing import Any
 from loopml.api.datasets import DatasetVersion, Manifest, PushResult
 from loopml.api.protocols import Datasets
 from loopml.blobs.hashcache import HashCache
+from loopml.core.collector import new_objects_only
 from loopml.core.errors import Conflict, InvalidInput, NotFound
 from loopml.core.names import validate_name
 from loopml.datasets.send import Sender
@@ -74,6 +75,20 @@ def push(
     ``cache`` is this machine's hash cache, ``scratch`` a local folder for a DataFrame's file."""
     validate_name(name, "dataset name")
     user_meta = _parse_meta(meta)
+    with new_objects_only():
+        return _push(service, cache, scratch, name, source, message, user_meta, progress)
+
+
+def _push(
+    service: Datasets,
+    cache: HashCache,
+    scratch: Path,
+    name: str,
+    source: Any,
+    message: str | None,
+    user_meta: dict[str, str],
+    progress: Progress | None,
+) -> PushResult:
     started = time.perf_counter()
     scratch.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=scratch, prefix="push-") as tmp:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from loopml.api.datasets import Chunk, ManifestFile
 from loopml.api.protocols import Datasets
-from loopml.blobs.chunker import BUFFER_SIZE, FileChunks
+from loopml.blobs.chunker import BUFFER_SIZE, FileChunks, workers
 from loopml.blobs.hashcache import HashCache
 
 _WORKERS = 2
@@ -77,7 +77,7 @@ class Sender:
             def worker() -> None:
                 self.service.put_chunks(self._stream(files, stats, keys, work, done))
 
-            n = min(len(todo), _WORKERS)
+            n = min(len(todo), workers(_WORKERS))
             if n == 1:
                 worker()
             else:
