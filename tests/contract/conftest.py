@@ -200,7 +200,12 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
     if not param.remote:
         yield Backend(param.name, store, store)
         return
-    server = start_server(store_env(store), tmp_path / "server.log", "--no-controller")
+    server = start_server(
+        store_env(store),
+        tmp_path / "server.log",
+        "--no-controller",
+        launcher=request.getfixturevalue("launcher"),
+    )
     try:
         client_settings = load_settings(env={}, home=str(tmp_path / "client-home"), uri=server.url)
         yield Backend(param.name, client_settings, store, server)

@@ -3,6 +3,11 @@
 ``start_server(env, *args)`` starts one and waits until ``/api/v1/health`` answers; the
 ``server`` fixture gives one over the ``settings`` of the test (SQLite or PostgreSQL) and
 stops it by PID afterwards. ``remote_env`` is a ``loopml`` CLI environment pointing at it.
+
+``start_server`` runs the installed ``loopml`` command; given a ``launcher`` (the session
+fixture of that name, :mod:`tests.plugins.launcher`) it forks the process from one that has
+the server's modules imported already: still a process of its own over the test's stores, a
+second or so sooner. The ``server`` fixture and the contract suite's remote backend use it.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from pathlib import Path
 import pytest
 
 from loopml.core.settings import Settings
+from tests.plugins.launcher import Launched, Launcher
 
 STARTUP_TIMEOUT = 60.0
 LOOPML_BIN = str(Path(sys.executable).with_name("loopml"))
@@ -40,7 +46,7 @@ class ServerProcess:
     """A running server: its address, process and log file."""
 
     url: str
-    proc: subprocess.Popen[bytes]
+    proc: subprocess.Popen[bytes] | Launched
     log: Path
 
     def stop(self) -> None:
@@ -95,12 +101,15 @@ def store_env(settings: Settings) -> dict[str, str]:
     return env
 
 
-def start_server(env: dict[str, str], log: Path, *args: str) -> ServerProcess:
+def start_server(
+    env: dict[str, str], log: Path, *args: str, launcher: Launcher | None = None
+) -> ServerProcess:
     """``loopml server --port FREE *args`` under ``env``; returns once it answers. A free port
     can be taken by another test's process between the check and the bind (tests run in
-    parallel): the health answer names its pid, and another process's answer means a new port."""
+    parallel): the health answer names its pid, and another process's answer means a new port.
+    With ``launcher``, the process is forked from it instead of started from scratch."""
     for _attempt in range(5):
-        server = _start_once(env, log, *args)
+        server = _start_once(env, log, launcher, *args)
         if server is not None:
             return server
     pytest.fail(
@@ -108,17 +117,24 @@ def start_server(env: dict[str, str], log: Path, *args: str) -> ServerProcess:
     )
 
 
-def _start_once(env: dict[str, str], log: Path, *args: str) -> ServerProcess | None:
+def _start_once(
+    env: dict[str, str], log: Path, launcher: Launcher | None, *args: str
+) -> ServerProcess | None:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [LOOPML_BIN, "server", "--port", str(port), *args],
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+    argv = ["server", "--port", str(port), *args]
+    proc: subprocess.Popen[bytes] | Launched
+    if launcher is not None:
+        proc = launcher.launch(argv, env, log)
+    else:
+        with open(log, "wb") as out:
+            proc = subprocess.Popen(
+                [LOOPML_BIN, *argv],
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
     server = ServerProcess(url, proc, log)
     deadline = time.monotonic() + STARTUP_TIMEOUT
     while time.monotonic() < deadline:
@@ -139,10 +155,23 @@ def _start_once(env: dict[str, str], log: Path, *args: str) -> ServerProcess | N
     pytest.fail(f"loopml server did not answer within {STARTUP_TIMEOUT:.0f}s:\n{server.output()}")
 
 
+@pytest.fixture(scope="session")
+def launcher() -> Iterator[Launcher]:
+    """This test process's launcher of ``loopml`` server processes, ended (by PID, with any
+    child left) at the end of the session."""
+    running = Launcher()
+    try:
+        yield running
+    finally:
+        running.close()
+
+
 @pytest.fixture
-def server(settings: Settings, tmp_path: Path) -> Iterator[ServerProcess]:
+def server(settings: Settings, tmp_path: Path, launcher: Launcher) -> Iterator[ServerProcess]:
     """A ``loopml server`` (no in-process controller) over the test's stores."""
-    running = start_server(store_env(settings), tmp_path / "server.log", "--no-controller")
+    running = start_server(
+        store_env(settings), tmp_path / "server.log", "--no-controller", launcher=launcher
+    )
     try:
         yield running
     finally:
