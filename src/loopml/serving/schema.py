@@ -137,10 +137,10 @@ class InputSchema:
         self._name_set = frozenset(self.names)
         self.numeric = bool(self.columns) and all(c.kind in "fi" for c in self.columns)
         # every column a float64 one: records are read as one matrix, checked as a whole
-        self._all_f64 = len(self.columns) >= 2 and all(
+        self.all_float64 = len(self.columns) >= 2 and all(
             c.kind == "f" and not c.narrow for c in self.columns
         )
-        self._row_values = itemgetter(*self.names) if self._all_f64 else None
+        self._row_values = itemgetter(*self.names) if self.all_float64 else None
 
     # ----- column signatures
     def from_records(self, records: Any, where: str) -> Batch:
