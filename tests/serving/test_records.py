@@ -72,6 +72,8 @@ def test_keys_in_any_order_and_a_repeated_key_read_as_the_general_path_reads_the
         b'{"records": [{"a": true, "b b": 2, "c.d": 3, "prediction": 4}]}',
         b'{"records": [{"a": NaN, "b b": 2, "c.d": 3, "prediction": 4}]}',
         b'{"records": [{"a": 1e999, "b b": 2, "c.d": 3, "prediction": 4}]}',
+        b'{"records": [{"a": 1, "b b": -1e309, "c.d": 3, "prediction": 4}]}',
+        b'{"records": [{"a": 1, "b b": 2, "c.d": 3, "prediction": Infinity}]}',
         b'{"records": [{"a": 1' + b"0" * 400 + b', "b b": 2, "c.d": 3, "prediction": 4}]}',
         b'{"records": [{"a": [1], "b b": 2, "c.d": 3, "prediction": 4}]}',
         b'{"records": [[1, 2, 3, 4]]}',

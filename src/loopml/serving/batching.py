@@ -160,7 +160,7 @@ def merge(batches: list[Batch]) -> Batch:
         return Batch(n, tensor=np.concatenate([b.tensor for b in batches if b.tensor is not None]))
     if all(b.matrix is not None for b in batches):
         matrix = np.concatenate([b.matrix for b in batches if b.matrix is not None])
-        return Batch(n, list(matrix.T), matrix=matrix)
+        return Batch(n, matrix=matrix)
     width = len(first.columns or [])
     cols = [np.concatenate([(b.columns or [])[j] for b in batches]) for j in range(width)]
     return Batch(n, cols)

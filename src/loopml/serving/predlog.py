@@ -87,7 +87,7 @@ class LogTallies:
     queued: Level = field(default_factory=_Nowhere)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: a frozen dataclass pays a setattr call per field
 class _Prediction:
     request_id: str
     ts: float
@@ -98,7 +98,7 @@ class _Prediction:
     scorer: Scorer | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class _Feedback:
     request_id: str
     label: Any
@@ -322,7 +322,7 @@ def _scores(scorer: Scorer, group: list[_Prediction]) -> np.ndarray:
     else:
         matrix = _matrix(group)
         if matrix is not None:
-            batch = Batch(n, list(matrix.T), matrix=matrix)
+            batch = Batch(n, matrix=matrix)
         else:
             width = len(first.columns or [])
             batch = Batch(
