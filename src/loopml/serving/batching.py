@@ -167,9 +167,9 @@ class MicroBatcher:
 
     def _execute_inline(self, group: list[_Item]) -> None:
         """One predict call for ``group`` on the event loop (a fast model)."""
-        merged = _merged(group)
-        self._on_batch(merged.n)
         try:
+            merged = _merged(group)
+            self._on_batch(merged.n)
             out = self._timed(group[0].served, merged)
         except Exception as exc:  # the model failed: find out which request made it fail
             if len(group) == 1:
