@@ -229,7 +229,7 @@ class ServingApp:
         rid: str,
         ctype: bytes | None,
         route: str,
-        handler: Callable[[Scope, Any, str], Awaitable[dict[str, Any]]],
+        handler: Callable[[Scope, bytes, str], Awaitable[dict[str, Any]]],
     ) -> None:
         start = time.perf_counter()
         status = 200
@@ -237,8 +237,7 @@ class ServingApp:
             if ctype != _JSON_TYPE and not _is_json(ctype):
                 raise _unsupported(ctype)
             body = await self._read_body(scope, receive)
-            data = codec.parse_json(body, allow_list=route == "/feedback")
-            out = await handler(scope, data, rid)
+            out = await handler(scope, body, rid)
             payload = _dumps(out)
         except ClientGone:
             self.metrics.observe_request(route, 499, time.perf_counter() - start)
@@ -283,9 +282,13 @@ class ServingApp:
                 return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
     # ---------- prediction routes
-    async def _predict(self, _scope: Scope, data: dict[str, Any], rid: str) -> dict[str, Any]:
-        served = self._current()
-        batch = codec.decode_predict(served.schema, data)
+    async def _predict(self, _scope: Scope, body: bytes, rid: str) -> dict[str, Any]:
+        served = self.holder.current if self.holder is not None else None
+        batch = served.records.decode(body) if served and served.records else None
+        if batch is None or served is None:  # any other body: the general path judges it
+            data = codec.parse_json(body)
+            served = self._current()
+            batch = codec.decode_predict(served.schema, data)
         out = await self._run(served, batch, rid)
         return {
             "request_id": rid,
@@ -294,7 +297,8 @@ class ServingApp:
             "predictions": out,
         }
 
-    async def _infer(self, scope: Scope, data: dict[str, Any], rid: str) -> dict[str, Any]:
+    async def _infer(self, scope: Scope, body: bytes, rid: str) -> dict[str, Any]:
+        data = codec.parse_json(body)
         served = self._current()
         match = _V2_INFER_RE.fullmatch(scope["path"])
         name, version = (match.group(1), match.group(2)) if match else ("", None)
@@ -327,9 +331,9 @@ class ServingApp:
         )
         return out
 
-    async def _feedback(self, _scope: Scope, data: Any, rid: str) -> dict[str, Any]:
+    async def _feedback(self, _scope: Scope, body: bytes, rid: str) -> dict[str, Any]:
         assert self.logger is not None
-        items = decode_feedback(data)
+        items = decode_feedback(codec.parse_json(body, allow_list=True))
         queued = self.logger.log_feedback(items)
         if queued < len(items):
             raise QueueFull(

@@ -1,9 +1,12 @@
 """Adaptive micro-batching: concurrent requests share one ``predict`` call.
 
-One task gathers pending requests; whatever arrived while the previous call ran forms the next
-batch. A slow model runs in a worker thread, so the event loop keeps reading requests meanwhile;
-a fast one (a call under ``INLINE_BELOW_S`` on average) runs on the loop, since a thread hop
-would cost more than the call. A lone request is never held back: waiting for a batch to fill
+Requests queue what they want predicted; whatever queued while the previous call ran forms the
+next batch. A slow model runs in a worker thread, driven by one task, so the event loop keeps
+reading requests meanwhile; a fast one (a call under ``INLINE_BELOW_S`` on average) runs on the
+loop, since a thread hop would cost more than the call: one callback, scheduled by the first
+request that queues, predicts after every request read on that turn of the loop has queued its
+rows (cheaper than waking a task). With ``max_batch_size`` 1 a fast model is called by the
+request itself. A lone request is never held back: waiting for a batch to fill
 (up to ``max_latency_ms``) happens only while several requests are already queued and calls are
 expensive enough for a bigger batch to pay off. Measured, this keeps batching from being slower
 than one call per request at any concurrency and request size (benchmarks/bench_serving.py).
@@ -55,6 +58,8 @@ class MicroBatcher:
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="loopml-predict")
         self._cost_s = 0.0  # moving average of one predict call's duration
         self._task: asyncio.Task[None] | None = None
+        self._running = False  # the batcher task is working through the pending requests
+        self._dispatching = False  # a _dispatch callback is scheduled
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="loopml-batcher")
@@ -68,25 +73,58 @@ class MicroBatcher:
 
     async def predict(self, served: ServedModel, batch: Batch) -> np.ndarray:
         """The model's output rows for ``batch``, computed in a shared batch."""
-        future: asyncio.Future[np.ndarray] = asyncio.get_running_loop().create_future()
+        if self.max_batch_size == 1 and self._cost_s < INLINE_BELOW_S and not self._pending:
+            # no batching asked for and a fast model: the call the batcher task would make,
+            # made here, without the two task switches of a hand-over
+            self._on_batch(batch.n)
+            return self._timed(served, batch)
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[np.ndarray] = loop.create_future()
         self._pending.append(_Item(served, batch, future))
-        self._wakeup.set()
+        if self._cost_s >= INLINE_BELOW_S or self._running:
+            self._wakeup.set()
+        elif not self._dispatching:
+            # a fast model: one callback after the requests already read on this turn of the
+            # loop have queued theirs, cheaper than waking the batcher task
+            self._dispatching = True
+            loop.call_soon(self._dispatch)
         return await future
+
+    def _dispatch(self) -> None:
+        """Predict what is pending now, on the event loop (a fast model)."""
+        self._dispatching = False
+        if self._cost_s >= INLINE_BELOW_S or self._running:  # the task takes over
+            self._wakeup.set()
+            return
+        while self._pending and self._cost_s < INLINE_BELOW_S:
+            items, _rows = self._take([], 0)
+            for group in _by_version(items):
+                self._execute_inline(group)
+        if self._pending:  # the model turned slow: the task runs the rest off the loop
+            self._wakeup.set()
 
     async def _run(self) -> None:
         while True:
             await self._wakeup.wait()
             self._wakeup.clear()
-            while self._pending:
-                items, rows = self._take([], 0)
-                if (
-                    len(items) > 1
-                    and rows < self.max_batch_size
-                    and self.max_latency_s > 0
-                    and self._cost_s >= INLINE_BELOW_S
-                ):
-                    items, rows = await self._fill(items, rows)
-                await self._execute(items)
+            self._running = True
+            try:
+                await self._run_pending()
+            finally:
+                self._running = False
+
+    async def _run_pending(self) -> None:
+        while self._pending:
+            items, rows = self._take([], 0)
+            if (
+                len(items) > 1
+                and rows < self.max_batch_size
+                and self.max_latency_s > 0
+                and self._cost_s >= INLINE_BELOW_S
+            ):
+                items, rows = await self._fill(items, rows)
+            for group in _by_version(items):
+                await self._execute_group(group)
 
     def _take(self, items: list[_Item], rows: int) -> tuple[list[_Item], int]:
         pending = self._pending
@@ -109,23 +147,15 @@ class MicroBatcher:
                 break
         return items, rows
 
-    async def _execute(self, items: list[_Item]) -> None:
-        groups: dict[int, list[_Item]] = {}
-        for item in items:  # a hot swap can leave items of two versions in one batch
-            groups.setdefault(id(item.served), []).append(item)
-        for group in groups.values():
-            await self._execute_group(group)
-
     async def _execute_group(self, group: list[_Item]) -> None:
+        if self._cost_s < INLINE_BELOW_S:
+            self._execute_inline(group)
+            return
         loop = asyncio.get_running_loop()
-        served = group[0].served
-        merged = group[0].batch if len(group) == 1 else merge([i.batch for i in group])
+        merged = _merged(group)
         self._on_batch(merged.n)
         try:
-            if self._cost_s < INLINE_BELOW_S:
-                out = self._timed(served, merged)
-            else:
-                out = await loop.run_in_executor(self._executor, self._timed, served, merged)
+            out = await loop.run_in_executor(self._executor, self._timed, group[0].served, merged)
         except Exception as exc:  # the model failed: find out which request made it fail
             if len(group) == 1:
                 _settle(group[0].future, exc=exc)
@@ -133,11 +163,22 @@ class MicroBatcher:
             for item in group:
                 await self._execute_group([item])
             return
-        start = 0
-        for item in group:
-            end = start + item.batch.n
-            _settle(item.future, out[start:end])
-            start = end
+        _settle_rows(group, out)
+
+    def _execute_inline(self, group: list[_Item]) -> None:
+        """One predict call for ``group`` on the event loop (a fast model)."""
+        try:
+            merged = _merged(group)
+            self._on_batch(merged.n)
+            out = self._timed(group[0].served, merged)
+        except Exception as exc:  # the model failed: find out which request made it fail
+            if len(group) == 1:
+                _settle(group[0].future, exc=exc)
+                return
+            for item in group:
+                self._execute_inline([item])
+            return
+        _settle_rows(group, out)
 
     def _timed(self, served: ServedModel, batch: Batch) -> np.ndarray:
         start = time.perf_counter()
@@ -155,10 +196,33 @@ def merge(batches: list[Batch]) -> Batch:
         return Batch(n, tensor=np.concatenate([b.tensor for b in batches if b.tensor is not None]))
     if all(b.matrix is not None for b in batches):
         matrix = np.concatenate([b.matrix for b in batches if b.matrix is not None])
-        return Batch(n, list(matrix.T), matrix=matrix)
+        return Batch(n, matrix=matrix)
     width = len(first.columns or [])
     cols = [np.concatenate([(b.columns or [])[j] for b in batches]) for j in range(width)]
     return Batch(n, cols)
+
+
+def _by_version(items: list[_Item]) -> list[list[_Item]]:
+    """``items`` grouped by the version they are for (a hot swap can leave two in a batch)."""
+    if len(items) == 1:
+        return [items]
+    groups: dict[int, list[_Item]] = {}
+    for item in items:
+        groups.setdefault(id(item.served), []).append(item)
+    return list(groups.values())
+
+
+def _merged(group: list[_Item]) -> Batch:
+    return group[0].batch if len(group) == 1 else merge([i.batch for i in group])
+
+
+def _settle_rows(group: list[_Item], out: np.ndarray) -> None:
+    """Each item's future gets its own rows of ``out``."""
+    start = 0
+    for item in group:
+        end = start + item.batch.n
+        _settle(item.future, out[start:end])
+        start = end
 
 
 def _settle(

@@ -13,6 +13,7 @@ import numpy as np
 from loopml.models import LoadedModel
 from loopml.serving.codec import v2_datatype
 from loopml.serving.errors import ModelOutputError
+from loopml.serving.records import FloatRecords
 from loopml.serving.schema import Batch, InputSchema
 
 # scikit-learn warns when an estimator fitted on a DataFrame is given an array. The endpoint
@@ -48,6 +49,8 @@ class ServedModel:
         self.signature = loaded.signature
         nan_ok = model_allows_nan(loaded) if allow_nan is None else allow_nan
         self.schema = InputSchema(loaded.signature, allow_nan=nan_ok)
+        # the usual body of an all-float64 signature, read without the general path
+        self.records = FloatRecords(self.schema.names) if self.schema.all_float64 else None
         self.loaded_at = time.time()
         self._call = self._pick_call()
         # a classifier whose classes are known gives the prediction log its probabilities

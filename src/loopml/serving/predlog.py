@@ -30,6 +30,7 @@ import numpy as np
 
 from loopml.api.predlog import (
     FEEDBACK,
+    HOUR_S,
     PREDICTIONS,
     PROBA_PREFIX,
     hour_of,
@@ -86,7 +87,7 @@ class LogTallies:
     queued: Level = field(default_factory=_Nowhere)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: a frozen dataclass pays a setattr call per field
 class _Prediction:
     request_id: str
     ts: float
@@ -97,7 +98,7 @@ class _Prediction:
     scorer: Scorer | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class _Feedback:
     request_id: str
     label: Any
@@ -215,8 +216,10 @@ class PredictionLogger:
         if not items:
             return
         groups: dict[tuple[str, str, int], list[Any]] = {}
+        hours: dict[int, str] = {}  # epoch hour → its partition name, computed once per flush
         for item in items:
-            hour = hour_of(item.ts)
+            epoch_hour = int(item.ts // HOUR_S)
+            hour = hours.get(epoch_hour) or hours.setdefault(epoch_hour, hour_of(item.ts))
             if isinstance(item, _Prediction):
                 groups.setdefault((PREDICTIONS, hour, item.version), []).append(item)
             else:
@@ -317,14 +320,27 @@ def _scores(scorer: Scorer, group: list[_Prediction]) -> np.ndarray:
         tensors = [p.batch.tensor for p in group if p.batch.tensor is not None]
         batch = Batch(n, tensor=np.concatenate(tensors))
     else:
-        width = len(first.columns or [])
-        batch = Batch(
-            n, [np.concatenate([(p.batch.columns or [])[j] for p in group]) for j in range(width)]
-        )
+        matrix = _matrix(group)
+        if matrix is not None:
+            batch = Batch(n, matrix=matrix)
+        else:
+            width = len(first.columns or [])
+            batch = Batch(
+                n,
+                [np.concatenate([(p.batch.columns or [])[j] for p in group]) for j in range(width)],
+            )
     scores = np.asarray(scorer.proba(batch), dtype=np.float64)
     if scores.shape != (n, len(scorer.classes or ())):
         raise ModelOutputError(f"predict_proba returned shape {list(scores.shape)} for {n} row(s)")
     return scores
+
+
+def _matrix(items: list[_Prediction]) -> np.ndarray | None:
+    """The rows of ``items`` as one matrix, when every batch holds one (float64 columns)."""
+    matrices = [p.batch.matrix for p in items]
+    if any(m is None for m in matrices):
+        return None
+    return np.concatenate(matrices)  # type: ignore[arg-type]
 
 
 def _rows(item: _Prediction | _Feedback) -> int:
@@ -342,6 +358,10 @@ def _prediction_table(model: str, items: list[_Prediction]) -> Any:
             [p.batch.tensor.reshape(p.batch.n, -1) for p in items if p.batch.tensor is not None]
         )
         columns["input"] = pa.array(list(values))
+    elif (matrix := _matrix(items)) is not None:
+        # one concatenation, then each column contiguous, rather than one per column
+        for name, values in zip(first.names, np.ascontiguousarray(matrix.T), strict=True):
+            columns[input_column(name)] = pa.array(values)
     else:
         for j, name in enumerate(first.names):
             columns[input_column(name)] = pa.array(

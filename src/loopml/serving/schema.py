@@ -86,16 +86,31 @@ def _column(name: str, dtype: str) -> Column:
     return Column(name, dtype, kind, low, high)
 
 
-@dataclass
 class Batch:
     """The rows of one request: one array per signature column, or one tensor. When every
     column is float64, ``matrix`` holds them as one (rows by columns) array and ``columns`` are
-    views of its columns, so a model that takes a matrix gets it without a copy."""
+    views of its columns, made when first asked for, so a model that takes a matrix gets it
+    without a copy and a request pays for no view it does not use."""
 
-    n: int
-    columns: list[np.ndarray] | None = None
-    tensor: np.ndarray | None = None
-    matrix: np.ndarray | None = None
+    __slots__ = ("_columns", "matrix", "n", "tensor")
+
+    def __init__(
+        self,
+        n: int,
+        columns: list[np.ndarray] | None = None,
+        tensor: np.ndarray | None = None,
+        matrix: np.ndarray | None = None,
+    ) -> None:
+        self.n = n
+        self._columns = columns
+        self.tensor = tensor
+        self.matrix = matrix
+
+    @property
+    def columns(self) -> list[np.ndarray] | None:
+        if self._columns is None and self.matrix is not None:
+            self._columns = list(self.matrix.T)
+        return self._columns
 
 
 def describe(value: Any) -> str:
@@ -137,10 +152,10 @@ class InputSchema:
         self._name_set = frozenset(self.names)
         self.numeric = bool(self.columns) and all(c.kind in "fi" for c in self.columns)
         # every column a float64 one: records are read as one matrix, checked as a whole
-        self._all_f64 = len(self.columns) >= 2 and all(
+        self.all_float64 = len(self.columns) >= 2 and all(
             c.kind == "f" and not c.narrow for c in self.columns
         )
-        self._row_values = itemgetter(*self.names) if self._all_f64 else None
+        self._row_values = itemgetter(*self.names) if self.all_float64 else None
 
     # ----- column signatures
     def from_records(self, records: Any, where: str) -> Batch:
@@ -182,7 +197,7 @@ class InputSchema:
             return None
         if float in types and not self.allow_nan and not np.isfinite(matrix).all():
             return None
-        return Batch(len(rows), list(matrix.T), matrix=matrix)
+        return Batch(len(rows), matrix=matrix)
 
     def _key_error(self, record: dict[str, Any], where: str) -> None:
         missing = [c for c in self.names if c not in record]
