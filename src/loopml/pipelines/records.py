@@ -7,16 +7,26 @@ moves, which fields a move may set, outputs stored only with a step's success) l
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
-from loopml.api.pipelines import Output, PipelineRun, RunStatus, StepRun, StepStatus
+from loopml.api.pipelines import (
+    FileChunks,
+    Output,
+    PipelineRun,
+    RunStatus,
+    StepRun,
+    StepStatus,
+    StoredFiles,
+)
 from loopml.blobs.packs import pack_key
 from loopml.core.errors import Conflict, InvalidInput
 from loopml.core.identity import whoami
 from loopml.core.names import validate_name
+from loopml.core.paths import safe_relpath
 from loopml.core.settings import Settings
 from loopml.pipelines import repository as repo
 
@@ -36,6 +46,7 @@ STEP_FIELDS = frozenset(
         "datasets",
     }
 )
+_HEX = re.compile(r"[0-9a-f]{64}")
 RUN_OPTIONS = frozenset({"workers", "no_cache", "ray_address", "notes"})
 
 
@@ -95,6 +106,25 @@ class Records(Protocol):
     def write_file(self, digest: str, dest: Path) -> None: ...
 
     def close(self) -> None: ...
+
+
+def check_digest(value: Any, what: str) -> None:
+    if not isinstance(value, str) or not _HEX.fullmatch(value):
+        raise InvalidInput(f"{what} {value!r} is not a BLAKE3 digest (64 lowercase hex digits)")
+
+
+def check_outputs(outputs: Iterable[Output]) -> None:
+    """InvalidInput naming the first thing wrong in outputs sent to be recorded."""
+    for o in outputs:
+        if not o.name or not o.materializer:
+            raise InvalidInput(f"an output needs a name and a materializer, got {o.name!r}")
+        check_digest(o.digest, f"output {o.name!r} digest")
+        for f in o.files:
+            if safe_relpath(f.path) != f.path:
+                raise InvalidInput(f"output {o.name!r}: path {f.path!r} is not in normal form")
+            check_digest(f.digest, f"output {o.name!r} file digest")
+            if f.size < 0:
+                raise InvalidInput(f"output {o.name!r}: file {f.path!r} has a negative size")
 
 
 def check_fields(fields: Mapping[str, Any]) -> None:
@@ -168,6 +198,8 @@ class StoredRecords:
     def start_run(self, run: Mapping[str, Any], steps: list[Mapping[str, Any]]) -> None:
         row, rows = run_row(run), step_rows(steps)
         with self.stores.meta.write() as conn:
+            if repo.run_exists(conn, row["id"]):
+                raise Conflict(f"pipeline run {row['id']} exists already; start a new run")
             repo.insert_run(conn, row, rows)
 
     def end_run(self, run_id: str, status: RunStatus, error: str | None) -> None:
@@ -214,29 +246,48 @@ class StoredRecords:
 
     def files_stored(self, digests: set[str]) -> bool:
         """Whether every file is recorded and every chunk of it sits in a pack that exists."""
+        return not self.stored_files(digests).missing
+
+    def stored_files(self, digests: Iterable[str]) -> StoredFiles:
+        """The chunk lists of the files among ``digests`` stored whole, and the others."""
+        wanted = sorted(set(digests))
+        for d in wanted:
+            check_digest(d, "file digest")
         blobs = self.stores.blobs
+        found: dict[str, tuple[int, list[bytes]]] = {}
+        missing: set[str] = set()
+        pack_of: dict[str, set[str]] = {}
         with self.stores.meta.read() as conn:
-            if repo.missing_files(conn, digests):
-                return False
-            packs: set[str] = set()
-            for d in digests:
-                _, chunk_ids = blobs.chunk_list(conn, d)
+            missing |= repo.missing_files(conn, set(wanted))
+            for d in wanted:
+                if d in missing:
+                    continue
+                size, chunk_ids = blobs.chunk_list(conn, d)
                 where = blobs.locate(conn, chunk_ids)
                 if len(where) != len(set(chunk_ids)):
-                    return False
-                packs.update(p for p, _, _ in where.values())
-        return all(blobs.backend.has(pack_key(p)) for p in packs)
+                    missing.add(d)
+                    continue
+                found[d] = (size, chunk_ids)
+                pack_of[d] = {p for p, _, _ in where.values()}
+        present = {p: blobs.backend.has(pack_key(p)) for ps in pack_of.values() for p in ps}
+        for d, ps in pack_of.items():
+            if not all(present[p] for p in ps):
+                missing.add(d)
+                found.pop(d, None)
+        return StoredFiles(
+            {
+                d: FileChunks(size, tuple(c.hex() for c in order))
+                for d, (size, order) in found.items()
+            },
+            tuple(sorted(missing)),
+        )
 
     def take_cached(self, run_id: str, step: str, key: str, source: StepRun) -> None:
+        check_outputs(source.outputs)
+        check_digest(key, "cache key")
         digests = {f.digest for o in source.outputs for f in o.files}
         now = time.time()
         with self.stores.meta.write() as conn:
-            if repo.missing_files(conn, digests):
-                raise Conflict(
-                    f"the cached outputs offered for step {step!r} name files that are not "
-                    "stored; run the step again"
-                )
-            repo.insert_outputs(conn, run_id, step, source.outputs)
             repo.move_step(
                 conn,
                 run_id,
@@ -250,6 +301,12 @@ class StoredRecords:
                 metrics=source.metrics,
                 datasets=list(source.datasets) or None,
             )
+            if repo.missing_files(conn, digests):
+                raise Conflict(
+                    f"the cached outputs offered for step {step!r} name files that are not "
+                    "stored; run the step again"
+                )
+            repo.insert_outputs(conn, run_id, step, source.outputs)
 
     # ---------- outputs ----------
     def stage(self) -> Staged:
@@ -267,6 +324,7 @@ class StoredRecords:
         the step is no longer this worker's to complete), then the files, then the outputs.
         ``staged`` commits its file records on the transaction (``commit(conn)``)."""
         check_fields(fields)
+        check_outputs(outputs)
         with self.stores.blobs.gc_off(), self.stores.meta.write() as conn:
             repo.move_step(conn, run_id, step, StepStatus.SUCCEEDED, **fields)
             if staged is not None:
@@ -292,6 +350,18 @@ class ChunkedFiles:
 
     def __init__(self, files: list[tuple[str, int, list[bytes]]]) -> None:
         self.files = files
+
+    @classmethod
+    def from_wire(cls, files: Mapping[str, FileChunks]) -> ChunkedFiles:
+        out = []
+        for digest, f in files.items():
+            check_digest(digest, "file digest")
+            if f.size < 0 or (f.size > 0 and not f.chunks):
+                raise InvalidInput(f"file {digest}: {f.size} bytes in {len(f.chunks)} chunks")
+            for c in f.chunks:
+                check_digest(c, "chunk digest")
+            out.append((digest, f.size, [bytes.fromhex(c) for c in f.chunks]))
+        return cls(out)
 
     def commit(self, conn: Any) -> None:
         from loopml.blobs import chunks as blob_chunks
