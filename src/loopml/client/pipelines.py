@@ -112,6 +112,15 @@ class HttpRecords:
         self.settings = settings
         self.datasets = datasets
         self._owned = False
+        self._services: Any = None
+
+    def services(self) -> Any:
+        """The remote services over these records' settings (built once, closed with them)."""
+        if self._services is None:
+            from loopml.client.services import RemoteServices
+
+            self._services = RemoteServices(self.settings)
+        return self._services
 
     @classmethod
     def open(cls, settings: Settings) -> HttpRecords:
@@ -123,6 +132,9 @@ class HttpRecords:
         return records
 
     def close(self) -> None:
+        if self._services is not None:
+            self._services.close()
+            self._services = None
         if self._owned:
             self.datasets.close()
             self.http.close()
@@ -232,10 +244,9 @@ def open_remote_records(settings: Settings) -> Records:
 
 
 def over_remote(records: Any) -> Any:
-    """The services a step of a remote run reaches through ``current_step()``."""
-    from loopml.client.services import RemoteServices
-
-    return RemoteServices(records.settings)
+    """The services a step of a remote run reaches through ``current_step()``: one set per
+    worker's records, closed with them."""
+    return records.services()
 
 
 class RemotePipelines(PipelineService):
