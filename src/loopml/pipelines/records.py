@@ -241,6 +241,7 @@ class StoredRecords:
 
     # ---------- the cache ----------
     def cache_candidates(self, key: str) -> list[StepRun]:
+        check_digest(key, "cache key")
         with self.stores.meta.read() as conn:
             return repo.cache_candidates(conn, key)
 
