@@ -152,13 +152,14 @@ class Services:
         return ModelService(self.stores, tracking=self.tracker, active_run=_active_run)
 
     def _pipelines(self) -> Pipelines:
+        from loopml.pipelines.records import StoredRecords
         from loopml.pipelines.service import PipelineService
 
         return PipelineService(
-            self.stores,
+            StoredRecords(self.stores),
             tracking=self.tracker,
             backend=self,
-            connect=over_stores,
+            connect=over_records,
         )
 
     def _deployments(self) -> Deployments:
@@ -261,3 +262,8 @@ def connect(settings: Settings | None = None, **overrides: str | None) -> Servic
 def over_stores(stores: Stores) -> Services:
     """The embedded services over stores a worker process has open already (it closes them)."""
     return Services(stores.settings, stores)
+
+
+def over_records(records: Any) -> Services:
+    """The embedded services over a step worker's records (its opened stores)."""
+    return over_stores(records.stores)

@@ -68,12 +68,27 @@ def by_option(log: str, n: int = 3, fail_flag: str = ""):
     after(notify_by_option(make(n), log), fail_flag)
 """
 
-VARIANTS = [("decorated", "notify", True), ("cache_asked", "notify2", True)]
-VARIANTS += [("by_option", "notify3", False)]
+OTHER_VARIANTS = [("cache_asked", "notify2", True), ("by_option", "notify3", False)]
 
 
-@pytest.mark.parametrize(("pipeline", "effect", "writes"), VARIANTS)
 def test_a_step_with_effects_runs_every_time_while_pure_steps_stay_cached(
+    client: Client, tmp_path: Path
+) -> None:
+    check_effect_runs_every_time(client, tmp_path, "decorated", "notify", True)
+
+
+@pytest.mark.local_only(
+    "the coordinator decides which steps have effects in the caller's process in both modes; "
+    "the decorated case covers the wire"
+)
+@pytest.mark.parametrize(("pipeline", "effect", "writes"), OTHER_VARIANTS)
+def test_every_way_of_declaring_effects_runs_the_step_every_time(
+    client: Client, tmp_path: Path, pipeline: str, effect: str, writes: bool
+) -> None:
+    check_effect_runs_every_time(client, tmp_path, pipeline, effect, writes)
+
+
+def check_effect_runs_every_time(
     client: Client, tmp_path: Path, pipeline: str, effect: str, writes: bool
 ) -> None:
     source = files.write(tmp_path, "effects.py", EFFECTS)

@@ -25,6 +25,9 @@ def push_versions(client: Client, tmp_path: Path, versions: list[tuple[str, int]
         assert client.datasets.push(name, src).version.version == n
 
 
+@pytest.mark.local_only(
+    "steps an injected clock (poll(now=...)); a pass over a server runs on its clock"
+)
 def test_schedule_fires_each_tick_once_and_catchup_skip_or_once(
     client: Client, pipeline_file: Path
 ) -> None:
@@ -179,6 +182,9 @@ def test_a_new_trigger_ignores_history_and_a_disabled_one_records_nothing(
     assert [f.event["version"] for f in triggers.firings("t")] == [5]
 
 
+@pytest.mark.local_only(
+    "steps an injected clock (poll(now=...)); a pass over a server runs on its clock"
+)
 def test_cooldown_allows_one_firing_per_interval(
     client: Client, tmp_path: Path, pipeline_file: Path
 ) -> None:
@@ -193,6 +199,9 @@ def test_cooldown_allows_one_firing_per_interval(
     assert triggers.poll(now=1e9 + 61) == 1
 
 
+@pytest.mark.local_only(
+    "steps an injected clock (poll(now=...)); a pass over a server runs on its clock"
+)
 @pytest.mark.services("monitoring", "models")
 def test_the_controller_runs_a_monitor_added_with_every_once_per_period(client: Client) -> None:
     from tests.monitoring.conftest import train

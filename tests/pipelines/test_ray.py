@@ -14,12 +14,13 @@ from pathlib import Path
 import pytest
 
 from loopml.core.errors import InvalidInput
-from loopml.core.settings import load_settings
+from loopml.core.settings import Settings, load_settings
 from loopml.pipelines.executor_ray import check_stores
 from loopml.sdk import Client
 from tests.conftest import run_cli
 from tests.pipelines import files
 from tests.plugins.ray import RayHead
+from tests.plugins.server import ServerProcess
 
 # One Ray head per test process: under pytest-xdist these tests share one worker.
 pytestmark = pytest.mark.xdist_group("ray")
@@ -87,6 +88,27 @@ def test_steps_run_as_ray_tasks_in_ray_workers(
     again = client.pipelines.run(f"{path}:fan", executor="ray", ray_address=ray_address)
     assert again.step("gather").status.value == "cached"
     assert again.step("fail").status.value == "failed"
+
+
+def test_a_run_through_a_server_runs_its_steps_on_ray_and_records_them_there(
+    settings: Settings, server: ServerProcess, tmp_path: Path, ray_address: str
+) -> None:
+    path = files.write(tmp_path, "ray_flow.py", RAY_PIPELINE)
+    remote = Client(load_settings(env={}, home=str(tmp_path / "c"), uri=server.url))
+    try:
+        run = remote.pipelines.run(f"{path}:fan", executor="ray", ray_address=ray_address)
+        assert run.executor == "ray" and run.status.value == "failed"
+        assert run.step("gather").status.value == "succeeded"
+        assert run.step("fail").status.value == "failed"
+        assert remote.pipelines.load_output(run.id, "gather") == [7, 8]
+    finally:
+        remote.close()
+    local = Client(settings)  # what the server stored
+    try:
+        assert local.pipelines.load_output(run.id, "make")["task"] is not None
+        assert local.tracking.get_run(run.id).metrics == {"sum_1": 7.0, "sum_2": 8.0}
+    finally:
+        local.close()
 
 
 def test_the_readme_ray_steps_run_a_pipeline_on_one_machine(

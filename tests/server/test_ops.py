@@ -19,7 +19,7 @@ import pytest
 from loopml.api.events import EventKind
 from loopml.api.triggers import JobLease, JobStatus, TriggerSpec
 from loopml.connect import Services, connect
-from loopml.core.errors import Conflict, InvalidInput, NotFound, OperationalError
+from loopml.core.errors import Conflict, InvalidInput, NotFound
 from loopml.core.settings import Settings, load_settings
 from tests.conftest import run_cli
 from tests.plugins.server import ServerProcess
@@ -179,7 +179,7 @@ def test_webhook_fires_once_per_key(server: ServerProcess, local: Services) -> N
 
 
 def test_remote_worker_runs_a_job_under_a_lease_over_http(
-    local: Services, remote: Services
+    local: Services, remote: Services, tmp_path: Path
 ) -> None:
     _register(local)
     remote.triggers.add(
@@ -221,13 +221,15 @@ def test_remote_worker_runs_a_job_under_a_lease_over_http(
     assert again is not None and again.id == taken.id
     assert again.status is JobStatus.SUCCEEDED and again.attempts == 2
     assert not remote.triggers.renew_job(taken.id, dead)
-    # Pipeline jobs are left for a worker beside the stores.
-    remote.triggers.add(TriggerSpec("train", "manual", "pipeline_mod:training"))
+    # Pipeline jobs run here too, recorded through the server.
+    source = tmp_path / "cheap.py"
+    source.write_text(CHEAP)
+    remote.triggers.add(TriggerSpec("train", "manual", f"{source}:training", {"dataset": "j"}))
     queued = remote.triggers.fire("train")
-    assert remote.triggers.work() is None
-    assert remote.triggers.job(queued.job_id or 0).status is JobStatus.QUEUED
-    with pytest.raises(OperationalError, match="needs the stores"):
-        remote.pipelines.run("pipeline_mod:training")
+    ran = remote.triggers.work()
+    assert ran is not None and ran.id == queued.job_id and ran.status is JobStatus.SUCCEEDED
+    recorded = local.pipelines.get_run(ran.run_id or "")
+    assert recorded.status.value == "succeeded" and recorded.step("echo").stdout == "echo j\n"
 
 
 def test_remote_deployments_monitors_maintenance_and_pipeline_runs(
@@ -323,7 +325,7 @@ def test_remote_cli_deployments_and_monitors(remote_env: dict[str, str], local: 
     assert cleaned["runs_lost"] == [] and cleaned["pipelines_failed"] == []
     refused = run_cli(env, "pipeline", "run", "training.py:training")
     assert refused.returncode == 1 and "Traceback" not in refused.stderr
-    assert "needs the stores" in refused.stderr
+    assert "'training.py' does not exist" in refused.stderr
 
 
 CHEAP = """

@@ -170,3 +170,71 @@ class PipelineRun:
         if with_steps:
             d["steps"] = [s.to_dict(with_logs) for s in self.steps]
         return d
+
+
+# ---------- what a remote coordinator and its step workers send a server ----------
+@dataclass(frozen=True)
+class RunStart:
+    """Body of ``POST /pipelines/runs``: a run about to execute elsewhere, with its steps."""
+
+    run: dict[str, Any]
+    steps: tuple[dict[str, Any], ...]
+
+
+@dataclass(frozen=True)
+class RunEnd:
+    status: RunStatus
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class StepMove:
+    """A step's next status and the fields it sets (start_time, worker, error…)."""
+
+    status: StepStatus
+    fields: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Reason:
+    reason: str
+
+
+@dataclass(frozen=True)
+class CachedStep:
+    """A step taken from the cache: its key and the stored step whose outputs it reuses."""
+
+    key: str
+    source: StepRun
+
+
+@dataclass(frozen=True)
+class FileChunks:
+    """A stored file as its size and its chunks in order (hex digests)."""
+
+    size: int
+    chunks: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class StepDone:
+    """A step's success: its outputs, the chunk lists of their new files (whose chunks were
+    sent with ``POST /chunks``), and the fields of the move."""
+
+    outputs: tuple[Output, ...]
+    files: dict[str, FileChunks] = field(default_factory=dict)
+    fields: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FileDigests:
+    digests: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class StoredFiles:
+    """Answer of ``POST /pipelines/files``: the chunk lists of the files stored whole, and
+    the digests of those that are not (unknown, or a chunk or pack of theirs is gone)."""
+
+    files: dict[str, FileChunks]
+    missing: tuple[str, ...]

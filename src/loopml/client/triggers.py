@@ -3,10 +3,9 @@
 ``poll()`` asks the server for one controller pass (the controller's cursor and the firings
 live beside the events). ``work()`` is a worker on this machine: it claims a job over HTTP
 under a lease of this process, renews the lease over HTTP while it runs the job's action here
-through the remote services, and sends the outcome back. Only the built-in actions
-(``run_production``, ``monitor``) are claimed: a pipeline action runs its steps beside the
-stores, so pipeline jobs stay queued for a worker that opens the store (``loopml worker``
-without ``LOOPML_URI``, or the server's own)."""
+through the remote services, and sends the outcome back. Every action is claimed: a pipeline
+job runs its steps on this machine and records the run through the server, like
+``loopml pipeline run`` with ``LOOPML_URI`` (its ``FILE.py`` must exist at the same path here)."""
 
 from __future__ import annotations
 
@@ -22,9 +21,6 @@ from loopml.api.protocols import Deployments, Monitoring, Pipelines
 from loopml.api.triggers import Firing, Job, JobLease, JobOutcome, JobStatus, Trigger, TriggerSpec
 from loopml.client.http import Http
 from loopml.core.errors import InvalidInput
-
-REMOTE_ACTIONS = ("run_production", "monitor")
-"""The actions a worker that talks to a server runs (see the module's text)."""
 
 
 class RemoteTriggers:
@@ -145,7 +141,7 @@ class RemoteTriggers:
 
         me = this_process()
         lease = JobLease(me.host, me.pid, me.scope, uuid.uuid4().hex)
-        job = self.claim_job(lease, REMOTE_ACTIONS, now)
+        job = self.claim_job(lease, None, now)
         if job is None:
             return None
         renew = lambda: self.renew_job(job.id, lease)  # noqa: E731

@@ -14,7 +14,7 @@ from loopml.core.errors import InvalidInput
 
 if TYPE_CHECKING:
     from loopml.api.protocols import Backend, Datasets, Models
-    from loopml.stores import Stores
+    from loopml.pipelines.records import Records
 
 
 @dataclass(frozen=True)
@@ -32,12 +32,12 @@ class StepContext:
         self,
         run_id: str,
         step: str,
-        stores: Stores,
-        connect: Callable[[Stores], Backend] | None = None,
+        records: Records,
+        connect: Callable[[Records], Backend] | None = None,
     ) -> None:
         self.run_id = run_id
         self.step = step
-        self.stores = stores
+        self.records = records
         self._connect = connect
         self.metrics: dict[str, float] = {}
         self.datasets: list[str] = []
@@ -59,13 +59,14 @@ class StepContext:
 
     @functools.cached_property
     def services(self) -> Backend:
-        """The services (datasets, models, runs, deployments…) over this worker's stores."""
+        """The services (datasets, models, runs, deployments…) of the backend the run is
+        recorded in: this worker's stores, or the server the run talks to."""
         if self._connect is None:
             raise InvalidInput(
                 "this step runs without services: run it through a pipeline "
                 "(loopml.run_pipeline or loopml pipeline run)"
             )
-        return self._connect(self.stores)
+        return self._connect(self.records)
 
     @property
     def datasets_service(self) -> Datasets:

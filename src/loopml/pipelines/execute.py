@@ -11,14 +11,12 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from loopml.api.pipelines import Output, StepRun, StepStatus
-from loopml.blobs.packs import pack_key
 from loopml.core.errors import Cancelled, LoopError
 from loopml.pipelines import cache
 from loopml.pipelines import materializers as mats
-from loopml.pipelines import repository as repo
 from loopml.pipelines.pipeline import Node, Plan, Spec
+from loopml.pipelines.records import Records
 from loopml.pipelines.worker import StepResult, StepTask, load_output
-from loopml.stores import Stores
 
 log = logging.getLogger("loopml.pipelines")
 FILES_HELD = 64 * 1024 * 1024
@@ -57,7 +55,7 @@ class Pending:
     """An input artifact as ``cache_extra`` sees it: its digest, and its value on demand."""
 
     output: Output
-    stores: Stores
+    records: Records
 
     @property
     def digest(self) -> str:
@@ -67,7 +65,7 @@ class Pending:
         import tempfile
         from pathlib import Path
 
-        return load_output(self.stores, self.output, lambda: Path(tempfile.mkdtemp()))
+        return load_output(self.records, self.output, lambda: Path(tempfile.mkdtemp()))
 
 
 @dataclass
@@ -82,7 +80,7 @@ class Outcome:
 class Coordinator:
     def __init__(
         self,
-        stores: Stores,
+        records: Records,
         tracker: Tracker | None,
         plan: Plan,
         run_id: str,
@@ -94,7 +92,7 @@ class Coordinator:
         connect: Callable[..., Any] | None = None,
         cancelled: Callable[[], bool] | None = None,
     ) -> None:
-        self.stores = stores
+        self.records = records
         self.cancelled = cancelled  # asked about once a second while steps run
         self.tracker = tracker
         self.backend = backend  # the other services, for ``cache_extra`` of built-in steps
@@ -160,11 +158,7 @@ class Coordinator:
     def abort(self, reason: str) -> None:
         """Mark every step that has not ended as failed (after Ctrl-C or a coordinator bug)."""
         self.executor.close(kill=True)
-        with self.stores.meta.write() as conn:
-            for name in repo.running_steps(conn, self.run_id):
-                repo.move_step(
-                    conn, self.run_id, name, StepStatus.FAILED, error=reason, end_time=time.time()
-                )
+        self.records.abort(self.run_id, reason)
 
     def _check_cancelled(self) -> None:
         if self.cancelled is not None and self.cancelled():
@@ -188,7 +182,7 @@ class Coordinator:
     def _pending(self, spec: Spec) -> Any:
         kind = spec[0]
         if kind == "ref":
-            return Pending(self.outputs[(spec[1], spec[2])], self.stores)
+            return Pending(self.outputs[(spec[1], spec[2])], self.records)
         if kind == "list":
             items = [self._pending(s) for s in spec[1]]
             return tuple(items) if spec[2] else items
@@ -210,8 +204,7 @@ class Coordinator:
         if old is not None and old.cache_key == key:
             candidates.append(old)
         if self.use_cache and node.step.cache:
-            with self.stores.meta.read() as conn:
-                candidates += repo.cache_candidates(conn, key)
+            candidates += self.records.cache_candidates(key)
         for c in candidates:
             if self._usable(node, c):
                 self._take_cached(node, key, c)
@@ -223,36 +216,10 @@ class Coordinator:
         went = c.decision is None or c.decision.get("go", True)
         if went and names != set(node.step.outputs):
             return False
-        digests = {f.digest for o in c.outputs for f in o.files}
-        with self.stores.meta.read() as conn:
-            if repo.missing_files(conn, digests):
-                return False
-            packs: set[str] = set()
-            for d in digests:
-                _, chunk_ids = self.stores.blobs.chunk_list(conn, d)
-                where = self.stores.blobs.locate(conn, chunk_ids)
-                if len(where) != len(set(chunk_ids)):
-                    return False
-                packs.update(p for p, _, _ in where.values())
-        return all(self.stores.blobs.backend.has(pack_key(p)) for p in packs)
+        return self.records.files_stored({f.digest for o in c.outputs for f in o.files})
 
     def _take_cached(self, node: Node, key: str, c: StepRun) -> None:
-        now = time.time()
-        with self.stores.meta.write() as conn:
-            repo.insert_outputs(conn, self.run_id, node.name, c.outputs)
-            repo.move_step(
-                conn,
-                self.run_id,
-                node.name,
-                StepStatus.CACHED,
-                cache_key=key,
-                cached_from=c.cached_from,
-                start_time=now,
-                end_time=now,
-                decision=c.decision,
-                metrics=c.metrics,
-                datasets=list(c.datasets) or None,
-            )
+        self.records.take_cached(self.run_id, node.name, key, c)
         self._report(node.name, c.metrics or {}, list(c.datasets))
         self._done(node.name, StepStatus.CACHED, c.outputs, c.decision)
         self.progress(node.name, StepStatus.CACHED, f"from run {c.cached_from}")
@@ -332,16 +299,9 @@ class Coordinator:
 
     def _worker_died(self, step: str, reason: str) -> None:
         """Record a dead worker's step as failed, unless it committed its success first."""
-        with self.stores.meta.write() as conn:
-            status = repo.step_status(conn, self.run_id, step, lock=True)
-            if not status.is_terminal:
-                fields: dict[str, Any] = {"error": reason, "end_time": time.time()}
-                if status is StepStatus.PENDING:
-                    fields["start_time"] = fields["end_time"]
-                repo.move_step(conn, self.run_id, step, StepStatus.FAILED, **fields)
+        status = self.records.fail_step(self.run_id, step, reason)
         if status is StepStatus.SUCCEEDED:
-            with self.stores.meta.read() as conn:
-                got = repo.get_run(conn, self.run_id).step(step)
+            got = self.records.get_run(self.run_id).step(step)
             self._report(step, got.metrics or {}, list(got.datasets))
             self._done(step, StepStatus.SUCCEEDED, list(got.outputs), got.decision)
             return
@@ -366,23 +326,15 @@ class Coordinator:
 
     def _fail_unstarted(self, name: str, error: str) -> None:
         now = time.time()
-        with self.stores.meta.write() as conn:
-            repo.move_step(
-                conn,
-                self.run_id,
-                name,
-                StepStatus.FAILED,
-                error=error,
-                start_time=now,
-                end_time=now,
-            )
+        self.records.move_step(
+            self.run_id, name, StepStatus.FAILED, error=error, start_time=now, end_time=now
+        )
         self._failed(name, error)
 
     def _skip(self, name: str, why: str) -> None:
         self.status[name] = StepStatus.SKIPPED
         self.blocked[name] = why
-        with self.stores.meta.write() as conn:
-            repo.move_step(conn, self.run_id, name, StepStatus.SKIPPED, error=f"skipped: {why}")
+        self.records.move_step(self.run_id, name, StepStatus.SKIPPED, error=f"skipped: {why}")
         self.progress(name, StepStatus.SKIPPED, why)
 
     def _report(self, name: str, metrics: dict[str, float], datasets: list[str]) -> None:

@@ -1,5 +1,6 @@
 """The local executor: a pool of worker processes, started on demand from a fork server that
-has loopml preloaded (a few ms each), each opening its own stores from the settings. Steps
+has loopml preloaded (a few ms each), each opening its own records from the settings: the
+stores, or the server a remote run records through (its URI and token are in the settings). Steps
 are sent one at a time to idle workers; a worker that dies is noticed through its process
 sentinel, its step reported failed, and the worker replaced.
 
@@ -16,7 +17,7 @@ import os
 import pickle
 import signal
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import Any
@@ -24,21 +25,24 @@ from typing import Any
 from loopml.api.pipelines import StepStatus
 from loopml.core.errors import InvalidInput
 from loopml.core.settings import Settings
-from loopml.pipelines import repository as repo
+from loopml.pipelines.records import Records, open_records
 from loopml.pipelines.worker import StepResult, StepTask, execute, worker_id
 
 _PRELOAD = ["loopml.pipelines.executor_local"]
 
 
-def _worker_main(conn: Connection, settings: Settings, env: dict[str, str]) -> None:
+def _worker_main(
+    conn: Connection,
+    settings: Settings,
+    env: dict[str, str],
+    opener: Callable[[Settings], Records] = open_records,
+) -> None:
     """Worker loop: receive ``(run_id, step, pickled task)``, execute it, send the result."""
     # The fork server was started with the first run's environment; use the current one.
     os.environ.clear()
     os.environ.update(env)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the coordinator decides about Ctrl-C
-    from loopml.stores import open_stores
-
-    stores = None
+    stores: Records | None = None
     baseline = set(sys.modules)
     last_run: str | None = None
     try:
@@ -54,7 +58,7 @@ def _worker_main(conn: Connection, settings: Settings, env: dict[str, str]) -> N
                 _forget_user_modules(baseline)
             last_run = run_id
             if stores is None:
-                stores = open_stores(settings)
+                stores = opener(settings)
             try:
                 task: StepTask = pickle.loads(payload)
             except Exception as exc:  # the user's module may fail to import here
@@ -83,15 +87,8 @@ def _forget_user_modules(baseline: set[str]) -> None:
             del sys.modules[name]
 
 
-def fail_unstarted(stores: Any, run_id: str, step: str, error: str) -> StepResult:
-    import time
-
-    with stores.meta.write() as conn:
-        status = repo.step_status(conn, run_id, step, lock=True)
-        fields: dict[str, Any] = {"error": error, "end_time": time.time()}
-        if status is StepStatus.PENDING:
-            fields["start_time"] = fields["end_time"]
-        repo.move_step(conn, run_id, step, StepStatus.FAILED, **fields)
+def fail_unstarted(records: Records, run_id: str, step: str, error: str) -> StepResult:
+    records.fail_step(run_id, step, error)
     return StepResult(step, StepStatus.FAILED, error=error)
 
 
@@ -134,8 +131,14 @@ class Died:
 class LocalExecutor:
     name = "local"
 
-    def __init__(self, settings: Settings, workers: int | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        workers: int | None = None,
+        opener: Callable[[Settings], Records] = open_records,
+    ) -> None:
         self.settings = settings
+        self.opener = opener  # how a worker opens the records (by reference: picklable)
         self.max_workers = max(1, workers or os.cpu_count() or 1)
         self._ctx = multiprocessing.get_context("forkserver")
         self._ctx.set_forkserver_preload(_PRELOAD)
@@ -174,7 +177,7 @@ class LocalExecutor:
         env = dict(os.environ)
         proc = self._ctx.Process(
             target=_worker_main,
-            args=(child, self.settings, env),
+            args=(child, self.settings, env, self.opener),
             name="loopml-step-worker",
             daemon=True,
         )

@@ -11,7 +11,7 @@ import logging
 import os
 import pickle
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from loopml.core.errors import InvalidInput, StoreError
@@ -23,21 +23,24 @@ _FORWARDED_ENV = ("LOOPML_", "AWS_")
 
 
 @functools.lru_cache(maxsize=4)
-def _stores_for(settings: Settings) -> Any:
-    from loopml.stores import open_stores
-
-    return open_stores(settings)
+def _records_for(settings: Settings, opener: Callable[[Settings], Any]) -> Any:
+    return opener(settings)
 
 
 def _run_step(
-    settings: Settings, env: dict[str, str], run_id: str, step: str, payload: bytes
+    settings: Settings,
+    env: dict[str, str],
+    run_id: str,
+    step: str,
+    payload: bytes,
+    opener: Callable[[Settings], Any],
 ) -> Any:
     """Body of the Ray task (runs in a Ray worker process)."""
     from loopml.pipelines.executor_local import fail_unstarted
     from loopml.pipelines.worker import execute, worker_id
 
     os.environ.update(env)
-    stores = _stores_for(settings)
+    stores = _records_for(settings, opener)
     try:
         task = pickle.loads(payload)
     except Exception as exc:  # the user's code may not import on this node
@@ -185,7 +188,12 @@ def _loopback_driver(ray: Any, host: str | None) -> Iterator[None]:
 class RayExecutor:
     name = "ray"
 
-    def __init__(self, settings: Settings, address: str | None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        address: str | None,
+        opener: Callable[[Settings], Any] | None = None,
+    ) -> None:
         try:
             import ray
         except ModuleNotFoundError as exc:
@@ -199,6 +207,11 @@ class RayExecutor:
                 "`ray start --head` printed) or set RAY_ADDRESS"
             )
         self.settings = settings
+        if opener is None:
+            from loopml.pipelines.records import open_records
+
+            opener = open_records
+        self.opener = opener
         self._ray = ray
         if not ray.is_initialized():
             host = probe_cluster(address)
@@ -210,7 +223,9 @@ class RayExecutor:
         nodes = [n for n in ray.nodes() if n.get("Alive")]  # type: ignore[no-untyped-call]
         me = ray.get_runtime_context().get_node_id()
         own = frozenset(n["NodeManagerAddress"] for n in nodes if n.get("NodeID") == me)
-        self.notes = check_stores(settings, {n["NodeManagerAddress"] for n in nodes}, own)
+        hosts = {n["NodeManagerAddress"] for n in nodes}
+        # A run recorded through a server needs no shared stores: every node reaches it.
+        self.notes = [] if settings.uri else check_stores(settings, hosts, own)
         self._remote = ray.remote(max_retries=0)(_run_step)
         self._refs: dict[Any, str] = {}
 
@@ -241,7 +256,7 @@ class RayExecutor:
             opts["resources"] = res
         env = {k: v for k, v in os.environ.items() if k.startswith(_FORWARDED_ENV)}
         ref = self._remote.options(**opts).remote(
-            self.settings, env, task.run_id, task.step, payload
+            self.settings, env, task.run_id, task.step, payload, self.opener
         )
         self._refs[ref] = task.step
 

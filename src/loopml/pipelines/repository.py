@@ -33,6 +33,10 @@ def insert_run(conn: Connection, values: dict[str, Any], steps: list[dict[str, A
         conn.execute(pipeline_steps.insert(), [{"run_id": values["id"], **s} for s in steps])
 
 
+def run_exists(conn: Connection, run_id: str) -> bool:
+    return conn.execute(sa.select(_R.id).where(_R.id == run_id)).first() is not None
+
+
 def resolve_run_id(conn: Connection, text: str) -> str:
     """The full id of the run whose id is or starts with ``text``."""
     if not text or not all(c in "0123456789abcdef" for c in text.lower()):

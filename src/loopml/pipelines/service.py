@@ -1,4 +1,6 @@
-"""Training pipelines' one entry point over the stores: run, resume, list, show."""
+"""Training pipelines' one entry point: run, resume, list, show. A run executes here (this
+process coordinates, its executor's workers run the steps) and is recorded through
+:class:`~loopml.pipelines.records.Records`: the local stores, or a ``loopml server``."""
 
 from __future__ import annotations
 
@@ -14,16 +16,16 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from loopml.api.pipelines import PipelineRun, RunStatus, StepRun, StepStatus
+from loopml.api.pipelines import PipelineRun, RunStatus, StepRun
 from loopml.core.errors import Cancelled, Conflict, InvalidInput
-from loopml.core.identity import whoami
+from loopml.core.settings import Settings
 from loopml.pipelines import repository as repo
 from loopml.pipelines.execute import Coordinator, Executor, Progress, Tracker
 from loopml.pipelines.params import jsonable
 from loopml.pipelines.pipeline import Pipeline, Plan
+from loopml.pipelines.records import Records, StoredRecords, open_records
 from loopml.pipelines.source import load_pipeline
 from loopml.pipelines.worker import load_output
-from loopml.stores import Stores
 
 if TYPE_CHECKING:
     from loopml.api.protocols import Backend
@@ -66,19 +68,22 @@ class Tracking(Tracker, Protocol):
 
 
 class PipelineService:
-    """``tracking`` records every run as a tracked run (same id); without it runs are only
-    recorded here. ``backend`` (the other services, from :func:`loopml.connect`) is what
-    steps reach through ``current_step()``; ``connect`` builds it again in a worker process
-    over the worker's stores."""
+    """``records``: where runs are recorded. ``tracking`` records every run as a tracked run
+    (same id); without it runs are only recorded there. ``backend`` (the other services, from
+    :func:`loopml.connect`) is what steps reach through ``current_step()``; ``connect``
+    builds it again in a worker process over the worker's records, which ``opener`` opens
+    there from the settings (both pickled by reference)."""
 
     def __init__(
         self,
-        stores: Stores,
+        records: Records,
         tracking: Tracking | None = None,
         backend: Backend | None = None,
-        connect: Callable[[Stores], Backend] | None = None,
+        connect: Callable[[Records], Backend] | None = None,
+        opener: Callable[[Settings], Records] = open_records,
     ) -> None:
-        self.stores = stores
+        self.records = records
+        self.opener = opener
         self.tracking = tracking
         self.backend = backend
         self.connect = connect
@@ -168,11 +173,11 @@ class PipelineService:
             if pooled is not None:  # another run at the same time gets a pool of its own
                 pooled.reuse(workers)
                 return pooled, []
-            return LocalExecutor(self.stores.settings, workers), []
+            return LocalExecutor(self.records.settings, workers, self.opener), []
         if name == "ray":
             from loopml.pipelines.executor_ray import RayExecutor
 
-            ray_exec = RayExecutor(self.stores.settings, ray_address)
+            ray_exec = RayExecutor(self.records.settings, ray_address, self.opener)
             return ray_exec, ray_exec.notes
         raise InvalidInput(f"unknown executor {name!r}: use one of {', '.join(EXECUTORS)}")
 
@@ -197,7 +202,7 @@ class PipelineService:
                 plan, source, executor_name, workers, no_cache, ray_address, resumed_from, notes
             )
             coordinator = Coordinator(
-                self.stores,
+                self.records,
                 self.tracking,
                 plan,
                 run_id,
@@ -273,46 +278,39 @@ class PipelineService:
             run_id: str = handle.id
         else:
             run_id = uuid.uuid4().hex
-        steps = [
+        steps: list[Mapping[str, Any]] = [
             {
                 "name": n,
-                "position": i,
                 "func": node.step.qualname[:512],
                 "upstream": list(node.upstream),
                 "inputs": node.inputs_view(),
-                "status": StepStatus.PENDING.value,
             }
-            for i, (n, node) in enumerate(plan.nodes.items())
+            for n, node in plan.nodes.items()
         ]
-        with self.stores.meta.write() as conn:
-            repo.insert_run(
-                conn,
-                {
-                    "id": run_id,
-                    "pipeline": name,
-                    "source": source[:1024],
-                    "params": params,
-                    "status": RunStatus.RUNNING.value,
-                    "executor": executor,
-                    "options": {
-                        "workers": workers,
-                        "no_cache": no_cache,
-                        "ray_address": ray_address,
-                        "notes": notes,
-                    },
-                    "resumed_from": resumed_from,
-                    "start_time": time.time(),
-                    "end_time": None,
-                    "created_by": whoami(),
-                    "error": None,
-                },
-                steps,
-            )
+        run = {
+            "id": run_id,
+            "pipeline": name,
+            "source": source[:1024],
+            "params": params,
+            "executor": executor,
+            "options": {
+                "workers": workers,
+                "no_cache": no_cache,
+                "ray_address": ray_address,
+                "notes": notes,
+            },
+            "resumed_from": resumed_from,
+        }
+        try:
+            self.records.start_run(run, steps)
+        except BaseException:
+            if self.tracking is not None:
+                self.tracking.end_run(run_id, "failed", "the pipeline run could not be recorded")
+            raise
         return run_id
 
     def _end(self, run_id: str, status: RunStatus, error: str | None) -> None:
-        with self.stores.meta.write() as conn:
-            repo.move_run(conn, run_id, status, end_time=time.time(), error=error)
+        self.records.end_run(run_id, status, error)
         if self.tracking is not None:
             self.tracking.end_run(
                 run_id, "finished" if status is RunStatus.SUCCEEDED else "failed", error
@@ -325,9 +323,9 @@ class PipelineService:
         unfinished steps fail with them. Returns their ids. An explicit maintenance call (after
         ``Maintenance.reap_runs``, which ends the runs whose lease expired):
         reading pipeline runs never does it."""
-        if self.tracking is None:
+        if self.tracking is None or not isinstance(self.records, StoredRecords):
             return []
-        with self.stores.meta.read() as conn:
+        with self.records.stores.meta.read() as conn:
             orphans = repo.orphaned_runs(conn)
         failed = []
         for row in orphans:
@@ -335,7 +333,7 @@ class PipelineService:
             error = f"{why} ({row.error})" if row.error else why
             end_time = row.end_time if row.end_time is not None else time.time()
             try:
-                with self.stores.meta.write() as conn:
+                with self.records.stores.meta.write() as conn:
                     repo.move_run(conn, row.id, RunStatus.FAILED, end_time=end_time, error=error)
                     repo.fail_unfinished_steps(conn, row.id, end_time, why)
             except Conflict:
@@ -346,12 +344,10 @@ class PipelineService:
     # ---------- reading ----------
     def get_run(self, run_id: str) -> PipelineRun:
         """A run with its steps and their outputs; ``run_id`` may be a unique prefix."""
-        with self.stores.meta.read() as conn:
-            return repo.get_run(conn, repo.resolve_run_id(conn, run_id))
+        return self.records.get_run(run_id)
 
     def list_runs(self, pipeline: str | None = None, limit: int = 50) -> builtins.list[PipelineRun]:
-        with self.stores.meta.read() as conn:
-            return repo.list_runs(conn, pipeline, limit)
+        return self.records.list_runs(pipeline, limit)
 
     def load_output(self, run_id: str, step: str, output: str = "output") -> Any:
         """The value a step of a run produced (files and folders land in a temp folder)."""
@@ -359,7 +355,7 @@ class PipelineService:
         s = run.step(step)
         for o in s.outputs:
             if o.name == output:
-                return load_output(self.stores, o, lambda: Path(tempfile.mkdtemp()))
+                return load_output(self.records, o, lambda: Path(tempfile.mkdtemp()))
         raise InvalidInput(
             f"step {step!r} of run {run.id} has no stored output {output!r} "
             f"(status {s.status.value}; outputs: {', '.join(o.name for o in s.outputs) or 'none'})"

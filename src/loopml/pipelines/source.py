@@ -29,7 +29,7 @@ def _forget_modules_under(folder: Path) -> None:
         p.parent.name for p in folder.glob("*/__init__.py")
     }
     here = str(folder)
-    for name, mod in list(sys.modules.items()):
+    for name, mod in sys.modules.copy().items():  # a copy taken at once: threads import too
         path = getattr(mod, "__file__", None)
         if name in ("__main__", "__mp_main__") or not path:
             continue

@@ -31,10 +31,9 @@ from loopml.api.pipelines import Output, OutputFile, StepStatus
 from loopml.core.errors import Conflict, InvalidInput, LoopError
 from loopml.core.paths import safe_relpath
 from loopml.pipelines import materializers as mats
-from loopml.pipelines import repository as repo
 from loopml.pipelines.capture import capture_output
 from loopml.pipelines.context import Decision, StepContext, activate, deactivate
-from loopml.stores import Stores
+from loopml.pipelines.records import Records, as_records
 
 
 @dataclass
@@ -52,7 +51,7 @@ class StepTask:
     materializers: list[Any] = field(default_factory=list)
     resources: dict[str, float] = field(default_factory=dict)
     source_file: str | None = None  # the step's file, for tracebacks of by-value functions
-    # Builds the services over the worker's stores (``loopml.connect.over_stores``, pickled
+    # Builds the services over the worker's records (``loopml.connect.over_records``, pickled
     # by reference): what ``current_step()`` offers a step.
     connect: Callable[..., Any] | None = None
     # Bytes of small input files the coordinator already has, by file digest (checked
@@ -92,12 +91,12 @@ class StoredFiles:
 
     def __init__(
         self,
-        stores: Stores,
+        records: Records,
         output: Output,
         scratch: Callable[[], Path],
         known: Mapping[str, bytes] | None = None,
     ) -> None:
-        self.stores = stores
+        self.records = records
         self.output = output
         self._known = known or {}
         self.names = [f.path for f in output.files]
@@ -112,51 +111,53 @@ class StoredFiles:
         # Checked like a read from the blob store; a mismatch is read from the store.
         if data is not None and blake3.blake3(data).hexdigest() == f.digest:
             return data
-        return self.stores.blobs.read_bytes(f.digest)
+        return self.records.read_bytes(f.digest)
 
     def folder(self) -> Path:
         root = self._scratch() / uuid.uuid4().hex[:12]
         for f in self.output.files:
             dest = root / safe_relpath(f.path)
             dest.parent.mkdir(parents=True, exist_ok=True)
-            self.stores.blobs.write_file(f.digest, dest)
+            self.records.write_file(f.digest, dest)
         root.mkdir(parents=True, exist_ok=True)
         return root
 
 
 def load_output(
-    stores: Stores,
+    records: Any,
     output: Output,
     scratch: Callable[[], Path],
     known: Mapping[str, bytes] | None = None,
 ) -> Any:
-    """The value of a stored output; ``known``: bytes of some of its files, by digest."""
-    return mats.by_name(output.materializer).load(StoredFiles(stores, output, scratch, known))
+    """The value of a stored output (``records``: :class:`Records`, or opened stores);
+    ``known``: bytes of some of its files, by digest."""
+    files = StoredFiles(as_records(records), output, scratch, known)
+    return mats.by_name(output.materializer).load(files)
 
 
 def decode(
-    stores: Stores,
+    records: Records,
     spec: tuple[Any, ...],
     scratch: Callable[[], Path],
     known: Mapping[str, bytes] | None = None,
 ) -> Any:
     kind = spec[0]
     if kind == "artifact":
-        return load_output(stores, spec[1], scratch, known)
+        return load_output(records, spec[1], scratch, known)
     if kind == "list":
-        items = [decode(stores, s, scratch, known) for s in spec[1]]
+        items = [decode(records, s, scratch, known) for s in spec[1]]
         return tuple(items) if spec[2] else items
     if kind == "dict":
-        return {k: decode(stores, s, scratch, known) for k, s in spec[1].items()}
+        return {k: decode(records, s, scratch, known) for k, s in spec[1].items()}
     return spec[1]
 
 
 def store_outputs(
-    stores: Stores, task: StepTask, values: list[Any], small: dict[str, bytes] | None = None
+    records: Records, task: StepTask, values: list[Any], small: dict[str, bytes] | None = None
 ) -> tuple[Any, list[Output]]:
     """Materialize and publish ``values`` (phase one); returns the ingest to commit. Files of
     at most INLINE_MAX bytes are also put in ``small``."""
-    ingest = stores.blobs.ingest()
+    ingest = records.stage()
     try:
         outputs = []
         for name, value in zip(task.outputs, values, strict=True):
@@ -244,35 +245,33 @@ def _lease_lost(task: StepTask, start: float, exc: Conflict) -> StepResult:
     )
 
 
-def execute(stores: Stores, task: StepTask) -> StepResult:
+def execute(records: Records, task: StepTask) -> StepResult:
     """Run one step and record its outcome; never raises for a failure of the step itself."""
     if task.materializers:
         mats.install_registrations(task.materializers)
     restore_filenames(task)
     start = time.time()
     try:
-        with stores.meta.write() as conn:
-            repo.move_step(
-                conn,
-                task.run_id,
-                task.step,
-                StepStatus.RUNNING,
-                start_time=start,
-                worker=worker_id(),
-                cache_key=task.cache_key,
-            )
+        records.move_step(
+            task.run_id,
+            task.step,
+            StepStatus.RUNNING,
+            start_time=start,
+            worker=worker_id(),
+            cache_key=task.cache_key,
+        )
     except Conflict as exc:
         return _lease_lost(task, start, exc)
     scratch_dir: list[Path] = []
 
     def scratch() -> Path:
         if not scratch_dir:
-            base = stores.settings.home / "tmp"
+            base = records.settings.home / "tmp"
             base.mkdir(parents=True, exist_ok=True)
             scratch_dir.append(Path(tempfile.mkdtemp(prefix="step-", dir=base)))
         return scratch_dir[0]
 
-    ctx = StepContext(task.run_id, task.step, stores, task.connect)
+    ctx = StepContext(task.run_id, task.step, records, task.connect)
     stdout = stderr = ""
     error: str | None = None
     decision: dict[str, Any] | None = None
@@ -281,8 +280,8 @@ def execute(stores: Stores, task: StepTask) -> StepResult:
     ingest = None
     try:
         try:
-            args = [decode(stores, s, scratch, task.files) for s in task.args]
-            kwargs = {k: decode(stores, s, scratch, task.files) for k, s in task.kwargs.items()}
+            args = [decode(records, s, scratch, task.files) for s in task.args]
+            kwargs = {k: decode(records, s, scratch, task.files) for k, s in task.kwargs.items()}
         except LoopError as exc:
             raise InvalidInput(f"cannot load the inputs of step {task.step!r}: {exc}") from exc
         token = activate(ctx)
@@ -304,7 +303,7 @@ def execute(stores: Stores, task: StepTask) -> StepResult:
                 decision = {"go": bool(value.go), "reason": str(value.reason)}
                 value = value.value
             if decision is None or decision["go"]:
-                ingest, outputs = store_outputs(stores, task, _split(task, value), small)
+                ingest, outputs = store_outputs(records, task, _split(task, value), small)
     except Exception as exc:  # loading inputs or storing outputs failed
         error = str(exc) if isinstance(exc, LoopError) else _format(exc)
         outputs = []
@@ -321,14 +320,9 @@ def execute(stores: Stores, task: StepTask) -> StepResult:
     }
     if error is None:
         try:
-            with stores.meta.write() as conn:
-                # The move first: it fails when the step is no longer ours to complete.
-                repo.move_step(
-                    conn, task.run_id, task.step, StepStatus.SUCCEEDED, decision=decision, **common
-                )
-                if ingest is not None:
-                    ingest.commit(conn)
-                repo.insert_outputs(conn, task.run_id, task.step, outputs)
+            records.complete_step(
+                task.run_id, task.step, ingest, outputs, decision=decision, **common
+            )
         except Conflict as exc:
             if ingest is not None:
                 ingest.abort()
@@ -344,10 +338,7 @@ def execute(stores: Stores, task: StepTask) -> StepResult:
             raise
     if error is not None:
         try:
-            with stores.meta.write() as conn:
-                repo.move_step(
-                    conn, task.run_id, task.step, StepStatus.FAILED, error=error, **common
-                )
+            records.move_step(task.run_id, task.step, StepStatus.FAILED, error=error, **common)
         except Conflict as exc:
             return _lease_lost(task, start, exc)
     if ingest is not None and error is None:
