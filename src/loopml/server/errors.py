@@ -5,45 +5,27 @@ from __future__ import annotations
 
 from loopml.api.access import Unauthenticated
 from loopml.core.errors import (
-    Conflict,
-    InvalidInput,
-    InvalidName,
     LoopError,
-    NotFound,
     OperationalError,
-    PermissionDenied,
     UserError,
 )
 from loopml.serving.errors import (
+    REQUEST_STATUS,
     BodyTooLarge,
     MalformedBody,
     MisdirectedRequest,
     RequestError,
     UnsupportedMediaType,
+    status_in,
 )
 
-_STATUS: tuple[tuple[type[LoopError], int], ...] = (
-    (BodyTooLarge, 413),
-    (UnsupportedMediaType, 415),
-    (MisdirectedRequest, 421),
-    (MalformedBody, 400),
-    (InvalidName, 400),
-    (InvalidInput, 422),
-    (NotFound, 404),
-    (Conflict, 409),
-    (Unauthenticated, 401),
-    (PermissionDenied, 403),
-    (UserError, 400),
-    (OperationalError, 503),
-)
+# Unauthenticated before PermissionDenied, its parent in the endpoint's table.
+_STATUS = ((Unauthenticated, 401), *REQUEST_STATUS, (UserError, 400), (OperationalError, 503))
 
 
 def http_status(exc: LoopError) -> int:
     """The status for ``exc``: 4xx for a caller's mistake, 503 when the platform failed."""
-    for cls, status in _STATUS:
-        if isinstance(exc, cls):
-            return status
-    return 503
+    return status_in(_STATUS, exc, 503)
 
 
 _CODES = (

@@ -72,7 +72,9 @@ class ClientGone(OperationalError):
     """The client disconnected before sending its whole body."""
 
 
-_STATUS: tuple[tuple[type[LoopError], int], ...] = (
+# A caller's mistakes, by class, most specific first: the statuses the endpoint and the server
+# (loopml.server.errors) share; each adds its own after these.
+REQUEST_STATUS: tuple[tuple[type[LoopError], int], ...] = (
     (BodyTooLarge, 413),
     (UnsupportedMediaType, 415),
     (MisdirectedRequest, 421),
@@ -82,14 +84,15 @@ _STATUS: tuple[tuple[type[LoopError], int], ...] = (
     (NotFound, 404),
     (Conflict, 409),
     (PermissionDenied, 403),
-    (QueueFull, 503),
-    (ClientGone, 499),
 )
+_STATUS = (*REQUEST_STATUS, (QueueFull, 503), (ClientGone, 499))
+
+
+def status_in(table: tuple[tuple[type[LoopError], int], ...], exc: LoopError, other: int) -> int:
+    """The status of the first class in ``table`` that ``exc`` is, else ``other``."""
+    return next((status for cls, status in table if isinstance(exc, cls)), other)
 
 
 def http_status(exc: LoopError) -> int:
     """The HTTP status for ``exc`` (the endpoint's only translator)."""
-    for cls, status in _STATUS:
-        if isinstance(exc, cls):
-            return status
-    return 500
+    return status_in(_STATUS, exc, 500)
