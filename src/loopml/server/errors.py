@@ -20,7 +20,12 @@ from loopml.serving.errors import (
 )
 
 # Unauthenticated before PermissionDenied, its parent in the endpoint's table.
-_STATUS = ((Unauthenticated, 401), *REQUEST_STATUS, (UserError, 400), (OperationalError, 503))
+_STATUS: tuple[tuple[type[LoopError], int], ...] = (
+    (Unauthenticated, 401),
+    *REQUEST_STATUS,
+    (UserError, 400),
+    (OperationalError, 503),
+)
 
 
 def http_status(exc: LoopError) -> int:

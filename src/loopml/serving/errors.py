@@ -85,7 +85,11 @@ REQUEST_STATUS: tuple[tuple[type[LoopError], int], ...] = (
     (Conflict, 409),
     (PermissionDenied, 403),
 )
-_STATUS = (*REQUEST_STATUS, (QueueFull, 503), (ClientGone, 499))
+_STATUS: tuple[tuple[type[LoopError], int], ...] = (
+    *REQUEST_STATUS,
+    (QueueFull, 503),
+    (ClientGone, 499),
+)
 
 
 def status_in(table: tuple[tuple[type[LoopError], int], ...], exc: LoopError, other: int) -> int:
