@@ -2,8 +2,9 @@
 one backend wired together. Nothing else constructs a service; a service that needs another
 gets it here (pipelines: datasets, models, runs and deployments; deployments: models;
 monitoring: models and datasets; triggers: the events and every service it acts through).
-Today the backend is embedded (the local stores); a remote one (HTTP to a ``loopml server``)
-will be chosen here by ``settings.uri`` and implement the same interfaces."""
+Two backends implement the same interfaces: the embedded one (the local stores) and, when
+``settings.uri`` is set (``LOOPML_URI``), the remote one in :mod:`loopml.client` (HTTP to a
+``loopml server``)."""
 
 from __future__ import annotations
 
