@@ -24,7 +24,6 @@ import json
 import os
 import platform
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -35,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _harness import free_port
 
 MIB = 1 << 20
 HERE = Path(__file__).resolve().parent
@@ -81,13 +81,6 @@ def change_one_percent(data: Path, size: int, round_no: int) -> int:
             f.write(rng.bytes(n))
         changed += n
     return changed
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def start_server(loopml: Path, home: Path, log_path: Path) -> tuple[subprocess.Popen[bytes], str]:
