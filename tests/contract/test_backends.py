@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from loopml import Client
-from tests.contract.conftest import Backend, remote_covers
+from loopml.core.errors import OperationalError
+from tests.contract.conftest import Backend, _served, remote_covers
 
 
 def test_remote_coverage_is_read_from_the_client_modules() -> None:
@@ -21,6 +22,15 @@ def test_a_blob_test_gets_its_blob_store(client: Client, backend: Backend) -> No
     assert client.settings.blobs_url.startswith("s3://") == s3
 
 
+class _HalfRemote:
+    def get_run(self, run_id: str) -> str:
+        return run_id
+
+    def run(self, path: str) -> None:
+        raise OperationalError(f"{path}: not carried over the wire yet")
+
+
 def test_a_method_that_only_refuses_is_not_served() -> None:
     assert remote_covers("pipelines.get_run")
-    assert not remote_covers("pipelines.run")  # raises OperationalError: not over the wire yet
+    assert remote_covers("pipelines.run")
+    assert _served(_HalfRemote) == {"get_run"}

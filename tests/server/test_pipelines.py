@@ -126,7 +126,11 @@ def test_bad_pipeline_input_through_a_server_is_a_clear_4xx(
     assert ran.returncode == 0, ran.stderr
     made = json.loads(ran.stdout)
     assert made["status"] == "succeeded"
-    assert connect(settings).pipelines.load_output(made["id"], "echo") == "cli"
+    local = connect(settings)
+    try:
+        assert local.pipelines.load_output(made["id"], "echo") == "cli"
+    finally:
+        local.close()
     missing = run_cli(remote_env, "pipeline", "run", f"{tmp_path / 'nope.py'}:training")
     assert missing.returncode == 1 and "Traceback" not in missing.stderr
     assert "does not exist" in missing.stderr

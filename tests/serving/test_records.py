@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from loopml.core.errors import InvalidInput
 from loopml.models.signature import ColumnSpec, Signature
 from loopml.serving import codec
 from loopml.serving.errors import RequestError
@@ -106,5 +107,5 @@ def test_only_signatures_of_two_or_more_float64_columns_get_the_path() -> None:
         [ColumnSpec("a", "float64"), ColumnSpec("b", "int64")],
     ):
         assert not InputSchema(Signature(columns)).all_float64
-    with pytest.raises(ValueError, match="two or more"):
+    with pytest.raises(InvalidInput, match="two or more"):
         FloatRecords(["a"])

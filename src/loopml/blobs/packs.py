@@ -29,7 +29,7 @@ from pathlib import Path
 import blake3
 
 from loopml.blobs.backend import Backend
-from loopml.core.errors import IntegrityError
+from loopml.core.errors import IntegrityError, StoreError
 
 MAGIC = b"LOOPPAK1"
 ENTRY = struct.Struct("<32sQI")
@@ -255,5 +255,5 @@ def _pwrite_all(fd: int, view: memoryview, offset: int) -> None:
     while done < len(view):
         n = os.pwrite(fd, view[done:], offset + done)
         if n <= 0:
-            raise OSError(errno.EIO, "a write to the pack made no progress")
+            raise StoreError(f"a write to a pack made no progress at byte {offset + done}")
         done += n

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from loopml.core.errors import InvalidInput
 from loopml.serving.schema import Batch
 
 
@@ -32,7 +33,7 @@ class FloatRecords:
         import msgspec
 
         if len(names) < 2:  # one field: attrgetter returns a value, not a tuple
-            raise ValueError("FloatRecords needs two or more columns")
+            raise InvalidInput(f"FloatRecords needs two or more columns, got {names!r}")
         fields = [f"c{j}" for j in range(len(names))]
         row = msgspec.defstruct(
             "Row",
