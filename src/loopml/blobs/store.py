@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -36,6 +35,7 @@ from loopml.blobs.chunker import BUFFER_SIZE, DIGEST_SIZE, BytesChunks, FileChun
 from loopml.blobs.hashcache import HashCache
 from loopml.blobs.packs import PackInfo, PackWriter, pack_key
 from loopml.core.errors import Conflict, IntegrityError, NotFound
+from loopml.core.paths import write_replacing
 from loopml.meta.engine import MetaStore
 from loopml.meta.locks import named_lock
 from loopml.meta.rows import insert_ignore
@@ -228,15 +228,7 @@ class BlobStore:
     def write_file(self, digest: str, dest: Path) -> None:
         """Write a stored file to ``dest`` atomically: a temporary file created exclusively
         beside it (short name, never through a link), fsynced, then renamed over ``dest``."""
-        fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".loopml-")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                self.write_to(digest, f)
-            os.replace(tmp, dest)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
+        write_replacing(dest, self.iter_file(digest))
 
     def write_to(self, digest: str, f: BinaryIO) -> None:
         """Write a stored file's verified bytes to the open file ``f``, then fsync it."""

@@ -8,9 +8,6 @@ like a dataset push (``POST /chunks/missing``, then only the missing ones to ``P
 from __future__ import annotations
 
 import builtins
-import contextlib
-import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -38,6 +35,7 @@ from loopml.blobs.store import StoredFile
 from loopml.client.datasets import RemoteDatasets
 from loopml.client.http import Http
 from loopml.core.errors import IntegrityError, InvalidInput, NotFound
+from loopml.core.paths import write_replacing
 from loopml.core.settings import Settings
 from loopml.pipelines.records import Records
 from loopml.pipelines.service import PipelineService
@@ -226,16 +224,7 @@ class HttpRecords:
         return b"".join(self._iter(digest))
 
     def write_file(self, digest: str, dest: Path) -> None:
-        fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".loopml-")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                for data in self._iter(digest):
-                    f.write(data)
-            os.replace(tmp, dest)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
+        write_replacing(dest, self._iter(digest))
 
 
 def open_remote_records(settings: Settings) -> Records:

@@ -65,3 +65,11 @@ def validate_key(key: Any, kind: str) -> str:
     if not is_valid_key(key):
         raise InvalidInput(f"invalid {kind} key {_shown(key)}: use {KEY_RULE}")
     return str(key)
+
+
+_DIGEST = re.compile(r"[0-9a-f]{64}")
+
+
+def is_digest(value: object) -> bool:
+    """Whether ``value`` is a BLAKE3 digest as loopml writes it: 64 lowercase hex digits."""
+    return isinstance(value, str) and _DIGEST.fullmatch(value) is not None

@@ -3,9 +3,13 @@ typed, and paths shown in messages."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import posixpath
 import re
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
 
 from loopml.core.errors import InvalidInput
 
@@ -34,3 +38,21 @@ def shown(path: str | os.PathLike[str]) -> str:
     text = repr(os.fspath(path))
     # os.fsdecode keeps such bytes as lone surrogates U+DC80..U+DCFF, which repr shows as \udcXX
     return re.sub(r"\\udc([89a-f][0-9a-f])", r"\\x\1", text)
+
+
+def write_replacing(dest: Path, blocks: Iterable[bytes]) -> None:
+    """Write ``blocks`` to ``dest`` atomically: a temporary file created exclusively beside it
+    (short name, never through a link), fsynced, then renamed over ``dest``; on any error the
+    temporary file is removed and ``dest`` is left as it was."""
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".loopml-")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            for data in blocks:
+                f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, dest)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise

@@ -7,7 +7,6 @@ A push is: the client chunks and hashes, asks :func:`missing_chunks`, sends only
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Iterable, Iterator, Sequence
 
@@ -16,7 +15,7 @@ from loopml.api.events import DatasetVersionCreated
 from loopml.blobs import chunks as blob_chunks
 from loopml.core.errors import InvalidInput
 from loopml.core.identity import whoami
-from loopml.core.names import validate_name
+from loopml.core.names import is_digest, validate_name
 from loopml.core.paths import safe_relpath
 from loopml.core.refs import parse_ref
 from loopml.datasets import repository as repo
@@ -26,12 +25,11 @@ from loopml.meta.events import append_event
 from loopml.stores import Stores
 
 KINDS = ("file", "folder", "dataframe")
-_HEX = re.compile(r"[0-9a-f]{64}")
 
 
 def to_raw(digest: str) -> bytes:
     """A chunk digest as 32 bytes; InvalidInput for anything but 64 lowercase hex digits."""
-    if not isinstance(digest, str) or not _HEX.fullmatch(digest):
+    if not is_digest(digest):
         raise InvalidInput(
             f"chunk digest {digest!r} is not a BLAKE3 digest (64 lowercase hex digits)"
         )
@@ -72,7 +70,7 @@ def check_manifest(manifest: Manifest) -> None:
         seen.add(f.path)
         if f.size < 0:
             raise InvalidInput(f"manifest file {f.path!r} has a negative size")
-        if not _HEX.fullmatch(f.digest):
+        if not is_digest(f.digest):
             raise InvalidInput(f"manifest file {f.path!r} has no valid digest: {f.digest!r}")
         if f.size > 0 and not f.chunks:
             raise InvalidInput(f"manifest file {f.path!r} has {f.size} bytes but no chunks")

@@ -6,7 +6,6 @@ import functools
 import io
 import json
 import math
-import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -24,7 +23,7 @@ from loopml.blobs import chunks as blob_chunks
 from loopml.blobs.chunks import record_files
 from loopml.core.errors import Conflict, InvalidInput, NotFound, StoreError
 from loopml.core.identity import whoami
-from loopml.core.names import validate_key, validate_name
+from loopml.core.names import is_digest, validate_key, validate_name
 from loopml.core.paths import safe_relpath
 from loopml.meta.events import append_event
 from loopml.models import repository as repo
@@ -34,7 +33,6 @@ from loopml.stores import Stores
 
 MANIFEST_FORMAT = 1
 _EXAMPLE_ROWS = 20
-_HEX = re.compile(r"[0-9a-f]{64}")
 
 
 class RunLike(Protocol):
@@ -480,7 +478,7 @@ def check_files(files: Sequence[ManifestFile]) -> None:
         if f.size < 0:
             raise InvalidInput(f"model file {f.path!r} has a negative size")
         for d in (f.digest, *f.chunks):
-            if not _HEX.fullmatch(d):
+            if not is_digest(d):
                 raise InvalidInput(f"model file {f.path!r}: {d!r} is not a BLAKE3 digest")
         if f.size > 0 and not f.chunks:
             raise InvalidInput(f"model file {f.path!r} has {f.size} bytes but no chunks")

@@ -7,7 +7,6 @@ moves, which fields a move may set, outputs stored only with a step's success) l
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -25,7 +24,7 @@ from loopml.api.pipelines import (
 from loopml.blobs.packs import pack_key
 from loopml.core.errors import Conflict, InvalidInput
 from loopml.core.identity import whoami
-from loopml.core.names import validate_name
+from loopml.core.names import is_digest, validate_name
 from loopml.core.paths import safe_relpath
 from loopml.core.settings import Settings
 from loopml.pipelines import repository as repo
@@ -46,7 +45,6 @@ STEP_FIELDS = frozenset(
         "datasets",
     }
 )
-_HEX = re.compile(r"[0-9a-f]{64}")
 RUN_OPTIONS = frozenset({"workers", "no_cache", "ray_address", "notes"})
 
 
@@ -109,7 +107,7 @@ class Records(Protocol):
 
 
 def check_digest(value: Any, what: str) -> None:
-    if not isinstance(value, str) or not _HEX.fullmatch(value):
+    if not is_digest(value):
         raise InvalidInput(f"{what} {value!r} is not a BLAKE3 digest (64 lowercase hex digits)")
 
 
