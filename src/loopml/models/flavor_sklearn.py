@@ -13,6 +13,7 @@ import zipfile
 from typing import Any
 
 from loopml.core.errors import InvalidInput, LoopError, PermissionDenied
+from loopml.models import skops_reader
 from loopml.models.flavors import SavedModel, module_path, mro_modules
 from loopml.models.signature import ColumnSpec, Signature, TensorSpec
 
@@ -100,10 +101,11 @@ def named_types(data: bytes, what: str) -> list[str]:
     return sorted(names)
 
 
-def _screen(data: bytes, what: str, error: type[LoopError]) -> None:
+def _screen(data: bytes, what: str, error: type[LoopError]) -> list[str]:
     """Refuse a file naming a type outside the modules safe to import, before skops (which
-    imports the module of every type it meets) reads it."""
-    refused = [t for t in named_types(data, what) if not importable(t)]
+    imports the module of every type it meets) reads it; else every type it names."""
+    named = named_types(data, what)
+    refused = [t for t in named if not importable(t)]
     if refused:
         raise error(
             f"{what} names type(s) from modules loopml will not import to check them: "
@@ -111,6 +113,7 @@ def _screen(data: bytes, what: str, error: type[LoopError]) -> None:
             "builtins) are accepted. If you trust the file, load it yourself with skops and "
             "register the object with flavor='python' (loading it then needs trusted=True)"
         )
+    return named
 
 
 def _untrusted(data: bytes, what: str) -> list[str]:
@@ -162,12 +165,11 @@ def save(obj: Any) -> SavedModel:
             f"flavor 'sklearn' takes a scikit-learn estimator or a .skops file, not a "
             f"{type(obj).__name__}"
         )
-    _screen(data, "the model", InvalidInput)
+    named = _screen(data, "the model", InvalidInput)
     types = _untrusted(data, "the model")
     _check_allowed(types, "the model")
-    return SavedModel(
-        {MODEL_FILE: data}, {"file": MODEL_FILE, "trusted_types": types, **_versions()}
-    )
+    meta = {"file": MODEL_FILE, "trusted_types": types, "named_types": named, **_versions()}
+    return SavedModel({MODEL_FILE: data}, meta)
 
 
 def _versions() -> dict[str, str]:
@@ -178,10 +180,22 @@ def _versions() -> dict[str, str]:
 
 
 def load(files: dict[str, bytes], meta: dict[str, Any]) -> SklearnPredictor:
+    data = files[meta.get("file", MODEL_FILE)]
+    named = _screen(data, "the stored model", PermissionDenied)
+    recorded_names = meta.get("named_types")
+    if isinstance(recorded_names, list) and set(named) <= set(recorded_names):
+        # Every type was seen and checked at registration: read the file without importing
+        # skops (see skops_reader), admitting only what ``allowed`` admits.
+        try:
+            return SklearnPredictor(skops_reader.read(data, allowed))
+        except (skops_reader.Unsupported, KeyError, TypeError, ValueError, AttributeError):
+            pass  # something the short reader leaves to skops: read it the usual way
+    return SklearnPredictor(_load_with_skops(data, meta))
+
+
+def _load_with_skops(data: bytes, meta: dict[str, Any]) -> Any:
     import skops.io as sio
 
-    data = files[meta.get("file", MODEL_FILE)]
-    _screen(data, "the stored model", PermissionDenied)
     types = _untrusted(data, "the stored model")
     recorded = set(meta.get("trusted_types", []))
     unexpected = [t for t in types if t not in recorded]
@@ -191,7 +205,7 @@ def load(files: dict[str, bytes], meta: dict[str, Any]) -> SklearnPredictor:
             f"{', '.join(unexpected)}; refusing to load it. Re-register the model."
         )
     _check_allowed(types, "the stored model")
-    return SklearnPredictor(sio.loads(data, trusted=types))
+    return sio.loads(data, trusted=types)
 
 
 def wrap(obj: Any) -> SklearnPredictor:
