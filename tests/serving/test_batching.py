@@ -100,3 +100,31 @@ def test_a_slow_model_runs_in_a_thread_and_the_loop_stays_free() -> None:
 
     asyncio.run(_with_batcher(AsksTheLoop(delay_s=0.05), go))
     assert seen == [True], "the loop ran while the model predicted"
+
+
+def _finishes_at_once(coro: Any) -> tuple[bool, Any]:
+    """Run ``coro`` one step: (True, its result) if it finished without waiting on the loop."""
+    try:
+        coro.send(None)
+    except StopIteration as done:
+        return True, done.value
+    coro.close()
+    return False, None
+
+
+def test_requests_one_at_a_time_are_predicted_without_a_hand_over() -> None:
+    """With one client (requests on separate turns of the loop) a fast model is called by the
+    request itself; a second request on the same turn goes through a gathering again."""
+    model = Doubler()
+
+    async def go(b: MicroBatcher, served: ServedModel) -> list[tuple[bool, Any]]:
+        for v in range(3):
+            await b.predict(served, _batch(v))
+            await asyncio.sleep(0)  # the next request arrives on a later turn
+        first = _finishes_at_once(b.predict(served, _batch(7)))
+        second = _finishes_at_once(b.predict(served, _batch(8)))  # the same turn
+        return [first, second]
+
+    (done1, out1), (done2, _) = asyncio.run(_with_batcher(model, go))
+    assert done1 and out1.tolist() == [14]
+    assert not done2

@@ -5,8 +5,9 @@ next batch. A slow model runs in a worker thread, driven by one task, so the eve
 reading requests meanwhile; a fast one (a call under ``INLINE_BELOW_S`` on average) runs on the
 loop, since a thread hop would cost more than the call: one callback, scheduled by the first
 request that queues, predicts after every request read on that turn of the loop has queued its
-rows (cheaper than waking a task). With ``max_batch_size`` 1 a fast model is called by the
-request itself. A lone request is never held back: waiting for a batch to fill
+rows (cheaper than waking a task). With ``max_batch_size`` 1, or while requests come one at a time
+(the last gathering found one request and no other request reached the batcher on this turn of
+the loop), a fast model is called by the request itself. A lone request is never held back: waiting for a batch to fill
 (up to ``max_latency_ms``) happens only while several requests are already queued and calls are
 expensive enough for a bigger batch to pay off. Measured, this keeps batching from being slower
 than one call per request at any concurrency and request size (benchmarks/bench_serving.py).
@@ -60,6 +61,11 @@ class MicroBatcher:
         self._task: asyncio.Task[None] | None = None
         self._running = False  # the batcher task is working through the pending requests
         self._dispatching = False  # a _dispatch callback is scheduled
+        # Whether requests come one at a time: the last gathering of a fast model took one
+        # request. Then a request is predicted in its own call, as without batching, unless
+        # another one already did so on this turn of the loop (then both see company coming).
+        self._lone = True
+        self._turn_taken = False
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="loopml-batcher")
@@ -73,12 +79,19 @@ class MicroBatcher:
 
     async def predict(self, served: ServedModel, batch: Batch) -> np.ndarray:
         """The model's output rows for ``batch``, computed in a shared batch."""
-        if self.max_batch_size == 1 and self._cost_s < INLINE_BELOW_S and not self._pending:
-            # no batching asked for and a fast model: the call the batcher task would make,
-            # made here, without the two task switches of a hand-over
-            self._on_batch(batch.n)
-            return self._timed(served, batch)
         loop = asyncio.get_running_loop()
+        if self._cost_s < INLINE_BELOW_S and not self._pending and not self._dispatching:
+            if self.max_batch_size == 1:
+                # no batching asked for and a fast model: the call the batcher task would
+                # make, made here, without the two task switches of a hand-over
+                self._on_batch(batch.n)
+                return self._timed(served, batch)
+            if self._lone and not self._turn_taken:
+                # requests come one at a time: nothing to gather, so no hand-over either
+                self._turn_taken = True
+                loop.call_soon(self._end_turn)
+                self._on_batch(batch.n)
+                return self._timed(served, batch)
         future: asyncio.Future[np.ndarray] = loop.create_future()
         self._pending.append(_Item(served, batch, future))
         if self._cost_s >= INLINE_BELOW_S or self._running:
@@ -90,12 +103,16 @@ class MicroBatcher:
             loop.call_soon(self._dispatch)
         return await future
 
+    def _end_turn(self) -> None:
+        self._turn_taken = False
+
     def _dispatch(self) -> None:
         """Predict what is pending now, on the event loop (a fast model)."""
         self._dispatching = False
         if self._cost_s >= INLINE_BELOW_S or self._running:  # the task takes over
             self._wakeup.set()
             return
+        self._lone = len(self._pending) == 1
         while self._pending and self._cost_s < INLINE_BELOW_S:
             items, _rows = self._take([], 0)
             for group in _by_version(items):
