@@ -128,3 +128,28 @@ def test_requests_one_at_a_time_are_predicted_without_a_hand_over() -> None:
     (done1, out1), (done2, _) = asyncio.run(_with_batcher(model, go))
     assert done1 and out1.tolist() == [14]
     assert not done2
+
+
+def test_answered_requests_go_before_the_rest_of_the_queue_is_predicted() -> None:
+    """A queue longer than one batch is predicted a batch per turn of the loop: a request whose
+    rows are done resumes (and can send its answer) before later batches run."""
+    events: list[str] = []
+
+    class Recording(Doubler):
+        def predict(self, batch: Batch) -> np.ndarray:
+            events.append("predict")
+            return super().predict(batch)
+
+    async def one(b: MicroBatcher, served: ServedModel, i: int) -> None:
+        await b.predict(served, _batch(*([float(i)] * 100)))
+        events.append("answered")
+
+    async def go(b: MicroBatcher, served: ServedModel) -> None:
+        await asyncio.gather(*(one(b, served, i) for i in range(7)))
+
+    asyncio.run(_with_batcher(Recording(), go, max_batch_size=256))
+    assert events.count("predict") >= 3 and events.count("answered") == 7
+    last_predict = len(events) - 1 - events[::-1].index("predict")
+    # the first request ran alone (nothing to gather yet); of the six gathered after it, the
+    # first batch's two are answered before the last batch runs
+    assert events[:last_predict].count("answered") >= 3, events

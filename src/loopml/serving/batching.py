@@ -113,11 +113,21 @@ class MicroBatcher:
             self._wakeup.set()
             return
         self._lone = len(self._pending) == 1
-        while self._pending and self._cost_s < INLINE_BELOW_S:
-            items, _rows = self._take([], 0)
-            for group in _by_version(items):
-                self._execute_inline(group)
-        if self._pending:  # the model turned slow: the task runs the rest off the loop
+        self._dispatch_more()
+
+    def _dispatch_more(self) -> None:
+        """One batch of what is pending; the rest on a later turn, after the requests just
+        answered have sent their answers (else all of them wait for the whole queue)."""
+        self._dispatching = False
+        items, _rows = self._take([], 0)
+        for group in _by_version(items):
+            self._execute_inline(group)
+        if not self._pending:
+            return
+        if self._cost_s < INLINE_BELOW_S and not self._running:
+            self._dispatching = True
+            asyncio.get_running_loop().call_soon(self._dispatch_more)
+        else:  # the model turned slow: the task runs the rest off the loop
             self._wakeup.set()
 
     async def _run(self) -> None:
