@@ -39,6 +39,22 @@ def model_allows_nan(loaded: LoadedModel) -> bool:
         return False
 
 
+def _array_call(method: Callable[[Any], Any], checked: bool) -> Callable[[Batch], Any]:
+    """``method`` of a scikit-learn estimator called on the batch as one float array. When the
+    schema has already refused NaN and infinity (``checked``), scikit-learn is told so
+    (``assume_finite``) instead of scanning every value again."""
+    import sklearn
+
+    def call(b: Batch) -> Any:
+        x = b.matrix if b.matrix is not None else np.column_stack(b.columns or [])
+        if not checked:
+            return method(x)
+        with sklearn.config_context(assume_finite=True):
+            return method(x)
+
+    return call
+
+
 class ServedModel:
     """A version ready to serve: ``predict(batch)`` returns one output row per input row."""
 
@@ -69,11 +85,6 @@ class ServedModel:
         call = getattr(loaded, method)
         if schema.tensor is not None:
             return lambda b: call(b.tensor)
-        if loaded.flavor == "sklearn" and schema.numeric:
-            raw = getattr(loaded.raw, method)
-            return lambda b: raw(
-                b.matrix if b.matrix is not None else np.column_stack(b.columns or [])
-            )
         names = schema.names
 
         def via_frame(b: Batch) -> Any:
@@ -81,6 +92,13 @@ class ServedModel:
 
             return call(pd.DataFrame(dict(zip(names, b.columns or [], strict=True))))
 
+        if loaded.flavor == "sklearn" and schema.numeric:
+            via_array = _array_call(getattr(loaded.raw, method), checked=not schema.allow_nan)
+            try:  # a model that picks its columns by name (a ColumnTransformer) needs a frame
+                via_array(self.example_batch())
+            except Exception:
+                return via_frame
+            return via_array
         return via_frame
 
     def proba(self, batch: Batch) -> np.ndarray:
