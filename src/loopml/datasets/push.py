@@ -11,16 +11,18 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loopml.api.datasets import DatasetVersion, Manifest, PushResult
-from loopml.api.protocols import Datasets
 from loopml.blobs.hashcache import HashCache
 from loopml.core.collector import new_objects_only
 from loopml.core.errors import Conflict, InvalidInput, NotFound
 from loopml.core.names import validate_name
 from loopml.datasets.send import Sender
 from loopml.datasets.sources import collect, content_digest
+
+if TYPE_CHECKING:  # the interfaces import every block's types; a push needs none
+    from loopml.api.protocols import Datasets
 
 # Tables are profiled at push time up to this many bytes in one version; bigger versions
 # skip statistics (with the reason shown) rather than make every push pay a full parse:

@@ -17,11 +17,14 @@ import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from loopml.api.datasets import Chunk, ManifestFile
-from loopml.api.protocols import Datasets
 from loopml.blobs.chunker import BUFFER_SIZE, FileChunks, workers
 from loopml.blobs.hashcache import HashCache
+
+if TYPE_CHECKING:  # the interfaces import every block's types; a push needs none
+    from loopml.api.protocols import Datasets
 
 _WORKERS = 2
 
