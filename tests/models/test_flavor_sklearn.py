@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from loopml.core.errors import PermissionDenied
+from loopml.core.errors import InvalidInput, PermissionDenied
 from loopml.models import flavor_sklearn, skops_reader
 
 
@@ -240,3 +240,25 @@ def test_only_real_classes_of_sklearn_numpy_scipy_are_allowed() -> None:
     assert not flavor_sklearn.allowed("os.system")
     assert not flavor_sklearn.allowed("sklearn.no_such_module.Thing")
     assert not flavor_sklearn.allowed("builtins.eval")
+
+
+@pytest.mark.parametrize("depth", [380, 420])
+def test_a_model_nested_deeper_than_python_recurses_is_a_clear_error(depth: int) -> None:
+    """Lists in lists as deep as JSON still parses: a clear refusal, not a RecursionError."""
+    leaf = '{"__class__": "str", "__module__": "builtins", "__loader__": "JsonNode", '
+    leaf += '"content": "\\"x\\"", "is_json": true}'
+    opening = (
+        '{"__class__": "list", "__module__": "builtins", "__loader__": "ListNode", "content": ['
+    )
+    schema = '{"protocol": 2, ' + opening[1:] + opening * (depth - 1) + leaf + "]}" * depth
+    json.loads(schema)  # JSON itself still parses it
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as z:
+        z.writestr("schema.json", schema)
+    meta = {
+        "file": "model.skops",
+        "trusted_types": [],
+        "named_types": ["builtins.list", "builtins.str"],
+    }
+    with pytest.raises(InvalidInput, match="nested"):
+        flavor_sklearn.load({"model.skops": out.getvalue()}, meta)

@@ -190,7 +190,20 @@ def load(files: dict[str, bytes], meta: dict[str, Any]) -> SklearnPredictor:
             return SklearnPredictor(skops_reader.read(data, allowed))
         except (skops_reader.Unsupported, KeyError, TypeError, ValueError, AttributeError):
             pass  # something the short reader leaves to skops: read it the usual way
-    return SklearnPredictor(_load_with_skops(data, meta))
+        except RecursionError:
+            raise _too_deep() from None
+    try:
+        return SklearnPredictor(_load_with_skops(data, meta))
+    except RecursionError:
+        raise _too_deep() from None
+
+
+def _too_deep() -> InvalidInput:
+    return InvalidInput(
+        "the stored model is nested deeper than Python can rebuild (objects inside objects "
+        "hundreds of levels deep); no scikit-learn model is built like that, so the file was "
+        "not made by skops.io.dump of an estimator: register the estimator again"
+    )
 
 
 def _load_with_skops(data: bytes, meta: dict[str, Any]) -> Any:
