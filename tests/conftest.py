@@ -19,6 +19,7 @@ pytest_plugins = [
     "tests.plugins.ray",
     "tests.plugins.server",
     "tests.plugins.models",
+    "tests.plugins.order",
 ]
 
 LOOPML_BIN = str(Path(sys.executable).with_name("loopml"))
