@@ -262,3 +262,30 @@ def test_a_model_nested_deeper_than_python_recurses_is_a_clear_error(depth: int)
     }
     with pytest.raises(InvalidInput, match="nested"):
         flavor_sklearn.load({"model.skops": out.getvalue()}, meta)
+
+
+def test_a_stored_file_whose_parts_do_not_fit_is_a_clear_error() -> None:
+    """A file both readers parse but cannot build (a dict whose key "abc" is typed int): a
+    clear refusal naming what went wrong, not the reader's own ValueError."""
+    int_type = {"__class__": "int", "__module__": "builtins", "__loader__": "TypeNode"}
+    one = {"__class__": "int", "__module__": "builtins", "__loader__": "JsonNode", "content": "1"}
+    node = {
+        "__class__": "dict",
+        "__module__": "builtins",
+        "__loader__": "DictNode",
+        "key_types": {
+            "__class__": "list",
+            "__module__": "builtins",
+            "__loader__": "ListNode",
+            "content": [int_type],
+        },
+        "content": {"abc": {**one, "is_json": True}},
+        "protocol": 2,
+    }
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as z:
+        z.writestr("schema.json", json.dumps(node))
+    named = ["builtins.dict", "builtins.int", "builtins.list"]
+    meta = {"file": "model.skops", "trusted_types": [], "named_types": named}
+    with pytest.raises(InvalidInput, match=r"cannot be rebuilt.*ValueError"):
+        flavor_sklearn.load({"model.skops": out.getvalue()}, meta)

@@ -196,6 +196,12 @@ def load(files: dict[str, bytes], meta: dict[str, Any]) -> SklearnPredictor:
         return SklearnPredictor(_load_with_skops(data, meta))
     except RecursionError:
         raise _too_deep() from None
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        # the schema's parts do not fit together (a damaged or hand-made file)
+        raise InvalidInput(
+            f"the stored model cannot be rebuilt from its skops file "
+            f"({type(exc).__name__}: {exc}); register the estimator again"
+        ) from exc
 
 
 def _too_deep() -> InvalidInput:

@@ -56,6 +56,7 @@ class _Reader:
         self.archive = archive
         self.admit = admit
         self.memo: dict[Any, Any] = {}
+        self.admitted: set[str] = set()  # asked once per name, not once per node
 
     def node(self, state: Any) -> Any:
         if not isinstance(state, dict):
@@ -91,8 +92,10 @@ class _Reader:
     def resolve(self, name: str, builtins: Collection[str] = ()) -> Any:
         """The object ``name`` points to, imported only once ``admit`` (or the builtin set
         given) accepted it."""
-        if name not in builtins and not self.admit(name):
-            raise Unsupported(f"type {name}")
+        if name not in builtins and name not in self.admitted:
+            if not self.admit(name):
+                raise Unsupported(f"type {name}")
+            self.admitted.add(name)
         module, _, attr = name.rpartition(".")
         return getattr(importlib.import_module(module), attr)
 

@@ -5,10 +5,11 @@ next batch. A slow model runs in a worker thread, driven by one task, so the eve
 reading requests meanwhile; a fast one (a call under ``INLINE_BELOW_S`` on average) runs on the
 loop, since a thread hop would cost more than the call: one callback, scheduled by the first
 request that queues, predicts after every request read on that turn of the loop has queued its
-rows (cheaper than waking a task). With ``max_batch_size`` 1, or while requests come one at a time
-(the last gathering found one request and no other request reached the batcher on this turn of
-the loop), a fast model is called by the request itself. A lone request is never held back: waiting for a batch to fill
-(up to ``max_latency_ms``) happens only while several requests are already queued and calls are
+rows (cheaper than waking a task). With ``max_batch_size`` 1, or while requests come one at a
+time (the last gathering found one request and no other request reached the batcher on this
+turn of the loop), a fast model is called by the request itself. A queue longer than one batch
+is predicted a batch per turn of the loop. A lone request is never held back: waiting for a
+batch to fill (up to ``max_latency_ms``) happens only while several requests are already queued and calls are
 expensive enough for a bigger batch to pay off. Measured, this keeps batching from being slower
 than one call per request at any concurrency and request size (benchmarks/bench_serving.py).
 """
@@ -108,8 +109,8 @@ class MicroBatcher:
 
     def _dispatch(self) -> None:
         """Predict what is pending now, on the event loop (a fast model)."""
-        self._dispatching = False
         if self._cost_s >= INLINE_BELOW_S or self._running:  # the task takes over
+            self._dispatching = False
             self._wakeup.set()
             return
         self._lone = len(self._pending) == 1

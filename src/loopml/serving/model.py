@@ -68,6 +68,7 @@ class ServedModel:
         # the usual body of an all-float64 signature, read without the general path
         self.records = FloatRecords(self.schema.names) if self.schema.all_float64 else None
         self.loaded_at = time.time()
+        self._on_array = self._takes_arrays()
         self._call = self._pick_call()
         # a classifier whose classes are known gives the prediction log its probabilities
         classes = (
@@ -92,14 +93,22 @@ class ServedModel:
 
             return call(pd.DataFrame(dict(zip(names, b.columns or [], strict=True))))
 
-        if loaded.flavor == "sklearn" and schema.numeric:
-            via_array = _array_call(getattr(loaded.raw, method), checked=not schema.allow_nan)
-            try:  # a model that picks its columns by name (a ColumnTransformer) needs a frame
-                via_array(self.example_batch())
-            except Exception:
-                return via_frame
-            return via_array
+        if self._on_array:
+            return _array_call(getattr(loaded.raw, method), checked=not schema.allow_nan)
         return via_frame
+
+    def _takes_arrays(self) -> bool:
+        """Whether the model may be called on one float array: a numeric scikit-learn model
+        that predicts on the made-up row as an array (one that picks its columns by name, a
+        ColumnTransformer, needs a DataFrame). Decided once, for predict and predict_proba."""
+        if self.loaded.flavor != "sklearn" or not self.schema.numeric:
+            return False
+        probe = _array_call(self.loaded.raw.predict, checked=not self.schema.allow_nan)
+        try:
+            probe(self.example_batch())
+        except Exception:
+            return False
+        return True
 
     def proba(self, batch: Batch) -> np.ndarray:
         """Class probabilities of a batch, one column per class of :attr:`classes` (the
