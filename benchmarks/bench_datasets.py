@@ -28,6 +28,10 @@ command come from ``os.wait4`` on that one child process.
 ``taskset``: loopml hashes on two threads by default while DVC and b2sum use one, so a run with
 ``--cpus 0`` gives the one-core comparison beside the default one. The load average is recorded
 before and after.
+
+``--load N`` runs the comparison on a busy machine: N processes, each spinning a Python loop,
+run from just before the first timed command to the end, so every tool meets the same load
+(N=1 takes about one core of two, N=2 both). They are killed by PID when the run ends.
 """
 
 from __future__ import annotations
@@ -656,6 +660,22 @@ def startup_time(cmd: list[str], env: dict[str, str]) -> float | None:
 # --------------------------------------------------------------------------------------------
 
 
+def start_load(n: int) -> list[subprocess.Popen[bytes]]:
+    """``n`` processes that each keep one core busy until :func:`stop_load`."""
+    if n:
+        log(f"load: {n} busy process(es) beside every timed command")
+    return [
+        subprocess.Popen([sys.executable, "-c", "while True: pass"], stdin=subprocess.DEVNULL)
+        for _ in range(n)
+    ]
+
+
+def stop_load(hogs: list[subprocess.Popen[bytes]]) -> None:
+    for hog in hogs:
+        hog.kill()
+        hog.wait()
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -665,6 +685,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
         "--cpus", default="", help="taskset core list for every timed command, e.g. 0 (one core)"
+    )
+    p.add_argument(
+        "--load", type=int, default=0, help="busy-loop processes running beside the timed runs"
     )
     p.add_argument("--repeat", type=int, default=3, help="cold runs per tool (median reported)")
     p.add_argument("--append-kb", type=int, default=150, help="KB appended to each of two files")
@@ -683,6 +706,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         p.error(f"--only: unknown tool(s) {sorted(unknown)}; choose from {list(TOOLS)}")
     if args.files < 1 or args.size_mib < 1:
         p.error("--files and --size-mib must be positive")
+    if not 0 <= args.load <= 64:
+        p.error("--load must be between 0 and 64")
     return args
 
 
@@ -720,15 +745,18 @@ def main(argv: list[str] | None = None) -> int:
             "only": args.only,
             "workdir": str(workdir),
             "cpus": args.cpus or "all",
+            "load_processes": args.load,
             "load_average_before": [round(x, 2) for x in os.getloadavg()],
         },
         "machine": {**machine_info(None if dvc_missing else dvc), "workdir_fs": fs_type(workdir)},
     }
+    hogs: list[subprocess.Popen[bytes]] = []
     try:
         src, meta = dataset_folder(cache, args.size_mib, args.files, args.seed)
         total = meta["bytes"]
         result["params"].update(data_bytes=total, generation_s=meta.get("generation_s"))
         append_bytes = args.append_kb * 1000
+        hogs += start_load(args.load)
 
         if "b2sum" in args.only:
             log("b2sum ...")
@@ -785,6 +813,7 @@ def main(argv: list[str] | None = None) -> int:
         result["ratios"] = ratios(result)
         result["params"]["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
     finally:
+        stop_load(hogs)
         if not args.keep:
             shutil.rmtree(workdir if temp_workdir else runs, ignore_errors=True)
     json.dump(result, sys.stdout, indent=2)

@@ -289,3 +289,27 @@ def test_direct_and_buffered_pack_writes_give_the_same_packs(tmp_path: Path) -> 
         for e in parse_footer(body)
     ]
     assert chunks_back == pieces
+
+
+def test_a_pack_stores_the_bytes_of_any_buffer_it_is_given(tmp_path: Path) -> None:
+    """Chunks may come as bytes, a bytearray, or a view of another item size or shape: the
+    pack holds their bytes, and each entry their length in bytes."""
+    from loopml.blobs.backend import LocalBackend
+    from loopml.blobs.chunker import digest_bytes
+    from loopml.blobs.packs import PackWriter
+
+    raw = [os.urandom(4096 * 3), os.urandom(800), os.urandom(4000), os.urandom(64)]
+    given = [
+        bytearray(raw[0]),
+        memoryview(raw[1]).cast("I"),
+        memoryview(raw[2]).cast("B", (40, 100)),
+        raw[3],
+    ]
+    backend = LocalBackend(tmp_path / "store")
+    writer = PackWriter(backend)
+    for r, g in zip(raw, given, strict=True):
+        writer.add(digest_bytes(r), g)
+    (info,) = writer.finish()
+    body = (backend.root / pack_key(info.id)).read_bytes()
+    assert [e.length for e in info.entries] == [len(r) for r in raw]
+    assert [body[e.offset : e.offset + e.length] for e in info.entries] == raw

@@ -68,7 +68,9 @@ def test_missing_chunks_names_each_absent_digest_once_in_order(client: Client) -
     assert ds.missing_chunks([]) == []
 
 
-@pytest.mark.parametrize("bad", ["", "xyz", "AB" * 32, "ab" * 31])
+@pytest.mark.parametrize(
+    "bad", ["", "xyz", "AB" * 32, "ab" * 31 + "aB", "ab" * 31, "ab" * 32 + " ", " " + "ab" * 32]
+)
 def test_missing_chunks_refuses_what_is_not_a_digest(client: Client, bad: object) -> None:
     with pytest.raises(InvalidInput, match="BLAKE3 digest"):
         client.datasets.missing_chunks([bad])  # type: ignore[list-item]

@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import blake3
 
@@ -50,8 +51,9 @@ def pack_key(pack_id: str) -> str:
     return f"packs/{pack_id[:2]}/{pack_id}"
 
 
-@dataclass(frozen=True)
-class PackEntry:
+class PackEntry(NamedTuple):
+    """A chunk's place in its pack (a tuple: a GiB makes some 13,000 of them)."""
+
     digest: bytes
     offset: int
     length: int
@@ -121,20 +123,33 @@ class PackWriter:
         self._entries = []
         self._offset = 0
 
-    def add(self, digest: bytes, data: bytes | memoryview) -> None:
-        self.add_many([(digest, data)])
-
     def add_many(self, items: Sequence[tuple[bytes, bytes | memoryview]]) -> None:
         """Append chunks in order; ``data`` is copied before this returns (it may be a view
         into a buffer the caller reuses)."""
         for digest, data in items:
-            if self._fd is None:
-                self._open()
+            self.add(digest, data)
+
+    def add(self, digest: bytes, data: bytes | memoryview) -> None:
+        """Append one chunk (copied before this returns)."""
+        if self._fd is None:
+            self._open()
+        if type(data) is not bytes:
+            data = memoryview(data)
+            if data.format != "B" or data.ndim != 1:
+                data = data.cast("B")
+        n = len(data)
+        fill = self._fill
+        if fill + n < BLOCK_SIZE and self._busy[self._current] is None:
+            # The common case: the chunk fits in the buffer being filled.
+            self._views[self._current][fill : fill + n] = data
+            self._fill = fill + n
+        else:
             self._append(data)
-            self._entries.append(PackEntry(digest, self._offset, len(data)))
-            self._offset += len(data)
-            if self._offset >= self._target:
-                self._seal()
+        offset = self._offset
+        self._entries.append(PackEntry(digest, offset, n))
+        self._offset = offset + n
+        if self._offset >= self._target:
+            self._seal()
 
     def _append(self, data: bytes | memoryview) -> None:
         src = memoryview(data).cast("B")

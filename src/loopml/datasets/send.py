@@ -128,13 +128,17 @@ class Sender:
         if not ask:
             return
         absent = set(self._ask(ask))
+        if not absent:
+            return
+        sending = []
         for d, view in block:
             if d in absent:
                 absent.discard(d)  # a chunk twice in one block is sent once
-                with self._lock:
-                    self.bytes_sent += len(view)
-                    self.chunks_sent += 1
-                yield d.hex(), view
+                sending.append((d.hex(), view))
+        with self._lock:
+            self.bytes_sent += sum(len(v) for _, v in sending)
+            self.chunks_sent += len(sending)
+        yield from sending
 
     def _ask(self, digests: list[bytes]) -> list[bytes]:
         if not digests:
