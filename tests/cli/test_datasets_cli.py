@@ -130,3 +130,17 @@ def test_gc_reports_what_it_freed(env: dict[str, str], data: Path) -> None:
     assert run_cli(env, "datasets", "push", "d", str(data)).returncode == 0
     r = run_cli(env, "gc", "--json", "--grace", "0")
     assert r.returncode == 0 and json.loads(r.stdout)["packs_deleted"] == 0
+
+
+def test_the_command_closes_its_store_before_it_ends(tmp_path: Path, data: Path) -> None:
+    """The command closes the stores it opened at its end, rather than leaving them to the
+    interpreter's teardown: SQLite's write-ahead log is folded back and removed."""
+    home = tmp_path / "home"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOOPML_")}
+    env["LOOPML_HOME"] = str(home)
+    r = run_cli(env, "datasets", "push", "closed", str(data), "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["created"]
+    assert (home / "loopml.db").is_file()
+    left = sorted(p.name for p in home.rglob("*") if p.name.endswith(("-wal", "-shm")))
+    assert left == []

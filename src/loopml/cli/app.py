@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc as collector
 import os
 import sys
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -16,6 +19,7 @@ from loopml.cli import server as server_cli
 from loopml.cli import trigger as triggers_cli
 from loopml.cli import ui as ui_cli
 from loopml.cli.output import console, emit_json, errors_to_exit, human_bytes
+from loopml.core.errors import LoopError
 
 app = typer.Typer(
     name="loopml",
@@ -165,17 +169,47 @@ def main() -> None:
     """Console entry point: a LoopError ends with its message and exit 1; a bug is reported
     in one line (the traceback only with LOOPML_DEBUG=1)."""
     try:
-        group = _SUB_APPS.get(sys.argv[1]) if len(sys.argv) > 1 else None
-        if group is None:
-            app()
-        else:
-            # Build only the invoked group's commands: turning every command of every block
-            # into click objects is a good part of a short call's start-up.
-            command = typer.main.get_command(group)
-            command(args=sys.argv[2:], prog_name=f"loopml {sys.argv[1]}")
+        with _reported():
+            _dispatch()
+    finally:
+        with _reported():
+            _wind_up()
+
+
+def _dispatch() -> None:
+    group = _SUB_APPS.get(sys.argv[1]) if len(sys.argv) > 1 else None
+    if group is None:
+        app()
+    else:
+        # Build only the invoked group's commands: turning every command of every block
+        # into click objects is a good part of a short call's start-up.
+        command = typer.main.get_command(group)
+        command(args=sys.argv[2:], prog_name=f"loopml {sys.argv[1]}")
+
+
+def _wind_up() -> None:
+    """The end of a ``loopml`` process: close the stores its command opened (committing what
+    they buffered), then hand every object to the collector's permanent generation, so the
+    interpreter's teardown frees them without walking them all again (that walk took 0.1 s
+    and more after a push of a GiB)."""
+    try:
+        sdk = sys.modules.get("loopml.sdk")
+        if sdk is not None:
+            sdk.close_default_clients()
+    finally:
+        collector.freeze()
+
+
+@contextlib.contextmanager
+def _reported() -> Iterator[None]:
+    try:
+        yield
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
         sys.exit(130)
+    except LoopError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        sys.exit(1)
     except Exception as exc:
         if os.environ.get("LOOPML_DEBUG"):
             raise
