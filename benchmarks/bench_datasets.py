@@ -19,6 +19,10 @@ the same ``--workdir`` skip generation):
   ``LOOPML_HOME``; growth = ``$LOOPML_HOME/blobs``, the database growth is reported apart.
 * big file: wall time and peak RSS of pushing / adding one ``--big-file-gib`` GiB file.
 
+The cold adds are interleaved: each of the ``--repeat`` rounds runs every tool once, in an
+order that turns each round (DVC, loopml; then loopml, DVC; ...), so a change in the
+machine's speed during the run reaches both tools alike.
+
 The page cache cannot be dropped here, so every timed step runs after a warm-up read and an
 ``os.sync()``: all tools read from memory and none pays for another's write-back. Wall times
 include each CLI's start-up (reported as ``cli_startup_s``). Peak RSS and CPU time of each
@@ -426,33 +430,72 @@ def _cli_summary(r: Run) -> dict:
     return {k: v for k, v in obj.items() if v is None or isinstance(v, int | float | str | bool)}
 
 
-def bench_tool(tool: Tool, data: Path, seed: int, append_bytes: int, repeat: int = 3) -> dict:
-    """Cold add (``repeat`` times from an empty store, median reported), warm re-add, add
-    after appending to two files; store growth of the last."""
-    res: dict[str, Any] = {}
+def _step(tool: Tool, data: Path, label: str, res: dict[str, Any]) -> Run:
+    log(f"{tool.name}: {label} ...")
+    r = checked(run(tool.cmd(data), env=tool.env, cwd=tool.cwd))
+    log(f"{tool.name}: {label} {r.wall_s:.2f} s (cpu {r.cpu_s:.2f} s, rss {r.max_rss_mib:.0f} MiB)")
+    if tool.parse_json:
+        res[f"cli_{label}"] = _cli_summary(r)
+    return r
+
+
+def _cold(tool: Tool, data: Path, res: dict[str, Any], fresh: bool) -> tuple[Run, float]:
+    """One cold add from an empty store; the time to write out what it left in the page cache."""
+    if not fresh:
+        tool.reset()
+    warm_up(files_under(data))
+    cold = _step(tool, data, "cold", res)
+    # What is still in the page cache only is not durable yet: time writing it out, so
+    # the tools compare at equal durability too (loopml fsyncs its packs before it answers).
+    started = time.perf_counter()
+    os.sync()
+    return cold, time.perf_counter() - started
+
+
+def bench_tools(
+    tools: list[tuple[Tool, Path]], seed: int, append_bytes: int, repeat: int = 3
+) -> dict[str, dict]:
+    """Cold adds (``repeat`` each from an empty store, median reported), interleaved: every
+    round runs each tool once, the order turning each round, so a drift of the machine's speed
+    within the run reaches every tool alike. Then per tool: warm re-add, add after appending to
+    two files, store growth of the last. A tool that fails gets ``{"error": ...}``."""
+    out: dict[str, dict] = {tool.name: {} for tool, _ in tools}
+    colds: dict[str, list[tuple[Run, float]]] = {tool.name: [] for tool, _ in tools}
+    for attempt in range(repeat):
+        for tool, data in tools if attempt % 2 == 0 else tools[::-1]:
+            if "error" in out[tool.name]:
+                continue
+            try:
+                colds[tool.name].append(_cold(tool, data, out[tool.name], fresh=attempt == 0))
+            except (StepError, OSError) as exc:
+                log(f"{tool.name}: FAILED: {exc}")
+                out[tool.name] = {"error": str(exc)}
+    for tool, data in tools:
+        if "error" in out[tool.name]:
+            continue
+        try:
+            out[tool.name] = _after_cold(
+                tool, data, colds[tool.name], out[tool.name], seed, append_bytes
+            )
+        except (StepError, OSError) as exc:
+            log(f"{tool.name}: FAILED: {exc}")
+            out[tool.name] = {"error": str(exc)}
+    return out
+
+
+def _after_cold(
+    tool: Tool,
+    data: Path,
+    colds: list[tuple[Run, float]],
+    res: dict[str, Any],
+    seed: int,
+    append_bytes: int,
+) -> dict:
     total = apparent_size(data)
 
     def step(label: str) -> Run:
-        log(f"{tool.name}: {label} ...")
-        r = checked(run(tool.cmd(data), env=tool.env, cwd=tool.cwd))
-        log(
-            f"{tool.name}: {label} {r.wall_s:.2f} s (cpu {r.cpu_s:.2f} s, rss {r.max_rss_mib:.0f} MiB)"
-        )
-        if tool.parse_json:
-            res[f"cli_{label}"] = _cli_summary(r)
-        return r
+        return _step(tool, data, label, res)
 
-    colds: list[tuple[Run, float]] = []
-    for attempt in range(repeat):
-        if attempt:
-            tool.reset()
-        warm_up(files_under(data))
-        cold = step("cold")
-        # What is still in the page cache only is not durable yet: time writing it out, so
-        # the tools compare at equal durability too (loopml fsyncs its packs before it answers).
-        started = time.perf_counter()
-        os.sync()
-        colds.append((cold, time.perf_counter() - started))
     # The disk here is virtual and its speed drifts: report the median of the cold runs.
     cold, cold_sync_s = sorted(colds, key=lambda c: c[0].wall_s)[len(colds) // 2]
     store_cold = apparent_size(tool.store)
@@ -764,29 +807,23 @@ def main(argv: list[str] | None = None) -> int:
             log(f"b2sum: {result['b2sum']}")
 
         startup: dict[str, float | None] = {}
+        tools: list[tuple[Tool, Path]] = []
         if dvc:
-
-            def dvc_part() -> dict:
-                if dvc_missing:
-                    raise StepError(f"{dvc} not found: run benchmarks/setup_venvs.sh")
+            if dvc_missing:
+                result["dvc"] = {"error": f"{dvc} not found: run benchmarks/setup_venvs.sh"}
+            else:
                 tool = dvc_tool(dvc, runs / "dvc", src)
                 startup["dvc"] = startup_time([dvc, "--version"], tool.env)
-                out = bench_tool(tool, tool.cwd / "data", args.seed, append_bytes, args.repeat)
-                out["updater_ran"] = (tool.cwd / ".dvc" / "tmp" / "updater").exists()
-                return out
-
-            result["dvc"] = guarded("dvc", dvc_part)
-
+                tools.append((tool, tool.cwd / "data"))
         if "loopml" in args.only:
-
-            def loopml_part() -> dict:
-                tool = loopml_tool(args.loopml, runs / "loopml", "bench")
-                startup["loopml"] = startup_time([args.loopml, "--help"], tool.env)
-                data = tool.cwd / "data"
-                shutil.copytree(src, data)
-                return bench_tool(tool, data, args.seed, append_bytes, args.repeat)
-
-            result["loopml"] = guarded("loopml", loopml_part)
+            tool = loopml_tool(args.loopml, runs / "loopml", "bench")
+            startup["loopml"] = startup_time([args.loopml, "--help"], tool.env)
+            shutil.copytree(src, tool.cwd / "data")
+            tools.append((tool, tool.cwd / "data"))
+        result.update(bench_tools(tools, args.seed, append_bytes, args.repeat))
+        if "dvc" in result and "error" not in result["dvc"]:
+            dvc_repo = runs / "dvc" / "repo"
+            result["dvc"]["updater_ran"] = (dvc_repo / ".dvc" / "tmp" / "updater").exists()
         result["cli_startup_s"] = startup
 
         if args.big_file_gib > 0 and {"loopml", "dvc"} & set(args.only):
