@@ -11,7 +11,8 @@ One JSON object goes to stdout, progress to stderr. What is measured, on a folde
 deterministic numeric CSV files (cached by parameters under ``WORKDIR/cache``, so reruns with
 the same ``--workdir`` skip generation):
 
-* b2sum: one ``b2sum`` process over all files (single core): the raw read+hash speed.
+* b2sum: one ``b2sum`` process over all files (single core): the raw read+hash speed, run
+  once per round beside the tools' cold adds (median reported, every run listed).
 * dvc: ``dvc add data`` in a fresh ``dvc init --no-scm`` repo with a fresh cache (cold), again
   unchanged (warm), then again after appending ~150 KB of CSV rows to two files (change);
   the cache growth of that last step is compared with the bytes appended.
@@ -386,14 +387,20 @@ def ratio(num: float | None, den: float | None, digits: int = 2) -> float | None
 # --------------------------------------------------------------------------------------------
 
 
-def bench_b2sum(data: Path, total_bytes: int) -> dict:
+def b2sum_once(data: Path) -> Run:
     files = sorted(p.name for p in data.iterdir() if p.is_file())
     warm_up(data / f for f in files)
-    r = checked(run(["b2sum", *files], cwd=data))
+    return checked(run(["b2sum", *files], cwd=data))
+
+
+def b2sum_summary(runs: list[Run], total_bytes: int) -> dict:
+    """The median of the runs (as for the tools' cold adds), with every run listed."""
+    mid = sorted(runs, key=lambda r: r.wall_s)[len(runs) // 2]
     return {
-        "seconds": r3(r.wall_s),
-        "mib_s": round(total_bytes / MIB / r.wall_s, 1),
-        "cpu_s": r3(r.cpu_s),
+        "seconds": r3(mid.wall_s),
+        "mib_s": round(total_bytes / MIB / mid.wall_s, 1),
+        "cpu_s": r3(mid.cpu_s),
+        "runs_s": [r3(r.wall_s) for r in runs],
     }
 
 
@@ -453,15 +460,27 @@ def _cold(tool: Tool, data: Path, res: dict[str, Any], fresh: bool) -> tuple[Run
 
 
 def bench_tools(
-    tools: list[tuple[Tool, Path]], seed: int, append_bytes: int, repeat: int = 3
+    tools: list[tuple[Tool, Path]],
+    seed: int,
+    append_bytes: int,
+    repeat: int = 3,
+    b2sum_data: Path | None = None,
 ) -> dict[str, dict]:
     """Cold adds (``repeat`` each from an empty store, median reported), interleaved: every
     round runs each tool once, the order turning each round, so a drift of the machine's speed
-    within the run reaches every tool alike. Then per tool: warm re-add, add after appending to
+    within the run reaches every tool alike (``b2sum`` over ``b2sum_data``, when given, runs
+    once at the start of each round). Then per tool: warm re-add, add after appending to
     two files, store growth of the last. A tool that fails gets ``{"error": ...}``."""
     out: dict[str, dict] = {tool.name: {} for tool, _ in tools}
     colds: dict[str, list[tuple[Run, float]]] = {tool.name: [] for tool, _ in tools}
+    hashes: list[Run] = []
     for attempt in range(repeat):
+        if b2sum_data is not None and "b2sum" not in out:
+            try:
+                hashes.append(b2sum_once(b2sum_data))
+            except (StepError, OSError) as exc:
+                log(f"b2sum: FAILED: {exc}")
+                out["b2sum"] = {"error": str(exc)}
         for tool, data in tools if attempt % 2 == 0 else tools[::-1]:
             if "error" in out[tool.name]:
                 continue
@@ -470,6 +489,8 @@ def bench_tools(
             except (StepError, OSError) as exc:
                 log(f"{tool.name}: FAILED: {exc}")
                 out[tool.name] = {"error": str(exc)}
+    if hashes and "b2sum" not in out:
+        out["b2sum"] = b2sum_summary(hashes, apparent_size(b2sum_data or Path()))
     for tool, data in tools:
         if "error" in out[tool.name]:
             continue
@@ -801,11 +822,6 @@ def main(argv: list[str] | None = None) -> int:
         append_bytes = args.append_kb * 1000
         hogs += start_load(args.load)
 
-        if "b2sum" in args.only:
-            log("b2sum ...")
-            result["b2sum"] = guarded("b2sum", lambda: bench_b2sum(src, total))
-            log(f"b2sum: {result['b2sum']}")
-
         startup: dict[str, float | None] = {}
         tools: list[tuple[Tool, Path]] = []
         if dvc:
@@ -820,7 +836,10 @@ def main(argv: list[str] | None = None) -> int:
             startup["loopml"] = startup_time([args.loopml, "--help"], tool.env)
             shutil.copytree(src, tool.cwd / "data")
             tools.append((tool, tool.cwd / "data"))
-        result.update(bench_tools(tools, args.seed, append_bytes, args.repeat))
+        b2sum_data = src if "b2sum" in args.only else None
+        result.update(bench_tools(tools, args.seed, append_bytes, args.repeat, b2sum_data))
+        if "b2sum" in result:
+            log(f"b2sum: {result['b2sum']}")
         if "dvc" in result and "error" not in result["dvc"]:
             dvc_repo = runs / "dvc" / "repo"
             result["dvc"]["updater_ran"] = (dvc_repo / ".dvc" / "tmp" / "updater").exists()
