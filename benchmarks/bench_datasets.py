@@ -42,6 +42,7 @@ run from just before the first timed command to the end, so every tool meets the
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -474,33 +475,34 @@ def bench_tools(
     out: dict[str, dict] = {tool.name: {} for tool, _ in tools}
     colds: dict[str, list[tuple[Run, float]]] = {tool.name: [] for tool, _ in tools}
     hashes: list[Run] = []
-    for attempt in range(repeat):
-        if b2sum_data is not None and "b2sum" not in out:
-            try:
-                hashes.append(b2sum_once(b2sum_data))
-            except (StepError, OSError) as exc:
-                log(f"b2sum: FAILED: {exc}")
-                out["b2sum"] = {"error": str(exc)}
-        for tool, data in tools if attempt % 2 == 0 else tools[::-1]:
-            if "error" in out[tool.name]:
-                continue
-            try:
-                colds[tool.name].append(_cold(tool, data, out[tool.name], fresh=attempt == 0))
-            except (StepError, OSError) as exc:
-                log(f"{tool.name}: FAILED: {exc}")
-                out[tool.name] = {"error": str(exc)}
-    if hashes and "b2sum" not in out:
-        out["b2sum"] = b2sum_summary(hashes, apparent_size(b2sum_data or Path()))
-    for tool, data in tools:
-        if "error" in out[tool.name]:
-            continue
+
+    def failed(name: str) -> bool:
+        return "error" in out.get(name, {})
+
+    @contextlib.contextmanager
+    def attempt(name: str) -> Iterator[None]:
+        """A failure inside is logged and ends that tool's part, not the run."""
         try:
-            out[tool.name] = _after_cold(
-                tool, data, colds[tool.name], out[tool.name], seed, append_bytes
-            )
+            yield
         except (StepError, OSError) as exc:
-            log(f"{tool.name}: FAILED: {exc}")
-            out[tool.name] = {"error": str(exc)}
+            log(f"{name}: FAILED: {exc}")
+            out[name] = {"error": str(exc)}
+
+    for n in range(repeat):
+        if b2sum_data is not None and not failed("b2sum"):
+            with attempt("b2sum"):
+                hashes.append(b2sum_once(b2sum_data))
+        for tool, data in tools if n % 2 == 0 else tools[::-1]:
+            if not failed(tool.name):
+                with attempt(tool.name):
+                    colds[tool.name].append(_cold(tool, data, out[tool.name], fresh=n == 0))
+    if b2sum_data is not None and hashes and not failed("b2sum"):
+        out["b2sum"] = b2sum_summary(hashes, apparent_size(b2sum_data))
+    for tool, data in tools:
+        if not failed(tool.name):
+            with attempt(tool.name):
+                res = out[tool.name]
+                out[tool.name] = _after_cold(tool, data, colds[tool.name], res, seed, append_bytes)
     return out
 
 

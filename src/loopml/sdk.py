@@ -101,24 +101,24 @@ class Client:
             self.services.close()
 
 
-# Every client default_client() made, for close_default_clients().
-_made: list[Client] = []
+# The client of each distinct configuration default_client() was asked for.
+_clients: dict[Settings, Client] = {}
 
 
-@functools.lru_cache(maxsize=8)
 def _client_for(settings: Settings) -> Client:
-    client = Client(settings)
-    _made.append(client)
+    client = _clients.get(settings)
+    if client is None:
+        client = _clients.setdefault(settings, Client(settings))
     return client
 
 
 def close_default_clients() -> None:
     """Close every client :func:`default_client` handed out in this process: what they buffered
-    is committed and their stores are closed now. The ``loopml`` command does this at its end
-    instead of leaving it to the interpreter's teardown."""
-    _client_for.cache_clear()
-    while _made:
-        _made.pop().close()
+    is committed and their stores are closed now; the next call makes a new one. The
+    ``loopml`` command does this at its end instead of leaving it to the interpreter's
+    teardown."""
+    while _clients:
+        _clients.popitem()[1].close()
 
 
 def default_client() -> Client:

@@ -236,7 +236,7 @@ def services(client: Client) -> Any:
 def sdk_env(client: Client, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Point the module-level ``loopml.*`` functions (the default client) at ``client``'s
     backend through the ``LOOPML_*`` environment, as a user would."""
-    from loopml.sdk import _client_for, default_client
+    from loopml.sdk import close_default_clients
 
     for name in [
         n for n in os.environ if n.startswith("LOOPML_") and n != "LOOPML_S3_ENDPOINT_URL"
@@ -248,10 +248,9 @@ def sdk_env(client: Client, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("LOOPML_HOME", str(s.home))
     monkeypatch.setenv("LOOPML_DB", s.db_url)
     monkeypatch.setenv("LOOPML_BLOBS", s.blobs_url)
-    _client_for.cache_clear()
+    close_default_clients()
     yield
-    default_client().close()
-    _client_for.cache_clear()
+    close_default_clients()
 
 
 @pytest.fixture(autouse=True)

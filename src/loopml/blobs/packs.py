@@ -138,22 +138,22 @@ class PackWriter:
             if data.format != "B" or data.ndim != 1:
                 data = data.cast("B")
         n = len(data)
-        fill = self._fill
-        if fill + n < BLOCK_SIZE and self._busy[self._current] is None:
-            # The common case: the chunk fits in the buffer being filled.
-            self._views[self._current][fill : fill + n] = data
-            self._fill = fill + n
-        else:
-            self._append(data)
+        self._append(data)
         offset = self._offset
         self._entries.append(PackEntry(digest, offset, n))
         self._offset = offset + n
         if self._offset >= self._target:
             self._seal()
 
-    def _append(self, data: bytes | memoryview) -> None:
-        src = memoryview(data).cast("B")
-        done, n = 0, len(src)
+    def _append(self, src: bytes | memoryview) -> None:
+        """Copy ``src`` (bytes, or a one-dimensional view of bytes) into the write buffers."""
+        n, fill = len(src), self._fill
+        if fill + n < BLOCK_SIZE and self._busy[self._current] is None:
+            # The common case: it fits in the buffer being filled, whose last write is done.
+            self._views[self._current][fill : fill + n] = src
+            self._fill = fill + n
+            return
+        done = 0
         while done < n:
             view = self._buffer()
             k = min(n - done, BLOCK_SIZE - self._fill)
