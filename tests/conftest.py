@@ -24,6 +24,10 @@ pytest_plugins = [
 
 LOOPML_BIN = str(Path(sys.executable).with_name("loopml"))
 
+# Each test process starts one fork server for the pipeline workers of all its tests; with
+# scikit-learn preloaded there, a test's fresh pool does not import it again in every worker.
+os.environ["LOOPML_WORKER_PRELOAD"] = "numpy,pandas,pyarrow.parquet,sklearn.linear_model"
+
 
 @pytest.fixture
 def settings(tmp_path: Path, db_url: str) -> Settings:

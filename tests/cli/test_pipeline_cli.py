@@ -132,3 +132,62 @@ def test_a_failing_step_exits_1_and_resume_reruns_from_the_failure(
 def test_show_of_an_unknown_run_exits_1(env: dict[str, str]) -> None:
     r = run_cli(env, "pipeline", "show", "abcdef12")
     assert r.returncode == 1 and "no pipeline run 'abcdef12'" in r.stderr
+
+
+PRELOAD_PROBE = """
+import sys
+from loopml.pipelines import pipeline, step
+
+
+@step
+def probe(tag: str):
+    print("preloaded:", [m for m in ("xml.dom.minidom", "pandas") if m in sys.modules])
+
+
+@pipeline
+def probing(tag: str = "a"):
+    probe(tag)
+"""
+
+
+SQLITE_ONLY = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # no store in play
+
+
+@SQLITE_ONLY
+@pytest.mark.parametrize(
+    ("preload", "expected"),
+    [
+        (None, "preloaded: ['pandas']"),
+        (" xml.dom.minidom , pandas,", "preloaded: ['xml.dom.minidom', 'pandas']"),
+        ("", "preloaded: []"),
+    ],
+)
+def test_workers_start_with_the_modules_of_loopml_worker_preload(
+    env: dict[str, str], tmp_path: Path, preload: str | None, expected: str
+) -> None:
+    flow = files.write(tmp_path / "project", "probe.py", PRELOAD_PROBE)
+    if preload is not None:
+        env["LOOPML_WORKER_PRELOAD"] = preload
+    r = run_cli(env, "pipeline", "run", f"{flow}:probing", "--json")
+    assert r.returncode == 0, r.stderr
+    shown = run_cli(env, "pipeline", "show", json.loads(r.stdout)["id"], "--logs")
+    assert expected in shown.stdout, shown.stdout
+
+
+@SQLITE_ONLY
+def test_a_preload_that_names_no_module_exits_1_and_starts_no_run(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    flow = files.write(tmp_path / "project", "probe.py", PRELOAD_PROBE)
+    for preload, named in [
+        ("pandas, not a module", "'not a module'"),
+        ("numpy;pandas", "'numpy;pandas'"),
+        ("1abc", "'1abc'"),
+        ("a..b", "'a..b'"),
+    ]:
+        env["LOOPML_WORKER_PRELOAD"] = preload
+        r = run_cli(env, "pipeline", "run", f"{flow}:probing")
+        assert r.returncode == 1, r.stdout
+        assert f"LOOPML_WORKER_PRELOAD lists {named}, which is not a module name" in r.stderr
+        assert "Traceback" not in r.stderr
+    assert json.loads(run_cli(env, "pipeline", "list", "--json").stdout) == []

@@ -239,7 +239,9 @@ def sdk_env(client: Client, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     from loopml.sdk import close_default_clients
 
     for name in [
-        n for n in os.environ if n.startswith("LOOPML_") and n != "LOOPML_S3_ENDPOINT_URL"
+        n
+        for n in os.environ
+        if n.startswith("LOOPML_") and n not in ("LOOPML_S3_ENDPOINT_URL", "LOOPML_WORKER_PRELOAD")
     ]:
         monkeypatch.delenv(name)
     s = client.settings

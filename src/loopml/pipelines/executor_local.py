@@ -1,5 +1,5 @@
 """The local executor: a pool of worker processes, started on demand from a fork server that
-has loopml preloaded (a few ms each), each opening its own records from the settings: the
+has loopml and the frame libraries preloaded (a few ms each; see ``preload_modules``), each opening its own records from the settings: the
 stores, or the server a remote run records through (its URI and token are in the settings). Steps
 are sent one at a time to idle workers; a worker that dies is noticed through its process
 sentinel, its step reported failed, and the worker replaced.
@@ -15,9 +15,10 @@ import contextlib
 import multiprocessing
 import os
 import pickle
+import re
 import signal
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import Any
@@ -28,7 +29,29 @@ from loopml.core.settings import Settings
 from loopml.pipelines.records import Records, open_records
 from loopml.pipelines.worker import StepResult, StepTask, execute, worker_id
 
-_PRELOAD = ["loopml.pipelines.executor_local"]
+# What the fork server imports once, before it forks any worker, so that workers start with it.
+# The frame libraries are the ones nearly every step exchanges (and the materializers read);
+# LOOPML_WORKER_PRELOAD replaces them with the modules a project's steps import (sklearn, …).
+PRELOAD_VARIABLE = "LOOPML_WORKER_PRELOAD"
+DEFAULT_PRELOAD = ("numpy", "pandas", "pyarrow.parquet")
+_MODULE_NAME = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
+
+
+def preload_modules(env: Mapping[str, str] | None = None) -> list[str]:
+    """The modules the fork server imports: loopml's worker code, then ``LOOPML_WORKER_PRELOAD``
+    (comma-separated module names; empty for none) or the default. A module that cannot be
+    imported is skipped by the fork server; a name that is no module name is refused."""
+    env = os.environ if env is None else env
+    text = env.get(PRELOAD_VARIABLE)
+    names = DEFAULT_PRELOAD if text is None else [n.strip() for n in text.split(",") if n.strip()]
+    for name in names:
+        if not _MODULE_NAME.fullmatch(name):
+            raise InvalidInput(
+                f"{PRELOAD_VARIABLE} lists {name!r}, which is not a module name; give module "
+                "names separated by commas (e.g. numpy,pandas,sklearn.linear_model), or leave "
+                "it empty to preload nothing"
+            )
+    return ["loopml.pipelines.executor_local", *names]
 
 
 def _worker_main(
@@ -141,7 +164,8 @@ class LocalExecutor:
         self.opener = opener  # how a worker opens the records (by reference: picklable)
         self.max_workers = max(1, workers or os.cpu_count() or 1)
         self._ctx = multiprocessing.get_context("forkserver")
-        self._ctx.set_forkserver_preload(_PRELOAD)
+        # Read when the process's fork server starts (with its first worker), not after.
+        self._ctx.set_forkserver_preload(preload_modules())
         self._workers: list[_Worker] = []
 
     def free_slots(self) -> int:
