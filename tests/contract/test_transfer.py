@@ -113,6 +113,16 @@ def test_put_chunks_skips_chunks_already_stored(client: Client) -> None:
     assert [r.size for r in again] == [len(b) for _, b in chunks[2:]]
 
 
+def test_the_same_chunks_put_twice_are_new_once(client: Client) -> None:
+    # The second call writes a pack identical to the first, with the same name.
+    ds = client.datasets
+    chunks = _chunks(os.urandom(400_000))
+    assert [r.digest for r in ds.put_chunks(chunks)] == [d for d, _ in chunks]
+    assert ds.put_chunks(chunks) == []
+    assert ds.put_chunks(chunks[1:] + chunks[:1]) == []
+    assert ds.missing_chunks([d for d, _ in chunks]) == []
+
+
 def test_commit_naming_an_absent_chunk_is_refused_and_records_nothing(client: Client) -> None:
     ds = client.datasets
     for skip in ("first", "last"):

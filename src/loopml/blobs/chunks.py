@@ -17,9 +17,16 @@ from sqlalchemy.engine import Connection
 
 from loopml.blobs.chunker import DIGEST_SIZE
 from loopml.blobs.packs import PackInfo, PackWriter, pack_key
-from loopml.blobs.store import _IN_BATCH, BlobStore, _batches, chunk_lengths, known_chunks
+from loopml.blobs.store import (
+    _IN_BATCH,
+    BlobStore,
+    _batches,
+    chunk_lengths,
+    chunk_packs,
+    known_chunks,
+)
 from loopml.core.errors import Conflict, IntegrityError, InvalidInput, NotFound
-from loopml.meta.rows import insert_ignore
+from loopml.meta.rows import insert_ignore, insert_tuples_ignore
 from loopml.meta.tables import chunks, file_objects, packs
 
 
@@ -68,15 +75,19 @@ def put_chunks(
         if not published:
             return []
         with store.meta.write() as conn:
-            known = known_chunks(conn, [d for d, _ in written])
-            _record_packs(conn, published)
+            known = _record_packs(conn, published)
     return [(d, n) for d, n in written if d not in known]
 
 
-def _record_packs(conn: Connection, published: list[PackInfo]) -> None:
+def _record_packs(conn: Connection, published: list[PackInfo]) -> set[bytes]:
+    """Index the chunks of ``published``; the digests among them the index held before."""
     import time
 
     now = time.time()
+    ids = [p.id for p in published]
+    # A pack can be published twice only with the same chunks at the same places (its name is
+    # the digest of its footer): its chunks are indexed already.
+    old_packs = {r[0] for r in conn.execute(sa.select(packs.c.id).where(packs.c.id.in_(ids)))}
     insert_ignore(
         conn,
         packs,
@@ -85,15 +96,13 @@ def _record_packs(conn: Connection, published: list[PackInfo]) -> None:
             for p in published
         ],
     )
-    insert_ignore(
-        conn,
-        chunks,
-        [
-            {"digest": e.digest, "pack_id": p.id, "offset": e.offset, "length": e.length}
-            for p in published
-            for e in p.entries
-        ],
-    )
+    rows = [(e.digest, p.id, e.offset, e.length) for p in published for e in p.entries]
+    added = insert_tuples_ignore(conn, chunks, ("digest", "pack_id", "offset", "length"), rows)
+    if added == len(rows):  # the usual case: every chunk is new, no need to ask
+        return set()
+    # Some were indexed before, by another pack: they kept their row, so their pack tells.
+    new_packs = set(ids) - old_packs
+    return {d for d, pack_id in chunk_packs(conn, [r[0] for r in rows]) if pack_id not in new_packs}
 
 
 def record_files(conn: Connection, files: Iterable[tuple[str, int, list[bytes]]]) -> None:

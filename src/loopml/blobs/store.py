@@ -24,7 +24,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import blake3
 import sqlalchemy as sa
@@ -75,10 +75,15 @@ def known_chunks(conn: Connection, digests: list[bytes]) -> set[bytes]:
 
 def chunk_lengths(conn: Connection, digests: list[bytes]) -> dict[bytes, int]:
     """Digest → length of the chunks among ``digests`` that the chunk index holds."""
-    return dict(_chunk_rows(conn, ', "length"', digests))
+    return {d: int(n) for d, n in _chunk_rows(conn, ', "length"', digests)}
 
 
-def _chunk_rows(conn: Connection, more: str, digests: list[bytes]) -> Iterator[tuple[bytes, int]]:
+def chunk_packs(conn: Connection, digests: list[bytes]) -> Iterator[tuple[bytes, str]]:
+    """(digest, pack id) of the chunks among ``digests`` that the chunk index holds."""
+    return _chunk_rows(conn, ', "pack_id"', digests)
+
+
+def _chunk_rows(conn: Connection, more: str, digests: list[bytes]) -> Iterator[tuple[bytes, Any]]:
     # Plain driver queries: a push asks about every chunk it reads and records them all, and
     # SQLAlchemy's per-value processing of an expanding IN cost more than the query itself.
     mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
@@ -86,7 +91,7 @@ def _chunk_rows(conn: Connection, more: str, digests: list[bytes]) -> Iterator[t
     for batch in _batches(digests):
         sql = head + ", ".join([mark] * len(batch)) + ")"
         for row in conn.exec_driver_sql(sql, tuple(batch)):
-            yield bytes(row[0]), int(row[1]) if more else 0
+            yield bytes(row[0]), row[1] if more else None
 
 
 class BlobStore:
