@@ -18,7 +18,7 @@ from loopml.cli import datasets, deploy, models, monitor, pipeline, runs, serve,
 from loopml.cli import server as server_cli
 from loopml.cli import trigger as triggers_cli
 from loopml.cli import ui as ui_cli
-from loopml.cli.output import console, emit_json, errors_to_exit, human_bytes
+from loopml.cli.output import console, emit_json, errors_to_exit, fail, human_bytes
 from loopml.core.errors import LoopError
 
 app = typer.Typer(
@@ -208,8 +208,7 @@ def _reported() -> Iterator[None]:
         sys.stderr.write("interrupted\n")
         sys.exit(130)
     except LoopError as exc:
-        sys.stderr.write(f"error: {exc}\n")
-        sys.exit(1)
+        sys.exit(fail(str(exc)).exit_code)  # outside click: its Exit is not caught here
     except Exception as exc:
         if os.environ.get("LOOPML_DEBUG"):
             raise
