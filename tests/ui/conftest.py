@@ -186,6 +186,14 @@ class Watched:
         self.page.goto(f"{base}/#/{route}")
         self.ready(route)
 
+    def click_to(self, selector: str, route: str) -> None:
+        """Click ``selector``, which takes the app to ``#/route``, and wait until that page is
+        drawn. The page drawn before loses its mark first: the app moves on only when the
+        hash change reaches it, after the click returns, so the old mark could end the wait."""
+        self.page.eval_on_selector("#main", "m => m.removeAttribute('data-ready')")
+        self.page.click(selector)
+        self.ready(route)
+
     def ready(self, route: str) -> None:
         path = route.split("?")[0].rstrip("/") or "home"
         self.page.wait_for_selector(f'#main[data-ready="{path}"]', timeout=15_000)

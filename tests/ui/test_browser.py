@@ -97,7 +97,7 @@ if served("GET /experiments", "GET /runs"):
         assert _column(watched, "accuracy") == sorted(values)
 
         watched.page.fill("#filter", "params.model = 'rf' and metrics.accuracy > 0.885")
-        watched.page.click("#run-filter button[type=submit]")
+        watched.click_to("#run-filter button[type=submit]", "runs")
         watched.page.wait_for_selector("#main[data-ready=runs] table.runs")
         names = watched.page.locator("table.runs td.run-name").all_inner_texts()
         # run-i ends at accuracy 0.88 + 0.01 i; its model is rf for an even i
