@@ -1,8 +1,9 @@
 """The local executor: a pool of worker processes, started on demand from a fork server that
-has loopml and the frame libraries preloaded (a few ms each; see ``preload_modules``), each opening its own records from the settings: the
-stores, or the server a remote run records through (its URI and token are in the settings). Steps
-are sent one at a time to idle workers; a worker that dies is noticed through its process
-sentinel, its step reported failed, and the worker replaced.
+has loopml and the frame libraries preloaded (a few ms each; see ``preload_modules``), each
+opening its own records from the settings: the stores, or the server a remote run records
+through (its URI and token are in the settings). Steps are sent one at a time to idle workers;
+a worker that dies is noticed through its process sentinel, its step reported failed, and the
+worker replaced.
 
 The pipeline service keeps its pool between runs (a new worker, its stores and their compiled
 statements cost more than a dozen steps): a worker given the first step of another run first
