@@ -175,6 +175,32 @@ def test_workers_start_with_the_modules_of_loopml_worker_preload(
 
 
 @SQLITE_ONLY
+def test_a_preloaded_module_that_fails_or_is_the_projects_own_is_skipped_with_a_line(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    project = tmp_path / "project"
+    flow = files.write(project, "probe.py", PRELOAD_PROBE)
+    files.write(project, "boom_mod.py", "raise RuntimeError('boom at import')\n")
+    files.write(project, "exits_mod.py", "import sys\nsys.exit(0)\n")
+    files.write(project, "xml_helper.py", "import xml.dom.minidom\n")
+    env["PYTHONPATH"] = str(project)
+    env["LOOPML_WORKER_PRELOAD"] = "boom_mod,exits_mod,no_such_mod_here,xml_helper,pandas"
+    r = run_cli(env, "pipeline", "run", f"{flow}:probing", "--json")
+    assert r.returncode == 0, r.stderr
+    assert "Traceback" not in r.stderr
+    for line in [
+        "boom_mod failed to import (RuntimeError: boom at import)",
+        "exits_mod failed to import (SystemExit: 0)",
+        "no_such_mod_here cannot be imported (No module named 'no_such_mod_here')",
+        "xml_helper is a module of the project, not an installed library",
+    ]:
+        assert f"loopml: LOOPML_WORKER_PRELOAD: {line}" in r.stderr, r.stderr
+    shown = run_cli(env, "pipeline", "show", json.loads(r.stdout)["id"], "--logs")
+    # the project's module went, what it imported from the standard library stays
+    assert "preloaded: ['xml.dom.minidom', 'pandas']" in shown.stdout, shown.stdout
+
+
+@SQLITE_ONLY
 def test_a_preload_that_names_no_module_exits_1_and_starts_no_run(
     env: dict[str, str], tmp_path: Path
 ) -> None:

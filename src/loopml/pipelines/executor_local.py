@@ -36,12 +36,15 @@ from loopml.pipelines.worker import StepResult, StepTask, execute, worker_id
 PRELOAD_VARIABLE = "LOOPML_WORKER_PRELOAD"
 DEFAULT_PRELOAD = ("numpy", "pandas", "pyarrow.parquet")
 _MODULE_NAME = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
+# The fork server imports these by name and dies of any error but ImportError: the user's
+# modules go through loopml.pipelines.preload, which imports them one by one and skips failures.
+_PRELOAD = ["loopml.pipelines.executor_local", "loopml.pipelines.preload"]
 
 
 def preload_modules(env: Mapping[str, str] | None = None) -> list[str]:
-    """The modules the fork server imports: loopml's worker code, then ``LOOPML_WORKER_PRELOAD``
-    (comma-separated module names; empty for none) or the default. A module that cannot be
-    imported is skipped by the fork server; a name that is no module name is refused."""
+    """The modules of ``LOOPML_WORKER_PRELOAD`` (comma-separated module names; empty for none)
+    or the default; a name that is no module name is refused. The fork server imports them
+    through :mod:`loopml.pipelines.preload`, which skips one that fails to import."""
     env = os.environ if env is None else env
     text = env.get(PRELOAD_VARIABLE)
     names = DEFAULT_PRELOAD if text is None else [n.strip() for n in text.split(",") if n.strip()]
@@ -52,7 +55,7 @@ def preload_modules(env: Mapping[str, str] | None = None) -> list[str]:
                 "names separated by commas (e.g. numpy,pandas,sklearn.linear_model), or leave "
                 "it empty to preload nothing"
             )
-    return ["loopml.pipelines.executor_local", *names]
+    return list(names)
 
 
 def _worker_main(
@@ -165,8 +168,10 @@ class LocalExecutor:
         self.opener = opener  # how a worker opens the records (by reference: picklable)
         self.max_workers = max(1, workers or os.cpu_count() or 1)
         self._ctx = multiprocessing.get_context("forkserver")
-        # Read when the process's fork server starts (with its first worker), not after.
-        self._ctx.set_forkserver_preload(preload_modules())
+        # The list is checked here; the fork server, started with the first worker, reads it
+        # from its environment (then the process's) through the preload module.
+        preload_modules()
+        self._ctx.set_forkserver_preload(_PRELOAD)
         self._workers: list[_Worker] = []
 
     def free_slots(self) -> int:
