@@ -9,6 +9,7 @@ import pytest
 
 from tests.conftest import run_cli
 from tests.pipelines import files
+from tests.plugins.db import SQLITE_ONLY
 
 PIPELINE = """
 import os
@@ -148,9 +149,6 @@ def probe(tag: str):
 def probing(tag: str = "a"):
     probe(tag)
 """
-
-
-SQLITE_ONLY = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # no store in play
 
 
 @SQLITE_ONLY

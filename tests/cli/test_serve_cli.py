@@ -12,6 +12,7 @@ import pytest
 from loopml.core.settings import Settings
 from loopml.sdk import Client
 from tests.conftest import run_cli
+from tests.plugins.db import SQLITE_ONLY
 from tests.serving.conftest import (  # noqa: F401  (fixtures)
     ServerFactory,
     cancer,
@@ -24,9 +25,6 @@ Cancer = tuple[pd.DataFrame, np.ndarray]
 
 
 # The CLI's server start-up is the same on every database: these run on SQLite only.
-SQLITE_ONLY = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
-
-
 @SQLITE_ONLY
 def test_serve_with_two_workers_answers_from_both(
     client: Client,

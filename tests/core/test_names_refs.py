@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from loopml.core.errors import InvalidInput, InvalidName
-from loopml.core.names import validate_name
+from loopml.core.names import is_digest, parse_digest, validate_name
 from loopml.core.paths import safe_relpath
 from loopml.core.refs import Ref, parse_ref
 
@@ -72,3 +72,34 @@ def test_an_alias_where_none_exist_is_refused_by_the_ref() -> None:
     assert parse_ref("d@3").without_alias("dataset") == Ref("d", version=3)
     with pytest.raises(NotFound, match=r"datasets have no aliases \(d@prod\); .* d@1"):
         parse_ref("d@prod").without_alias("dataset")
+
+
+GOOD = "0123456789abcdef" * 4
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        GOOD.upper(),
+        GOOD[:-1] + "F",
+        " " + GOOD,
+        GOOD + " ",
+        GOOD[:32] + " " + GOOD[32:-1],
+        GOOD[:-2],
+        GOOD + "00",
+        GOOD[:-1] + "g",
+        "",
+        None,
+        32,
+        bytes(32),
+        GOOD.encode(),
+    ],
+)
+def test_only_64_lowercase_hex_digits_are_a_digest(value: object) -> None:
+    assert parse_digest(value) is None
+    assert not is_digest(value)
+
+
+def test_a_digest_parses_to_its_32_bytes() -> None:
+    assert parse_digest(GOOD) == bytes.fromhex(GOOD)
+    assert is_digest(GOOD)

@@ -44,6 +44,10 @@ def pg_schema_url(pg_engine: sa.Engine) -> Iterator[str]:
             conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
 
 
+# For a test whose subject does not depend on the database (``db_url`` runs it on both).
+SQLITE_ONLY = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+
+
 @pytest.fixture(params=["sqlite", "postgres"])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A fresh, empty metadata database URL of each kind."""

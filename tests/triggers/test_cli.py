@@ -6,15 +6,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
-
 from loopml.sdk import Client
 from tests.conftest import run_cli
+from tests.plugins.db import SQLITE_ONLY
 from tests.triggers.conftest import make_datasets
 
 # The rules are the service's (tested over both databases in test_service.py); the CLI part is
 # the exit code and the message, the same over either: one database keeps these fast.
-SQLITE_ONLY = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 
 
 @SQLITE_ONLY

@@ -67,9 +67,17 @@ def validate_key(key: Any, kind: str) -> str:
     return str(key)
 
 
-_DIGEST = re.compile(r"[0-9a-f]{64}")
+def parse_digest(value: object) -> bytes | None:
+    """The 32 bytes of a BLAKE3 digest as loopml writes it (64 lowercase hex digits), else
+    None. Written back, the bytes give the same text only for exactly that form (no spaces,
+    no capitals): one check that a push makes for every chunk, cheaper than a pattern."""
+    try:
+        raw = bytes.fromhex(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return raw if len(raw) == 32 and raw.hex() == value else None
 
 
 def is_digest(value: object) -> bool:
     """Whether ``value`` is a BLAKE3 digest as loopml writes it: 64 lowercase hex digits."""
-    return isinstance(value, str) and _DIGEST.fullmatch(value) is not None
+    return parse_digest(value) is not None

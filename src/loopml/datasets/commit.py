@@ -15,7 +15,7 @@ from loopml.api.events import DatasetVersionCreated
 from loopml.blobs import chunks as blob_chunks
 from loopml.core.errors import InvalidInput
 from loopml.core.identity import whoami
-from loopml.core.names import is_digest, validate_name
+from loopml.core.names import is_digest, parse_digest, validate_name
 from loopml.core.paths import safe_relpath
 from loopml.core.refs import parse_ref
 from loopml.datasets import repository as repo
@@ -29,13 +29,8 @@ KINDS = ("file", "folder", "dataframe")
 
 def to_raw(digest: str) -> bytes:
     """A chunk digest as 32 bytes; InvalidInput for anything but 64 lowercase hex digits."""
-    try:
-        raw = bytes.fromhex(digest)
-    except (TypeError, ValueError):
-        raw = b""
-    # Written back, the 32 bytes give the same text only for 64 lowercase hex digits (no
-    # spaces, no capitals): one check for a push's every chunk, cheaper than a pattern.
-    if len(raw) != 32 or raw.hex() != digest:
+    raw = parse_digest(digest)
+    if raw is None:
         raise InvalidInput(
             f"chunk digest {digest!r} is not a BLAKE3 digest (64 lowercase hex digits)"
         )

@@ -19,7 +19,7 @@ import pickle
 import re
 import signal
 import sys
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import Any
@@ -41,12 +41,11 @@ _MODULE_NAME = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
 _PRELOAD = ["loopml.pipelines.executor_local", "loopml.pipelines.preload"]
 
 
-def preload_modules(env: Mapping[str, str] | None = None) -> list[str]:
+def preload_modules() -> list[str]:
     """The modules of ``LOOPML_WORKER_PRELOAD`` (comma-separated module names; empty for none)
     or the default; a name that is no module name is refused. The fork server imports them
     through :mod:`loopml.pipelines.preload`, which skips one that fails to import."""
-    env = os.environ if env is None else env
-    text = env.get(PRELOAD_VARIABLE)
+    text = os.environ.get(PRELOAD_VARIABLE)
     names = DEFAULT_PRELOAD if text is None else [n.strip() for n in text.split(",") if n.strip()]
     for name in names:
         if not _MODULE_NAME.fullmatch(name):
